@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs what facecast needs on a fresh Debian 12 machine, and nothing twice:
+#   - Debian packages: Vulkan on lavapipe (software GPU), ffmpeg (muxing, ffprobe), nasm (fast openh264 build);
+#   - ONNX Runtime 1.31.1, taken from its PyPI wheel into .ort/lib (git-ignored).
+# Idempotent: a second run checks and returns in about a second.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+ORT_VERSION="1.31.1"
+APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 ffmpeg nasm pkg-config python3 python3-pip)
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+sudo_if_needed() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  # python3/pip may come from elsewhere (pyenv); only ask apt for them when there is no python3 at all.
+  case "$p" in
+    python3|python3-pip) command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 && continue ;;
+  esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "Debian packages present"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  log "error: cargo is not on PATH; install the Rust toolchain first"
+  exit 1
+fi
+
+ort_dir="$root/.ort"
+ort_lib="$ort_dir/lib/libonnxruntime.so.$ORT_VERSION"
+if [ ! -f "$ort_lib" ]; then
+  log "fetching ONNX Runtime $ORT_VERSION from its PyPI wheel"
+  rm -rf "$ort_dir/wheel"
+  mkdir -p "$ort_dir/wheel" "$ort_dir/lib"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$ort_dir/wheel" "onnxruntime==$ORT_VERSION"
+  python3 - "$ort_dir" <<'PY'
+import glob, os, sys, zipfile
+ort_dir = sys.argv[1]
+wheel = glob.glob(os.path.join(ort_dir, "wheel", "onnxruntime-*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        base = os.path.basename(name)
+        if name.startswith("onnxruntime/capi/") and (base.startswith("libonnxruntime.so") or base == "libonnxruntime_providers_shared.so"):
+            with z.open(name) as src, open(os.path.join(ort_dir, "lib", base), "wb") as dst:
+                dst.write(src.read())
+PY
+  ln -sf "libonnxruntime.so.$ORT_VERSION" "$ort_dir/lib/libonnxruntime.so"
+  rm -rf "$ort_dir/wheel"
+  [ -f "$ort_lib" ] || { log "error: the wheel did not contain libonnxruntime.so.$ORT_VERSION"; exit 1; }
+else
+  log "ONNX Runtime $ORT_VERSION present in .ort/lib"
+fi

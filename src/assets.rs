@@ -1,0 +1,17 @@
+//! Files bundled into the binary, so that `facecast` runs from any directory with no data beside it.
+//!
+//! The models are facecast's defaults; a config file may point at others. The portrait and the clip are
+//! the defaults of `facecast bench` and of the demo. Origins and licences: models/README.md and
+//! assets/README.md.
+
+/// BlazeFace short-range face detector (MediaPipe, Apache-2.0), ONNX.
+pub const FACE_DETECTOR_ONNX: &[u8] = include_bytes!("../models/face_detection_short_range.onnx");
+/// Face Mesh, 468 landmarks (MediaPipe, Apache-2.0), ONNX.
+pub const FACE_LANDMARK_ONNX: &[u8] = include_bytes!("../models/face_landmark.onnx");
+/// The baseline audio-to-motion model (speech-band energy to jaw opening), built by
+/// scripts/make_baseline_model.py.
+pub const BASELINE_MOTION_ONNX: &[u8] = include_bytes!("../models/baseline_energy.onnx");
+/// The bundled portrait: NASA astronaut Eileen Collins, public domain, 512x512 PNG.
+pub const DEFAULT_PORTRAIT_PNG: &[u8] = include_bytes!("../assets/portraits/astronaut.png");
+/// The bundled speech clip: "go forward ten meters", 16 kHz mono WAV (CMU Sphinx test data, BSD-style).
+pub const DEFAULT_SPEECH_WAV: &[u8] = include_bytes!("../assets/speech/goforward.wav");

@@ -1,0 +1,274 @@
+//! Audio in: files of any common format, rate and channel count, turned into 16 kHz mono `f32`.
+//!
+//! Input: a path (or bytes) holding WAV, FLAC, MP3, OGG/Vorbis (and AAC/M4A). Output: [`Audio`],
+//! 16 kHz mono samples in -1..1. Decoding is symphonia's, resampling rubato's.
+//! Thread: the caller's; the offline render decodes the whole file up front.
+//!
+//! Architecture Invariant: only this module knows symphonia and rubato; later stages see 16 kHz mono
+//! `f32` samples and nothing of containers, codecs or rates.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use rubato::{FftFixedIn, Resampler};
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::{MediaSource, MediaSourceStream};
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+/// The sample rate every stage after this one works at.
+pub const SAMPLE_RATE_HZ: u32 = 16_000;
+
+/// Errors from reading audio. Each names the file and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    /// The file could not be opened.
+    #[error("cannot open audio {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The format is not recognised (or the file is not audio at all).
+    #[error("{path} is not audio facecast can read (WAV, FLAC, MP3, OGG/Vorbis, AAC/M4A): {reason}")]
+    Unsupported { path: PathBuf, reason: String },
+    /// The container holds no decodable audio track.
+    #[error("{path} has no audio track")]
+    NoTrack { path: PathBuf },
+    /// The stream is corrupt beyond recovery.
+    #[error("cannot decode {path}: {reason}")]
+    Decode { path: PathBuf, reason: String },
+    /// The file holds no samples.
+    #[error("{path} contains no audio samples")]
+    Empty { path: PathBuf },
+    /// Resampling failed.
+    #[error("cannot resample {path} from {rate_hz} Hz: {reason}")]
+    Resample { path: PathBuf, rate_hz: u32, reason: String },
+}
+
+/// Audio as decoded, before resampling: mono (channels averaged), at the file's own rate.
+#[derive(Debug, Clone)]
+pub struct DecodedAudio {
+    /// Mono samples in -1..1.
+    pub samples: Vec<f32>,
+    /// The file's sample rate.
+    pub rate_hz: u32,
+    /// The file's channel count (before the down-mix).
+    pub channels: usize,
+    /// True when the stream ended before the length its header declared (a truncated file); the
+    /// samples hold what could be read.
+    pub truncated: bool,
+}
+
+impl DecodedAudio {
+    /// Duration in seconds.
+    pub fn duration_secs(&self) -> f64 {
+        self.samples.len() as f64 / f64::from(self.rate_hz)
+    }
+}
+
+/// 16 kHz mono audio, ready for the feature front end.
+#[derive(Debug, Clone)]
+pub struct Audio {
+    /// Samples in -1..1 at [`SAMPLE_RATE_HZ`].
+    pub samples: Vec<f32>,
+}
+
+impl Audio {
+    /// Duration in seconds.
+    pub fn duration_secs(&self) -> f64 {
+        self.samples.len() as f64 / f64::from(SAMPLE_RATE_HZ)
+    }
+}
+
+/// Decodes a file to mono at its own rate.
+///
+/// # Errors
+/// [`AudioError`] when the file is missing, not audio, has no track, is corrupt or holds no samples.
+pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
+    let file =
+        std::fs::File::open(path).map_err(|source| AudioError::Open { path: path.to_owned(), source })?;
+    let ext = path.extension().and_then(|e| e.to_str());
+    decode_source(Box::new(file), ext, path)
+}
+
+/// Decodes in-memory bytes (for bundled clips); `name` is used in messages and its extension as a hint.
+///
+/// # Errors
+/// As [`decode_file`].
+pub fn decode_bytes(bytes: &'static [u8], name: &Path) -> Result<DecodedAudio, AudioError> {
+    let ext = name.extension().and_then(|e| e.to_str());
+    decode_source(Box::new(Cursor::new(bytes)), ext, name)
+}
+
+fn decode_source(
+    source: Box<dyn MediaSource>,
+    ext: Option<&str>,
+    path: &Path,
+) -> Result<DecodedAudio, AudioError> {
+    let mss = MediaSourceStream::new(source, Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = ext {
+        hint.with_extension(ext);
+    }
+    let unsupported =
+        |e: SymphoniaError| AudioError::Unsupported { path: path.to_owned(), reason: e.to_string() };
+    let probed = symphonia::default::get_probe()
+        .format(&hint, mss, &FormatOptions::default(), &MetadataOptions::default())
+        .map_err(unsupported)?;
+    let mut format = probed.format;
+    let track = format
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or_else(|| AudioError::NoTrack { path: path.to_owned() })?;
+    let track_id = track.id;
+    let declared_frames = track.codec_params.n_frames;
+    let mut rate_hz = track.codec_params.sample_rate.unwrap_or(0);
+    let mut channels = track.codec_params.channels.map_or(0, |c| c.count());
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .map_err(unsupported)?;
+
+    let mut samples: Vec<f32> = Vec::new();
+    let mut buf: Option<SampleBuffer<f32>> = None;
+    let mut decode_errors = 0usize;
+    let mut ended_early = false;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(p) => p,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(SymphoniaError::ResetRequired) => break,
+            Err(e) => {
+                // A stream that breaks off mid-way: keep what was decoded, say so.
+                if samples.is_empty() {
+                    return Err(AudioError::Decode { path: path.to_owned(), reason: e.to_string() });
+                }
+                ended_early = true;
+                break;
+            }
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        match decoder.decode(&packet) {
+            Ok(decoded) => {
+                let spec = *decoded.spec();
+                rate_hz = spec.rate;
+                channels = spec.channels.count();
+                let needed = decoded.capacity() * channels;
+                let sb = match &mut buf {
+                    Some(sb) if sb.capacity() >= needed => sb,
+                    _ => buf.insert(SampleBuffer::new(decoded.capacity() as u64, spec)),
+                };
+                sb.copy_interleaved_ref(decoded);
+                let inv = 1.0 / channels as f32;
+                samples.extend(sb.samples().chunks_exact(channels).map(|f| f.iter().sum::<f32>() * inv));
+            }
+            Err(SymphoniaError::DecodeError(reason)) => {
+                // A damaged packet: skip it, as players do, but give up on a stream of garbage.
+                decode_errors += 1;
+                tracing::warn!(path = %path.display(), %reason, "skipping an undecodable audio packet");
+                if decode_errors > 16 && samples.is_empty() {
+                    return Err(AudioError::Decode { path: path.to_owned(), reason: reason.to_owned() });
+                }
+            }
+            Err(SymphoniaError::IoError(_)) => {
+                ended_early = true;
+                break;
+            }
+            Err(e) => return Err(AudioError::Decode { path: path.to_owned(), reason: e.to_string() }),
+        }
+    }
+    if samples.is_empty() {
+        return Err(AudioError::Empty { path: path.to_owned() });
+    }
+    if rate_hz == 0 {
+        return Err(AudioError::Decode { path: path.to_owned(), reason: "no sample rate".into() });
+    }
+    let truncated = ended_early || declared_frames.is_some_and(|n| (samples.len() as u64) < n);
+    if truncated {
+        tracing::warn!(
+            path = %path.display(),
+            decoded_secs = samples.len() as f64 / f64::from(rate_hz),
+            declared_secs = declared_frames.map(|n| n as f64 / f64::from(rate_hz)),
+            "the audio stream ends early (truncated file?); using what was decoded"
+        );
+    }
+    Ok(DecodedAudio { samples, rate_hz, channels, truncated })
+}
+
+/// Resamples mono audio to [`SAMPLE_RATE_HZ`] with rubato's FFT resampler, compensating its delay,
+/// so that output sample `n` is input time `n / 16000` s and the length is `round(len * 16000 / rate)`.
+///
+/// # Errors
+/// [`AudioError::Resample`] when rubato rejects the rate.
+pub fn resample_to_16k(decoded: &DecodedAudio, path: &Path) -> Result<Audio, AudioError> {
+    let rate = decoded.rate_hz;
+    if rate == SAMPLE_RATE_HZ {
+        return Ok(Audio { samples: decoded.samples.clone() });
+    }
+    let err = |reason: String| AudioError::Resample { path: path.to_owned(), rate_hz: rate, reason };
+    const CHUNK: usize = 1024;
+    let mut resampler = FftFixedIn::<f32>::new(rate as usize, SAMPLE_RATE_HZ as usize, CHUNK, 2, 1)
+        .map_err(|e| err(e.to_string()))?;
+    let x = &decoded.samples;
+    let expected =
+        ((x.len() as f64) * f64::from(SAMPLE_RATE_HZ) / f64::from(rate)).round().max(1.0) as usize;
+    let delay = resampler.output_delay();
+    let mut out = Vec::with_capacity(expected + delay + resampler.output_frames_max());
+    let mut chunks = x.chunks_exact(CHUNK);
+    for chunk in &mut chunks {
+        let y = resampler.process(&[chunk], None).map_err(|e| err(e.to_string()))?;
+        out.extend_from_slice(&y[0]);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let y = resampler.process_partial(Some(&[rest]), None).map_err(|e| err(e.to_string()))?;
+        out.extend_from_slice(&y[0]);
+    }
+    while out.len() < expected + delay {
+        let y = resampler.process_partial::<&[f32]>(None, None).map_err(|e| err(e.to_string()))?;
+        out.extend_from_slice(&y[0]);
+    }
+    out.drain(..delay);
+    out.truncate(expected);
+    Ok(Audio { samples: out })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(rate: u32, secs: f64, hz: f64) -> DecodedAudio {
+        let n = (f64::from(rate) * secs) as usize;
+        let samples =
+            (0..n).map(|i| (0.5 * (std::f64::consts::TAU * hz * i as f64 / f64::from(rate)).sin()) as f32);
+        DecodedAudio { samples: samples.collect(), rate_hz: rate, channels: 1, truncated: false }
+    }
+
+    #[test]
+    fn resampling_keeps_length_phase_and_level() {
+        for rate in [8_000, 22_050, 44_100, 48_000] {
+            let a = resample_to_16k(&tone(rate, 1.0, 440.0), Path::new("t")).unwrap();
+            assert_eq!(a.samples.len(), 16_000, "rate {rate}");
+            // Away from the edges the output is the same sine at 16 kHz, in phase (delay compensated).
+            let max_err = (2_000..14_000)
+                .map(|i| {
+                    let want = 0.5 * (std::f64::consts::TAU * 440.0 * i as f64 / 16_000.0).sin();
+                    (f64::from(a.samples[i]) - want).abs()
+                })
+                .fold(0.0, f64::max);
+            assert!(max_err < 0.01, "rate {rate}: max error {max_err}");
+        }
+    }
+
+    #[test]
+    fn sixteen_khz_passes_through() {
+        let d = tone(16_000, 0.25, 300.0);
+        assert_eq!(resample_to_16k(&d, Path::new("t")).unwrap().samples, d.samples);
+    }
+}

@@ -1,0 +1,226 @@
+//! facecast's configuration: one TOML file, every key optional, every default sane.
+//!
+//! configs/default.toml lists every key with its default and what it does. Unknown keys are an error,
+//! so a typo never silently does nothing.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Errors from reading a config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for facecast's config.
+    #[error("invalid config {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of its range.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The audio-to-motion model.
+    pub motion: MotionConfig,
+    /// The One Euro filter over keypoints and Jacobians.
+    pub smoothing: SmoothingConfig,
+    /// Face finding and framing.
+    pub portrait: PortraitConfig,
+    /// How motion parameters move the keypoints, and how far.
+    pub rig: RigConfig,
+    /// The H.264/MP4 file sink.
+    pub output: OutputConfig,
+}
+
+/// `[motion]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MotionConfig {
+    /// An ONNX audio-to-motion model; empty means the bundled baseline (models/baseline_energy.onnx).
+    pub model: Option<PathBuf>,
+    /// ONNX Runtime intra-op threads for the motion model.
+    pub threads: usize,
+}
+
+impl Default for MotionConfig {
+    fn default() -> Self {
+        Self { model: None, threads: 1 }
+    }
+}
+
+/// `[smoothing]`: One Euro filter (Casiez et al., CHI 2012) on every keypoint coordinate and Jacobian
+/// entry, run at the 100 Hz hop rate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmoothingConfig {
+    /// Off: the rig's keypoints go to the renderer unfiltered.
+    pub enabled: bool,
+    /// Cutoff at rest, Hz. Lower removes more jitter and adds more lag on slow motion.
+    pub min_cutoff_hz: f32,
+    /// How fast the cutoff rises with speed (per unit of [-1,1] coordinates per second).
+    pub beta: f32,
+    /// Cutoff of the derivative estimate, Hz.
+    pub d_cutoff_hz: f32,
+}
+
+impl Default for SmoothingConfig {
+    fn default() -> Self {
+        Self { enabled: true, min_cutoff_hz: 3.0, beta: 4.0, d_cutoff_hz: 1.0 }
+    }
+}
+
+/// `[portrait]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortraitConfig {
+    /// A BlazeFace short-range ONNX model; empty means the bundled one.
+    pub detector_model: Option<PathBuf>,
+    /// A Face Mesh (468 landmarks) ONNX model; empty means the bundled one.
+    pub landmark_model: Option<PathBuf>,
+    /// Minimum detection score (0..1) for a face to count.
+    pub min_face_score: f32,
+    /// Minimum Face Mesh presence score (0..1).
+    pub min_presence: f32,
+    /// Output framing: the side of the square crop, in face heights (forehead to chin). 0 keeps
+    /// the whole image (letterboxed to a square).
+    pub crop_face_heights: f32,
+    /// Where the face centre sits in the crop, as a fraction of the crop side above its centre.
+    pub crop_face_raise: f32,
+}
+
+impl Default for PortraitConfig {
+    fn default() -> Self {
+        Self {
+            detector_model: None,
+            landmark_model: None,
+            min_face_score: 0.5,
+            min_presence: 0.5,
+            crop_face_heights: 2.8,
+            crop_face_raise: 0.08,
+        }
+    }
+}
+
+/// `[rig]`: sizes are in face heights (forehead to chin), so the same parameters look alike on
+/// any portrait.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RigConfig {
+    /// How far the lower lip and chin drop at `jaw_open = 1`.
+    pub max_jaw_drop: f32,
+    /// Weight of the identity (background) term in the warp blend.
+    pub background_weight: f32,
+    /// Spread of the lip keypoints, in mouth widths: across the lip, then along it.
+    pub lip_sigma: [f32; 2],
+    /// Spread of jaw, chin and fixed anchor keypoints, in mouth widths.
+    pub jaw_sigma: f32,
+}
+
+impl Default for RigConfig {
+    fn default() -> Self {
+        Self { max_jaw_drop: 0.11, background_weight: 0.02, lip_sigma: [0.07, 0.16], jaw_sigma: 0.22 }
+    }
+}
+
+/// `[output]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputConfig {
+    /// H.264 target bitrate, kbit/s.
+    pub video_bitrate_kbps: u32,
+    /// AAC bitrate of the muxed audio, kbit/s.
+    pub audio_bitrate_kbps: u32,
+    /// The ffmpeg executable used to mux video and audio into MP4.
+    pub ffmpeg: PathBuf,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self { video_bitrate_kbps: 2500, audio_bitrate_kbps: 128, ffmpeg: PathBuf::from("ffmpeg") }
+    }
+}
+
+impl Config {
+    /// Reads a TOML config file; keys it leaves out keep their defaults.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when the file cannot be read, does not parse, or holds values out of range.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let cfg: Self = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.to_owned(), source: Box::new(e) })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks value ranges.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first key out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |what: &str| Err(ConfigError::Invalid(what.to_owned()));
+        let s = &self.smoothing;
+        if !(s.min_cutoff_hz > 0.0 && s.d_cutoff_hz > 0.0 && s.beta >= 0.0) {
+            return bad("smoothing: min_cutoff_hz and d_cutoff_hz must be > 0, beta >= 0");
+        }
+        let p = &self.portrait;
+        if !(0.0..=1.0).contains(&p.min_face_score) || !(0.0..=1.0).contains(&p.min_presence) {
+            return bad("portrait: min_face_score and min_presence must be in 0..1");
+        }
+        if !(p.crop_face_heights == 0.0 || (1.2..=20.0).contains(&p.crop_face_heights)) {
+            return bad("portrait.crop_face_heights must be 0 (whole image) or in 1.2..20");
+        }
+        let r = &self.rig;
+        if !(0.0..=0.5).contains(&r.max_jaw_drop) {
+            return bad("rig.max_jaw_drop must be in 0..0.5 face heights");
+        }
+        if !(r.background_weight > 0.0 && r.jaw_sigma > 0.0 && r.lip_sigma.iter().all(|v| *v > 0.0)) {
+            return bad("rig: background_weight and sigmas must be > 0");
+        }
+        if self.output.video_bitrate_kbps < 100 || self.output.audio_bitrate_kbps < 16 {
+            return bad("output: video_bitrate_kbps >= 100 and audio_bitrate_kbps >= 16");
+        }
+        if self.motion.threads == 0 {
+            return bad("motion.threads must be >= 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_matches_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/default.toml");
+        assert_eq!(Config::load(&path).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_an_error() {
+        let err = toml::from_str::<Config>("[rig]\nmax_jaw_dorp = 0.1\n").unwrap_err();
+        assert!(err.to_string().contains("max_jaw_dorp"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_is_an_error() {
+        let mut cfg = Config::default();
+        cfg.rig.max_jaw_drop = 2.0;
+        assert!(matches!(cfg.validate(), Err(ConfigError::Invalid(_))));
+    }
+}

@@ -1,0 +1,254 @@
+//! The `facecast` command line: a thin layer over `facecast::pipeline`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use facecast::Config;
+use facecast::pipeline::{self, Input, RenderJob, RenderSummary, StageTime};
+
+/// facecast: a portrait that talks along with speech.
+///
+/// Renders a reference portrait speaking an audio file to an H.264 MP4, offline. The audio drives a
+/// motion model (ONNX), whose output moves first-order-motion keypoints on the face, and a GPU warp
+/// (wgpu; a software adapter where there is no GPU) draws each frame.
+#[derive(Parser)]
+#[command(name = "facecast", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render a portrait speaking an audio file to an MP4 (H.264 video, AAC audio).
+    Render(RenderArgs),
+    /// Time every stage of the offline render on the bundled clip and report per-item costs.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct RenderArgs {
+    /// The reference portrait (PNG, JPEG, WebP, BMP) with one visible face.
+    #[arg(long, value_name = "IMG")]
+    portrait: PathBuf,
+    /// The speech (WAV, FLAC, MP3, OGG/Vorbis, AAC/M4A), any rate and channel count.
+    #[arg(long, value_name = "AUDIO")]
+    audio: PathBuf,
+    /// The MP4 to write; its folder is created if missing.
+    #[arg(long, short, value_name = "OUT.mp4")]
+    output: PathBuf,
+    /// Frame side in pixels (square frames; even, 64..=4096).
+    #[arg(long, default_value_t = 512)]
+    size: u32,
+    /// Frames per second.
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// A TOML config; see configs/default.toml for every key and its default.
+    #[arg(long, value_name = "FILE.toml")]
+    config: Option<PathBuf>,
+    /// Also write the motion of every frame as JSON lines (format: README.md).
+    #[arg(long, value_name = "FILE.jsonl")]
+    motion_out: Option<PathBuf>,
+    /// Also write a contact sheet: 12 frames spread over the render, with mouth opening bars.
+    #[arg(long, value_name = "FILE.png")]
+    sheet: Option<PathBuf>,
+    /// Print the summary as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Runs to make; the median of each figure is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Frame side in pixels.
+    #[arg(long, default_value_t = 512)]
+    size: u32,
+    /// Frames per second.
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Portrait to use instead of the bundled one.
+    #[arg(long)]
+    portrait: Option<PathBuf>,
+    /// Audio to use instead of the bundled clip.
+    #[arg(long)]
+    audio: Option<PathBuf>,
+    /// A TOML config.
+    #[arg(long, value_name = "FILE.toml")]
+    config: Option<PathBuf>,
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config> {
+    Ok(match path {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FACECAST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("facecast=info,warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Render(args) => render(args),
+        Command::Bench(args) => bench(args),
+    }
+}
+
+fn render(args: RenderArgs) -> Result<()> {
+    let job = RenderJob {
+        portrait: Input::File(args.portrait),
+        audio: Input::File(args.audio),
+        output: args.output,
+        size: args.size,
+        fps: args.fps,
+        motion_out: args.motion_out,
+        sheet_out: args.sheet,
+        config: load_config(args.config.as_ref())?,
+        progress: !args.json,
+    };
+    let summary = pipeline::render_offline(&job).context("render failed")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary, &job);
+    }
+    Ok(())
+}
+
+fn print_summary(s: &RenderSummary, job: &RenderJob) {
+    println!("wrote {} ({} frames, {}x{} @ {} fps, {:.2} s of audio)", s.output.display(), s.frames, s.size, s.size, s.fps, s.audio_secs);
+    if let Some(p) = &job.motion_out {
+        println!("motion: {}", p.display());
+    }
+    if let Some(p) = &job.sheet_out {
+        println!("contact sheet: {}", p.display());
+    }
+    println!("model {}; adapter {}", s.motion_model, s.adapter);
+    println!("mouth_open: mean {:.2}, max {:.2}", s.mean_mouth_open, s.max_mouth_open);
+    println!(
+        "took {:.2} s ({:.1}x real time): render {:.2} ms/frame, encode {:.2} ms/frame, motion {:.3} ms/hop",
+        s.wall_secs,
+        s.audio_secs / s.wall_secs,
+        s.timings.render.ms_per_item(),
+        s.timings.encode.ms_per_item(),
+        s.timings.motion.ms_per_item()
+    );
+    if s.audio_truncated {
+        println!("warning: the audio file ends early (truncated); rendered what could be decoded");
+    }
+}
+
+#[derive(serde::Serialize)]
+struct BenchStage {
+    item: &'static str,
+    ms_per_item: f64,
+    items_per_run: u64,
+    min_ms_per_item: f64,
+    max_ms_per_item: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) }
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    anyhow::ensure!(args.runs >= 1, "--runs must be at least 1");
+    let dir = std::env::temp_dir().join(format!("facecast-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let job = RenderJob {
+        portrait: args.portrait.map_or_else(Input::default_portrait, Input::File),
+        audio: args.audio.map_or_else(Input::default_speech, Input::File),
+        output: dir.join("bench.mp4"),
+        size: args.size,
+        fps: args.fps,
+        motion_out: None,
+        sheet_out: None,
+        config: load_config(args.config.as_ref())?,
+        progress: false,
+    };
+    let mut runs = Vec::with_capacity(args.runs);
+    for i in 0..args.runs {
+        let s = pipeline::render_offline(&job).with_context(|| format!("bench run {} failed", i + 1))?;
+        if !args.json {
+            eprintln!("run {}/{}: {:.2} s", i + 1, args.runs, s.wall_secs);
+        }
+        runs.push(s);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let stage = |item: &'static str, f: fn(&RenderSummary) -> StageTime| {
+        let per: Vec<f64> = runs.iter().map(|r| f(r).ms_per_item()).collect();
+        BenchStage {
+            item,
+            ms_per_item: median(per.clone()),
+            items_per_run: f(&runs[0]).items,
+            min_ms_per_item: per.iter().copied().fold(f64::INFINITY, f64::min),
+            max_ms_per_item: per.iter().copied().fold(0.0, f64::max),
+        }
+    };
+    let last = &runs[runs.len() - 1];
+    let wall = median(runs.iter().map(|r| r.wall_secs).collect());
+    let report = serde_json::json!({
+        "decode": stage("clip", |r| r.timings.decode),
+        "resample": stage("clip", |r| r.timings.resample),
+        "mel": stage("hop", |r| r.timings.mel),
+        "motion": stage("hop", |r| r.timings.motion),
+        "rig": stage("hop", |r| r.timings.rig),
+        "render": stage("frame", |r| r.timings.render),
+        "encode": stage("frame", |r| r.timings.encode),
+        "mux": stage("clip", |r| r.timings.mux),
+        "portrait": stage("portrait", |r| r.timings.portrait),
+        "render_setup": stage("render", |r| r.timings.render_setup),
+        "audio_secs": last.audio_secs,
+        "frames": last.frames,
+        "size": last.size,
+        "fps": last.fps,
+        "runs": runs.len(),
+        "wall_secs": wall,
+        "realtime_factor": last.audio_secs / wall,
+        "adapter": last.adapter,
+        "motion_model": last.motion_model,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("facecast bench: {:.2} s of audio, {} frames at {}x{} / {} fps, median of {} runs", last.audio_secs, last.frames, last.size, last.size, last.fps, runs.len());
+        println!("adapter {}; model {}", last.adapter, last.motion_model);
+        println!("{:<14}{:>8}{:>14}{:>12}{:>12}", "stage", "item", "ms/item", "min", "max");
+        for name in ["decode", "resample", "mel", "motion", "rig", "render", "encode", "mux", "portrait", "render_setup"] {
+            let s = &report[name];
+            println!(
+                "{:<14}{:>8}{:>14.4}{:>12.4}{:>12.4}",
+                name,
+                s["item"].as_str().unwrap_or(""),
+                s["ms_per_item"].as_f64().unwrap_or(0.0),
+                s["min_ms_per_item"].as_f64().unwrap_or(0.0),
+                s["max_ms_per_item"].as_f64().unwrap_or(0.0)
+            );
+        }
+        println!("whole render: {:.2} s, {:.1}x real time", wall, last.audio_secs / wall);
+    }
+    Ok(())
+}

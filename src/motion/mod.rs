@@ -1,0 +1,168 @@
+//! Audio to motion: log-mel frames in, named motion parameters out, one set per 10 ms hop.
+//!
+//! Input: [`N_MELS`](crate::features::N_MELS)-bin log10 mel frames. Output: [`MotionParams`]
+//! (`jaw_open`, `lip_close`, ... in 0..1). Thread: the caller's (the motion stage). The ONNX session is
+//! built once, its input tensor once; a hop reuses both.
+//!
+//! A model declares its output channels in its ONNX metadata (`facecast.channels`, comma-separated).
+//! Channels facecast knows fill [`MotionParams`]; others are kept by name (viseme weights, say).
+//! [`smooth`] holds the One Euro filter that the pipeline runs over the rig's keypoints.
+//!
+//! Architecture Invariant: motion/ never sees samples or pixels; it maps feature frames to parameters.
+
+pub mod smooth;
+
+use ort::session::Session;
+use ort::value::Tensor;
+
+use crate::features::N_MELS;
+use crate::onnx::{ModelSource, OnnxError};
+
+/// Errors of the motion stage.
+#[derive(Debug, thiserror::Error)]
+pub enum MotionError {
+    /// The model could not be loaded.
+    #[error(transparent)]
+    Onnx(#[from] OnnxError),
+    /// The model does not have the shape facecast drives.
+    #[error("motion model {model}: {reason}")]
+    Model { model: String, reason: String },
+    /// Inference failed.
+    #[error("motion model inference failed: {0}")]
+    Run(#[from] ort::Error),
+    /// A mel frame of the wrong size.
+    #[error("a mel frame must hold {N_MELS} values, got {0}")]
+    FrameLength(usize),
+}
+
+/// The named motion parameters that drive the rig, each in 0..1.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct MotionParams {
+    /// Jaw drop: 0 = at rest, 1 = the widest speech opening.
+    pub jaw_open: f32,
+    /// Lips pressed together (p, b, m).
+    pub lip_close: f32,
+    /// Lips pushed forward and rounded (oo, w).
+    pub lip_round: f32,
+    /// Lips pulled wide (ee).
+    pub lip_stretch: f32,
+}
+
+impl MotionParams {
+    fn set(&mut self, name: &str, value: f32) -> bool {
+        let slot = match name {
+            "jaw_open" => &mut self.jaw_open,
+            "lip_close" => &mut self.lip_close,
+            "lip_round" => &mut self.lip_round,
+            "lip_stretch" => &mut self.lip_stretch,
+            _ => return false,
+        };
+        *slot = value.clamp(0.0, 1.0);
+        true
+    }
+}
+
+/// The bundled baseline: speech-band mel energy to jaw opening (scripts/make_baseline_model.py).
+pub fn baseline_model() -> ModelSource {
+    ModelSource::Bundled { name: "baseline_energy.onnx", bytes: crate::assets::BASELINE_MOTION_ONNX }
+}
+
+/// A streaming audio-to-motion model run by ort, shaped like candle's `StreamingModule`.
+pub struct MotionModel {
+    session: Session,
+    name: String,
+    kind: String,
+    channels: Vec<String>,
+    input: Tensor<f32>,
+    raw: Vec<f32>,
+    params: MotionParams,
+}
+
+impl MotionModel {
+    /// Loads a model whose input is `mel` `[batch, frames, 80]` and whose first output is
+    /// `[batch, frames, channels]`.
+    ///
+    /// # Errors
+    /// [`MotionError::Onnx`] when the model cannot be loaded, [`MotionError::Model`] when its
+    /// inputs, outputs or metadata do not fit.
+    pub fn load(source: &ModelSource, threads: usize) -> Result<Self, MotionError> {
+        let session = crate::onnx::session(source, threads)?;
+        let name = source.name();
+        let bad = |reason: String| MotionError::Model { model: name.clone(), reason };
+        let meta = session.metadata()?;
+        let channels: Vec<String> = meta
+            .custom("facecast.channels")
+            .ok_or_else(|| bad("no facecast.channels in its metadata".into()))?
+            .split(',')
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .collect();
+        let kind = meta.custom("facecast.kind").unwrap_or_else(|| "unknown".into());
+        drop(meta);
+        if session.inputs().len() != 1 || session.outputs().is_empty() {
+            return Err(bad(format!(
+                "expected one input (mel [batch, frames, {N_MELS}]) and at least one output"
+            )));
+        }
+        if !channels.iter().any(|c| MotionParams::default().set(c, 0.0)) {
+            return Err(bad(format!("none of its channels {channels:?} drives the rig")));
+        }
+        let input = Tensor::<f32>::from_array(([1usize, 1, N_MELS], vec![0.0f32; N_MELS]))?;
+        let raw = vec![0.0; channels.len()];
+        tracing::info!(model = %name, %kind, channels = ?channels, "motion model loaded (CPU)");
+        Ok(Self { session, name, kind, channels, input, raw, params: MotionParams::default() })
+    }
+
+    /// The model's name (file or bundled name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The model's kind from its metadata (`baseline`, ...).
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The output channel names, in order.
+    pub fn channels(&self) -> &[String] {
+        &self.channels
+    }
+
+    /// The raw output of the last step, one value per channel.
+    pub fn raw(&self) -> &[f32] {
+        &self.raw
+    }
+
+    /// Runs one mel frame through the model.
+    ///
+    /// # Errors
+    /// [`MotionError::FrameLength`] for a frame of the wrong size, [`MotionError::Run`] when inference fails,
+    /// [`MotionError::Model`] when the output has the wrong size.
+    pub fn step(&mut self, mel_frame: &[f32]) -> Result<MotionParams, MotionError> {
+        if mel_frame.len() != N_MELS {
+            return Err(MotionError::FrameLength(mel_frame.len()));
+        }
+        self.input.extract_tensor_mut().1.copy_from_slice(mel_frame);
+        let outputs = self.session.run(ort::inputs![&self.input])?;
+        let (_, values) = outputs[0].try_extract_tensor::<f32>()?;
+        if values.len() != self.raw.len() {
+            return Err(MotionError::Model {
+                model: self.name.clone(),
+                reason: format!("output has {} values, metadata names {}", values.len(), self.raw.len()),
+            });
+        }
+        self.raw.copy_from_slice(values);
+        let mut params = MotionParams::default();
+        for (name, &v) in self.channels.iter().zip(&self.raw) {
+            params.set(name, v);
+        }
+        self.params = params;
+        Ok(params)
+    }
+
+    /// Clears any state between utterances. The baseline has none; recurrent models will.
+    pub fn reset(&mut self) {
+        self.params = MotionParams::default();
+        self.raw.fill(0.0);
+    }
+}

@@ -1,0 +1,254 @@
+//! Sinks: rendered frames (and the motion that drove them) in; files out.
+//!
+//! Input: RGBA8 frames of one size at one frame rate, and per frame a [`MotionRecord`]. Output:
+//! - [`Mp4Writer`]: H.264 (openh264, constrained baseline) muxed with the input audio (AAC) into MP4 by
+//!   ffmpeg, run as a subprocess once at the end (`-c:v copy`: ffmpeg does not re-encode the video);
+//! - [`MotionWriter`]: the motion JSONL, one object per frame (format in README.md);
+//! - [`contact_sheet`]: a grid of frames as one PNG, for people to look at.
+//!
+//! Thread: the encode/output thread (the offline render's one thread). The encoder, its YUV buffer and
+//! the bitstream file are set up once; a frame allocates nothing of ours.
+//!
+//! Architecture Invariant: only output/ knows openh264, ffmpeg and file formats of results.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use image::RgbaImage;
+use openh264::OpenH264API;
+use openh264::encoder::{
+    BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, Profile, RateControlMode, UsageType, VuiConfig,
+};
+use openh264::formats::{RgbaSliceU8, YUVBuffer};
+
+/// Errors of the output stage.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The H.264 encoder failed.
+    #[error("H.264 encoding failed: {0}")]
+    Encode(String),
+    /// ffmpeg is missing or failed.
+    #[error("muxing {path} with ffmpeg failed: {reason}")]
+    Mux { path: PathBuf, reason: String },
+    /// A frame of the wrong size.
+    #[error("frame has {got} bytes, expected {expected}")]
+    FrameSize { got: usize, expected: usize },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io { path: path.to_owned(), source }
+}
+
+/// Writes an H.264 MP4 with the audio of another file.
+pub struct Mp4Writer {
+    encoder: Encoder,
+    yuv: YUVBuffer,
+    bitstream: BufWriter<File>,
+    bitstream_path: PathBuf,
+    output: PathBuf,
+    size: u32,
+    fps: u32,
+    frames: u64,
+    audio_bitrate_kbps: u32,
+    ffmpeg: PathBuf,
+}
+
+impl Mp4Writer {
+    /// Prepares to write `output`: `size x size` frames at `fps`, H.264 at `video_bitrate_kbps`.
+    ///
+    /// # Errors
+    /// [`OutputError::Io`] when the output folder cannot be written, [`OutputError::Encode`] when the
+    /// encoder refuses the settings.
+    pub fn create(
+        output: &Path,
+        size: u32,
+        fps: u32,
+        cfg: &crate::config::OutputConfig,
+    ) -> Result<Self, OutputError> {
+        if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        let bitstream_path = output.with_extension("h264.partial");
+        let file = File::create(&bitstream_path).map_err(io_err(&bitstream_path))?;
+        let config = EncoderConfig::new()
+            .bitrate(BitRate::from_bps(cfg.video_bitrate_kbps * 1000))
+            .max_frame_rate(FrameRate::from_hz(fps as f32))
+            .usage_type(UsageType::CameraVideoRealTime)
+            .profile(Profile::Baseline)
+            .intra_frame_period(IntraFramePeriod::from_num_frames(2 * fps))
+            // Every frame must be coded (frame count = duration x fps), so no frame skipping; the
+            // buffer-based mode keeps quality steady without it (openh264 warns for the others).
+            .rate_control_mode(RateControlMode::Bufferbased)
+            .skip_frames(false)
+            .vui(VuiConfig::bt601());
+        let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
+            .map_err(|e| OutputError::Encode(e.to_string()))?;
+        Ok(Self {
+            encoder,
+            yuv: YUVBuffer::new(size as usize, size as usize),
+            bitstream: BufWriter::new(file),
+            bitstream_path,
+            output: output.to_owned(),
+            size,
+            fps,
+            frames: 0,
+            audio_bitrate_kbps: cfg.audio_bitrate_kbps,
+            ffmpeg: cfg.ffmpeg.clone(),
+        })
+    }
+
+    /// Encodes one RGBA8 frame.
+    ///
+    /// # Errors
+    /// [`OutputError::FrameSize`], [`OutputError::Encode`] or [`OutputError::Io`].
+    pub fn write_frame(&mut self, rgba: &[u8]) -> Result<(), OutputError> {
+        let expected = (self.size * self.size * 4) as usize;
+        if rgba.len() != expected {
+            return Err(OutputError::FrameSize { got: rgba.len(), expected });
+        }
+        self.yuv.read_rgba8(RgbaSliceU8::new(rgba, (self.size as usize, self.size as usize)));
+        let bits = self.encoder.encode(&self.yuv).map_err(|e| OutputError::Encode(e.to_string()))?;
+        bits.write(&mut self.bitstream).map_err(|e| OutputError::Encode(e.to_string()))?;
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Frames written so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Muxes the H.264 stream with the audio of `audio` into the MP4 and removes the temporary stream.
+    /// The audio is cut to the video's length.
+    ///
+    /// # Errors
+    /// [`OutputError::Mux`] when ffmpeg is missing or fails, [`OutputError::Io`] on write errors.
+    pub fn finish(mut self, audio: &Path) -> Result<(), OutputError> {
+        self.bitstream.flush().map_err(io_err(&self.bitstream_path))?;
+        drop(self.bitstream);
+        let video_secs = self.frames as f64 / f64::from(self.fps);
+        // Mux into a partial file, then rename: the output name never holds a half-written MP4.
+        let partial = self.output.with_extension("partial.mp4");
+        let result = Command::new(&self.ffmpeg)
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+            .args(["-f", "h264", "-framerate", &self.fps.to_string()])
+            .arg("-i")
+            .arg(&self.bitstream_path)
+            .arg("-i")
+            .arg(audio)
+            .args(["-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac"])
+            .args(["-b:a", &format!("{}k", self.audio_bitrate_kbps)])
+            .args(["-t", &format!("{video_secs:.3}"), "-movflags", "+faststart", "-f", "mp4"])
+            .arg(&partial)
+            .output();
+        let _ = std::fs::remove_file(&self.bitstream_path);
+        let remove_partial = || {
+            let _ = std::fs::remove_file(&partial);
+        };
+        let out = result.map_err(|e| OutputError::Mux {
+            path: self.output.clone(),
+            reason: format!("cannot run {}: {e} (scripts/setup.sh installs ffmpeg)", self.ffmpeg.display()),
+        })?;
+        if !out.status.success() {
+            remove_partial();
+            return Err(OutputError::Mux {
+                path: self.output.clone(),
+                reason: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
+        }
+        std::fs::rename(&partial, &self.output).map_err(|e| {
+            remove_partial();
+            OutputError::Io { path: self.output.clone(), source: e }
+        })
+    }
+}
+
+/// One line of the motion JSONL: exactly the values that drove one rendered frame.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MotionRecord<'a> {
+    /// Frame index from 0.
+    pub frame: u64,
+    /// Frame time, seconds from the start of the audio.
+    pub t_secs: f64,
+    /// Opening of the rendered inner lips, 0 = closed, 1 = the widest this avatar opens.
+    pub mouth_open: f32,
+    /// Driving keypoints, [-1, 1] frame coordinates (x right, y down).
+    pub keypoints: &'a [[f32; 2]],
+    /// Jacobians, row-major `[[J00, J01], [J10, J11]]`.
+    pub jacobians: &'a [[[f32; 2]; 2]],
+    /// The motion model's parameters at this frame (before the rig), by name.
+    pub params: &'a crate::motion::MotionParams,
+}
+
+/// Writes the motion JSONL.
+pub struct MotionWriter {
+    out: BufWriter<File>,
+    path: PathBuf,
+}
+
+impl MotionWriter {
+    /// Creates (or truncates) `path`.
+    ///
+    /// # Errors
+    /// [`OutputError::Io`].
+    pub fn create(path: &Path) -> Result<Self, OutputError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        let file = File::create(path).map_err(io_err(path))?;
+        Ok(Self { out: BufWriter::new(file), path: path.to_owned() })
+    }
+
+    /// Appends one record as one line.
+    ///
+    /// # Errors
+    /// [`OutputError::Io`].
+    pub fn write(&mut self, record: &MotionRecord<'_>) -> Result<(), OutputError> {
+        serde_json::to_writer(&mut self.out, record).map_err(|e| OutputError::Io {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        self.out.write_all(b"\n").map_err(io_err(&self.path))
+    }
+
+    /// Flushes the file.
+    ///
+    /// # Errors
+    /// [`OutputError::Io`].
+    pub fn finish(mut self) -> Result<(), OutputError> {
+        self.out.flush().map_err(io_err(&self.path))
+    }
+}
+
+/// Lays `frames` out in a grid of `columns`, each scaled to `cell` pixels, with its label
+/// (`labels[i]`) drawn as a bar whose length is `bars[i]` (0..1) under it, for a quick visual check.
+pub fn contact_sheet(frames: &[RgbaImage], bars: &[f32], columns: usize, cell: u32) -> RgbaImage {
+    let columns = columns.max(1);
+    let rows = frames.len().div_ceil(columns).max(1);
+    let bar_h = (cell / 24).max(4);
+    let pad = 4;
+    let (cw, ch) = (cell + pad, cell + bar_h + 2 * pad);
+    let mut sheet = RgbaImage::from_pixel(columns as u32 * cw + pad, rows as u32 * ch + pad, image::Rgba([24, 24, 24, 255]));
+    for (i, frame) in frames.iter().enumerate() {
+        let (x0, y0) = ((i % columns) as u32 * cw + pad, (i / columns) as u32 * ch + pad);
+        let small = image::imageops::resize(frame, cell, cell, image::imageops::FilterType::Triangle);
+        image::imageops::overlay(&mut sheet, &small, i64::from(x0), i64::from(y0));
+        let len = (bars.get(i).copied().unwrap_or(0.0).clamp(0.0, 1.0) * cell as f32) as u32;
+        for y in y0 + cell + pad / 2..y0 + cell + pad / 2 + bar_h {
+            for x in x0..x0 + cell {
+                let c = if x - x0 < len { [230, 90, 60, 255] } else { [70, 70, 70, 255] };
+                sheet.put_pixel(x, y, image::Rgba(c));
+            }
+        }
+    }
+    sheet
+}

@@ -1,0 +1,375 @@
+//! The only module that wires stages together.
+//!
+//! Input: a [`RenderJob`] (portrait, audio, output paths, size, rate, config). Output: the MP4, the
+//! optional motion JSONL and contact sheet, and a [`RenderSummary`] with per-stage timings.
+//! Thread: the offline render runs its stages in order on the caller's thread. Audio is a finished file,
+//! so nothing is gained by overlapping the stages, and the per-stage timings stay exact; the live loop
+//! runs each stage on its own thread instead.
+//!
+//! The offline order: decode and resample the audio; per 10 ms hop, one mel frame, one motion step, the
+//! rig, the One Euro filter; then per video frame (at `n / fps` s), the smoothed pose interpolated at
+//! that time, rendered, encoded; finally the mux with the audio.
+//!
+//! Architecture Invariant: stages never know how they are wired; only this module names more than one.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use image::RgbaImage;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::audio::{self, AudioError};
+use crate::config::{Config, ConfigError};
+use crate::features::{self, FeatureError, HOP_SAMPLES, LogMel, N_FFT};
+use crate::motion::smooth::OneEuro;
+use crate::motion::{MotionError, MotionModel, MotionParams};
+use crate::onnx::ModelSource;
+use crate::output::{self, MotionRecord, MotionWriter, Mp4Writer, OutputError};
+use crate::portrait::{FaceModels, Portrait, PortraitError, Pose};
+use crate::render::{RenderContext, RenderError, WarpRenderer};
+
+/// Every error a render can end with, each from the stage that raised it.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Config.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Audio in.
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+    /// Features.
+    #[error(transparent)]
+    Features(#[from] FeatureError),
+    /// Motion model.
+    #[error(transparent)]
+    Motion(#[from] MotionError),
+    /// Portrait analysis.
+    #[error(transparent)]
+    Portrait(#[from] PortraitError),
+    /// Renderer.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// Output.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// Invalid job settings.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// An input: a file, or bytes bundled into the binary.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A file.
+    File(PathBuf),
+    /// Bundled bytes, with a file name (its extension is a format hint).
+    Bundled { name: &'static str, bytes: &'static [u8] },
+}
+
+impl Input {
+    /// The bundled portrait.
+    pub fn default_portrait() -> Self {
+        Self::Bundled { name: "astronaut.png", bytes: crate::assets::DEFAULT_PORTRAIT_PNG }
+    }
+
+    /// The bundled speech clip.
+    pub fn default_speech() -> Self {
+        Self::Bundled { name: "goforward.wav", bytes: crate::assets::DEFAULT_SPEECH_WAV }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Self::File(p) => p.display().to_string(),
+            Self::Bundled { name, .. } => format!("{name} (bundled)"),
+        }
+    }
+}
+
+/// One offline render.
+#[derive(Debug, Clone)]
+pub struct RenderJob {
+    /// The reference portrait.
+    pub portrait: Input,
+    /// The speech.
+    pub audio: Input,
+    /// The MP4 to write.
+    pub output: PathBuf,
+    /// Frame side in pixels.
+    pub size: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Where to write the motion JSONL, if anywhere.
+    pub motion_out: Option<PathBuf>,
+    /// Where to write a contact sheet PNG of sampled frames, if anywhere.
+    pub sheet_out: Option<PathBuf>,
+    /// Configuration.
+    pub config: Config,
+    /// Show a progress bar on the terminal.
+    pub progress: bool,
+}
+
+/// Time spent in one stage, and on how many items.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct StageTime {
+    /// Total time, seconds.
+    pub total_secs: f64,
+    /// Items processed (clips, hops or frames).
+    pub items: u64,
+}
+
+impl StageTime {
+    fn add(&mut self, d: Duration, items: u64) {
+        self.total_secs += d.as_secs_f64();
+        self.items += items;
+    }
+
+    /// Milliseconds per item.
+    pub fn ms_per_item(&self) -> f64 {
+        if self.items == 0 { 0.0 } else { 1e3 * self.total_secs / self.items as f64 }
+    }
+}
+
+/// Per-stage timings of one render.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct StageTimings {
+    /// Portrait decode, face detection, landmarks, rig (per portrait).
+    pub portrait: StageTime,
+    /// GPU device, pipeline and texture set-up (per render).
+    pub render_setup: StageTime,
+    /// Audio decode (per clip).
+    pub decode: StageTime,
+    /// Resampling to 16 kHz (per clip).
+    pub resample: StageTime,
+    /// Log-mel (per 10 ms hop).
+    pub mel: StageTime,
+    /// Motion model (per 10 ms hop).
+    pub motion: StageTime,
+    /// Rig and One Euro smoothing (per 10 ms hop).
+    pub rig: StageTime,
+    /// Warp render with readback (per video frame).
+    pub render: StageTime,
+    /// H.264 encode (per video frame).
+    pub encode: StageTime,
+    /// MP4 mux with the audio (per clip).
+    pub mux: StageTime,
+}
+
+/// What a render did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RenderSummary {
+    /// The MP4 written.
+    pub output: PathBuf,
+    /// Video frames.
+    pub frames: u64,
+    /// Frames per second.
+    pub fps: u32,
+    /// Frame side, pixels.
+    pub size: u32,
+    /// Audio duration, seconds.
+    pub audio_secs: f64,
+    /// Whether the audio file ended early (truncated).
+    pub audio_truncated: bool,
+    /// Wall time of the whole render, seconds.
+    pub wall_secs: f64,
+    /// Motion model name and kind.
+    pub motion_model: String,
+    /// GPU adapter that rendered.
+    pub adapter: String,
+    /// Mean `mouth_open` over all frames.
+    pub mean_mouth_open: f32,
+    /// Largest `mouth_open`.
+    pub max_mouth_open: f32,
+    /// Per-stage timings.
+    pub timings: StageTimings,
+}
+
+/// Renders a portrait speaking an audio file, offline.
+///
+/// # Errors
+/// The first [`PipelineError`] any stage raises; nothing is left half-written under the output name
+/// (the MP4 appears only once muxed).
+pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
+    let wall = Instant::now();
+    let cfg = &job.config;
+    cfg.validate()?;
+    if job.fps == 0 || job.fps > 120 {
+        return Err(PipelineError::Invalid(format!("--fps {} must be in 1..=120", job.fps)));
+    }
+    let mut t = StageTimings::default();
+
+    // Audio first: it is the cheapest input to reject.
+    let start = Instant::now();
+    let (decoded, audio_name) = match &job.audio {
+        Input::File(p) => (audio::decode_file(p)?, p.clone()),
+        Input::Bundled { name, bytes } => (audio::decode_bytes(bytes, Path::new(name))?, PathBuf::from(name)),
+    };
+    t.decode.add(start.elapsed(), 1);
+    let start = Instant::now();
+    let audio = audio::resample_to_16k(&decoded, &audio_name)?;
+    t.resample.add(start.elapsed(), 1);
+
+    let start = Instant::now();
+    let image = match &job.portrait {
+        Input::File(p) => crate::portrait::load_image(p)?,
+        Input::Bundled { name, bytes } => crate::portrait::decode_image(bytes, name)?,
+    };
+    let mut face_models = FaceModels::load(&cfg.portrait)?;
+    let portrait = Portrait::analyze(image, &job.portrait.name(), &mut face_models, cfg)?;
+    drop(face_models);
+    t.portrait.add(start.elapsed(), 1);
+
+    let model_source = cfg.motion.model.clone().map_or_else(crate::motion::baseline_model, ModelSource::File);
+    let mut model = MotionModel::load(&model_source, cfg.motion.threads)?;
+
+    let start = Instant::now();
+    let ctx = RenderContext::new()?;
+    let mut renderer = WarpRenderer::new(&ctx, &portrait.image, &portrait.framing, &portrait.rig, job.size)?;
+    t.render_setup.add(start.elapsed(), 1);
+
+    // Per hop: mel -> motion -> rig -> smoothing. The signal is padded with one window of silence so
+    // that the last video frames have a mel frame centred after them.
+    let rig = &portrait.rig;
+    let per_pose = rig.keypoints.len() * Pose::FLAT_PER_KEYPOINT;
+    let mut mel = LogMel::new();
+    let mut smoother = OneEuro::new(&cfg.smoothing, per_pose, features::HOP_SECS as f32);
+    let mut pose = rig.rest_pose();
+    let n_hops_max = features::frame_count(audio.samples.len() + N_FFT) + 1;
+    let mut hop_poses: Vec<f32> = Vec::with_capacity(n_hops_max * per_pose);
+    let mut hop_params: Vec<MotionParams> = Vec::with_capacity(n_hops_max);
+    let mut flat = vec![0.0f32; per_pose];
+    let mut hop = [0.0f32; HOP_SAMPLES];
+    let padded_len = audio.samples.len() + N_FFT;
+    for start_sample in (0..padded_len).step_by(HOP_SAMPLES) {
+        let real = audio.samples.get(start_sample..).unwrap_or(&[]);
+        let n = real.len().min(HOP_SAMPLES);
+        hop[..n].copy_from_slice(&real[..n]);
+        hop[n..].fill(0.0);
+        let s = Instant::now();
+        let frame = mel.step(&hop)?;
+        t.mel.add(s.elapsed(), 1);
+        let Some(frame) = frame else { continue };
+        let s = Instant::now();
+        let params = model.step(frame)?;
+        t.motion.add(s.elapsed(), 1);
+        let s = Instant::now();
+        rig.drive(&params, &mut pose);
+        pose.to_flat(&mut flat);
+        smoother.step(&mut flat);
+        hop_poses.extend_from_slice(&flat);
+        hop_params.push(params);
+        t.rig.add(s.elapsed(), 1);
+    }
+    let n_hops = hop_params.len();
+    if n_hops == 0 {
+        return Err(PipelineError::Invalid("the audio is too short for one 25 ms analysis window".into()));
+    }
+
+    // Per video frame: interpolate the smoothed pose at the frame's time, render, encode.
+    let audio_secs = audio.duration_secs();
+    let n_frames = ((audio_secs * f64::from(job.fps)).round() as u64).max(1);
+    let mut mp4 = Mp4Writer::create(&job.output, job.size, job.fps, &cfg.output)?;
+    let mut motion_out = job.motion_out.as_deref().map(MotionWriter::create).transpose()?;
+    let sheet_every = (n_frames / 12).max(1);
+    let mut sheet_frames: Vec<RgbaImage> = Vec::new();
+    let mut sheet_bars: Vec<f32> = Vec::new();
+    let mut keypoints = vec![[0.0f32; 2]; rig.keypoints.len()];
+    let mut jacobians = vec![[[0.0f32; 2]; 2]; rig.keypoints.len()];
+    let (mut sum_open, mut max_open) = (0.0f64, 0.0f32);
+    let bar = if job.progress { ProgressBar::new(n_frames) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} rendering [{bar:32}] {pos}/{len} frames  {per_sec}  eta {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    for n in 0..n_frames {
+        let t_secs = n as f64 / f64::from(job.fps);
+        let pos = ((t_secs - features::frame_centre_secs(0)) / features::HOP_SECS).clamp(0.0, (n_hops - 1) as f64);
+        let (i0, frac) = (pos.floor() as usize, (pos - pos.floor()) as f32);
+        let i1 = (i0 + 1).min(n_hops - 1);
+        let (a, b) = (&hop_poses[i0 * per_pose..(i0 + 1) * per_pose], &hop_poses[i1 * per_pose..(i1 + 1) * per_pose]);
+        for ((f, &x), &y) in flat.iter_mut().zip(a).zip(b) {
+            *f = x + (y - x) * frac;
+        }
+        pose.from_flat(&flat);
+        let params = lerp_params(&hop_params[i0], &hop_params[i1], frac);
+        let mouth_open = rig.mouth_open(&pose);
+        sum_open += f64::from(mouth_open);
+        max_open = max_open.max(mouth_open);
+
+        let s = Instant::now();
+        let rgba = renderer.render(&ctx, &pose)?;
+        t.render.add(s.elapsed(), 1);
+        if n % sheet_every == 0 && sheet_frames.len() < 12 && job.sheet_out.is_some() {
+            sheet_frames.push(RgbaImage::from_raw(job.size, job.size, rgba.to_vec()).expect("frame size"));
+            sheet_bars.push(mouth_open);
+        }
+        let s = Instant::now();
+        mp4.write_frame(rgba)?;
+        t.encode.add(s.elapsed(), 1);
+
+        if let Some(w) = motion_out.as_mut() {
+            for ((k, j), (p, m)) in keypoints.iter_mut().zip(jacobians.iter_mut()).zip(pose.drv.iter().zip(&pose.jac)) {
+                *k = [p.x, p.y];
+                *j = [[m.x_axis.x, m.y_axis.x], [m.x_axis.y, m.y_axis.y]];
+            }
+            w.write(&MotionRecord {
+                frame: n,
+                t_secs,
+                mouth_open,
+                keypoints: &keypoints,
+                jacobians: &jacobians,
+                params: &params,
+            })?;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if let Some(w) = motion_out {
+        w.finish()?;
+    }
+
+    // The muxer needs the audio as a file; a bundled clip is written beside the output for it.
+    let s = Instant::now();
+    let frames = mp4.frames();
+    match &job.audio {
+        Input::File(p) => mp4.finish(p)?,
+        Input::Bundled { name, bytes } => {
+            let tmp = job.output.with_extension(format!("{name}.partial"));
+            std::fs::write(&tmp, bytes).map_err(|source| OutputError::Io { path: tmp.clone(), source })?;
+            let r = mp4.finish(&tmp);
+            let _ = std::fs::remove_file(&tmp);
+            r?;
+        }
+    }
+    t.mux.add(s.elapsed(), 1);
+
+    if let Some(path) = &job.sheet_out {
+        let sheet = output::contact_sheet(&sheet_frames, &sheet_bars, 4, 256.min(job.size));
+        sheet.save(path).map_err(|e| OutputError::Io { path: path.clone(), source: std::io::Error::other(e) })?;
+    }
+
+    Ok(RenderSummary {
+        output: job.output.clone(),
+        frames,
+        fps: job.fps,
+        size: job.size,
+        audio_secs,
+        audio_truncated: decoded.truncated,
+        wall_secs: wall.elapsed().as_secs_f64(),
+        motion_model: format!("{} ({})", model.name(), model.kind()),
+        adapter: format!("{} ({:?})", ctx.adapter_info.name, ctx.adapter_info.backend),
+        mean_mouth_open: (sum_open / n_frames as f64) as f32,
+        max_mouth_open: max_open,
+        timings: t,
+    })
+}
+
+fn lerp_params(a: &MotionParams, b: &MotionParams, f: f32) -> MotionParams {
+    let l = |x: f32, y: f32| x + (y - x) * f;
+    MotionParams {
+        jaw_open: l(a.jaw_open, b.jaw_open),
+        lip_close: l(a.lip_close, b.lip_close),
+        lip_round: l(a.lip_round, b.lip_round),
+        lip_stretch: l(a.lip_stretch, b.lip_stretch),
+    }
+}

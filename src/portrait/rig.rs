@@ -1,0 +1,368 @@
+//! The keypoint rig: first-order-motion keypoints placed on Face Mesh landmarks, and how motion
+//! parameters move them.
+//!
+//! Each keypoint has a source position `p_src` (where it sits in the portrait), a driving position
+//! `p_drv` and a 2x2 Jacobian `J` (where it is now, and how the neighbourhood turns and stretches), as in
+//! Siarohin et al., "First Order Motion Model", NeurIPS 2019. The renderer maps an output point `z` near
+//! keypoint k to the source point `p_src + J (z - p_drv)`. All positions are in output-frame
+//! coordinates ([-1, 1], x right, y down); spreads are in the face's own axes (along the eye line and
+//! down the face).
+//!
+//! Motion, in this first rig (the "portrait looks alive" work deepens it):
+//! - `jaw_open` drops the lower lip, chin and jaw along the face's down axis, by up to
+//!   `rig.max_jaw_drop` face heights, each point by its own gain (lower lip and chin 1, lower jaw 0.7,
+//!   mouth corners 0.45, upper jaw 0.3, upper lip -0.03, everything else 0);
+//! - `lip_close` brings the inner lips together over the source's own gap;
+//! - `lip_round` draws the mouth corners in, `lip_stretch` pushes them out (0.12 and 0.08 mouth widths).
+//!
+//! Jacobians stay at identity here: the keypoints translate.
+
+use glam::{Mat2, Vec2};
+
+use super::{FaceGeometry, Framing};
+use crate::config::RigConfig;
+use crate::motion::MotionParams;
+
+/// What part of the face a keypoint belongs to; it sets the spread and the jaw gain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Region {
+    /// Lower lip, inner and outer.
+    LowerLip,
+    /// Upper lip, inner and outer.
+    UpperLip,
+    /// Mouth corners, inner and outer.
+    MouthCorner,
+    /// Chin.
+    Chin,
+    /// Lower jaw line.
+    Jaw,
+    /// Upper jaw line, near the ears.
+    UpperJaw,
+    /// Eyes and lids.
+    Eye,
+    /// Nose.
+    Nose,
+    /// Fixed anchors: forehead, brows, cheeks, face outline.
+    Anchor,
+}
+
+impl Region {
+    fn jaw_gain(self) -> f32 {
+        match self {
+            Self::LowerLip | Self::Chin => 1.0,
+            Self::Jaw => 0.7,
+            Self::MouthCorner => 0.45,
+            Self::UpperJaw => 0.3,
+            Self::UpperLip => -0.03,
+            Self::Eye | Self::Nose | Self::Anchor => 0.0,
+        }
+    }
+}
+
+/// The keypoints: (Face Mesh landmark, region). Face Mesh indices as in the MediaPipe canonical mesh.
+const LAYOUT: &[(usize, Region)] = &[
+    // lower lip: inner 14 (centre) .. then outer 17 (centre) ..
+    (14, Region::LowerLip),
+    (87, Region::LowerLip),
+    (317, Region::LowerLip),
+    (178, Region::LowerLip),
+    (402, Region::LowerLip),
+    (88, Region::LowerLip),
+    (318, Region::LowerLip),
+    (17, Region::LowerLip),
+    (84, Region::LowerLip),
+    (314, Region::LowerLip),
+    (181, Region::LowerLip),
+    (405, Region::LowerLip),
+    (91, Region::LowerLip),
+    (321, Region::LowerLip),
+    // upper lip: inner 13 (centre) .., outer 0 (centre) ..
+    (13, Region::UpperLip),
+    (82, Region::UpperLip),
+    (312, Region::UpperLip),
+    (81, Region::UpperLip),
+    (311, Region::UpperLip),
+    (80, Region::UpperLip),
+    (310, Region::UpperLip),
+    (0, Region::UpperLip),
+    (37, Region::UpperLip),
+    (267, Region::UpperLip),
+    (39, Region::UpperLip),
+    (269, Region::UpperLip),
+    (40, Region::UpperLip),
+    (270, Region::UpperLip),
+    // mouth corners: outer 61 / 291, inner 78 / 308
+    (61, Region::MouthCorner),
+    (291, Region::MouthCorner),
+    (78, Region::MouthCorner),
+    (308, Region::MouthCorner),
+    // chin and jaw
+    (152, Region::Chin),
+    (148, Region::Chin),
+    (377, Region::Chin),
+    (175, Region::Chin),
+    (199, Region::Chin),
+    (200, Region::Chin),
+    (176, Region::Jaw),
+    (400, Region::Jaw),
+    (149, Region::Jaw),
+    (378, Region::Jaw),
+    (150, Region::Jaw),
+    (379, Region::Jaw),
+    (136, Region::UpperJaw),
+    (365, Region::UpperJaw),
+    (172, Region::UpperJaw),
+    (397, Region::UpperJaw),
+    // eyes: corners 33, 133 (right), 362, 263 (left); lids 159/145, 386/374
+    (33, Region::Eye),
+    (133, Region::Eye),
+    (362, Region::Eye),
+    (263, Region::Eye),
+    (159, Region::Eye),
+    (145, Region::Eye),
+    (386, Region::Eye),
+    (374, Region::Eye),
+    // nose
+    (1, Region::Nose),
+    (2, Region::Nose),
+    (4, Region::Nose),
+    (98, Region::Nose),
+    (327, Region::Nose),
+    // fixed anchors: forehead, brows, cheeks, outline
+    (10, Region::Anchor),
+    (151, Region::Anchor),
+    (9, Region::Anchor),
+    (70, Region::Anchor),
+    (300, Region::Anchor),
+    (105, Region::Anchor),
+    (334, Region::Anchor),
+    (205, Region::Anchor),
+    (425, Region::Anchor),
+    (50, Region::Anchor),
+    (280, Region::Anchor),
+    (58, Region::Anchor),
+    (288, Region::Anchor),
+    (132, Region::Anchor),
+    (361, Region::Anchor),
+    (234, Region::Anchor),
+    (454, Region::Anchor),
+    (93, Region::Anchor),
+    (323, Region::Anchor),
+    (127, Region::Anchor),
+    (356, Region::Anchor),
+];
+
+/// Face Mesh landmark of the inner upper lip's centre.
+const INNER_UPPER: usize = 13;
+/// Face Mesh landmark of the inner lower lip's centre.
+const INNER_LOWER: usize = 14;
+
+/// One keypoint of the rig.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct RigKeypoint {
+    /// The Face Mesh landmark it sits on.
+    pub landmark: usize,
+    /// Its region.
+    pub region: Region,
+    /// Source position, output-frame coordinates.
+    #[serde(skip)]
+    pub src: Vec2,
+    /// Spread along the face's (right, down) axes, output-frame units.
+    #[serde(skip)]
+    pub sigma: Vec2,
+    /// Blend weight.
+    pub weight: f32,
+}
+
+/// The driving state of every keypoint at one instant: positions and Jacobians.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pose {
+    /// Driving positions, output-frame coordinates.
+    pub drv: Vec<Vec2>,
+    /// Jacobians.
+    pub jac: Vec<Mat2>,
+}
+
+impl Pose {
+    /// Values per keypoint in [`to_flat`](Self::to_flat): x, y and the four Jacobian entries.
+    pub const FLAT_PER_KEYPOINT: usize = 6;
+
+    /// Writes positions and Jacobians into `out` (6 values per keypoint: x, y, J00, J01, J10, J11),
+    /// the layout the smoother filters.
+    pub fn to_flat(&self, out: &mut [f32]) {
+        for ((o, p), j) in out.chunks_exact_mut(Self::FLAT_PER_KEYPOINT).zip(&self.drv).zip(&self.jac) {
+            o.copy_from_slice(&[p.x, p.y, j.x_axis.x, j.y_axis.x, j.x_axis.y, j.y_axis.y]);
+        }
+    }
+
+    /// Reads the layout of [`to_flat`](Self::to_flat) back.
+    pub fn from_flat(&mut self, flat: &[f32]) {
+        for ((o, p), j) in flat.chunks_exact(Self::FLAT_PER_KEYPOINT).zip(&mut self.drv).zip(&mut self.jac) {
+            *p = Vec2::new(o[0], o[1]);
+            *j = Mat2::from_cols(Vec2::new(o[2], o[4]), Vec2::new(o[3], o[5]));
+        }
+    }
+}
+
+/// The rig of one portrait.
+#[derive(Debug, Clone)]
+pub struct Rig {
+    /// The keypoints, in [`LAYOUT`] order.
+    pub keypoints: Vec<RigKeypoint>,
+    /// Unit vector along the eye line, frame coordinates.
+    pub right: Vec2,
+    /// Unit vector down the face.
+    pub down: Vec2,
+    /// Jaw drop at `jaw_open = 1`, frame units.
+    max_drop: f32,
+    mouth_width: f32,
+    inner_upper: usize,
+    inner_lower: usize,
+    /// Inner-lip gap of the source, frame units (0 for a closed mouth).
+    rest_gap: f32,
+    /// Weight of the identity term.
+    pub background_weight: f32,
+}
+
+impl Rig {
+    /// Places the keypoints on `landmarks` (image pixels) and sizes the motion by the face.
+    pub fn new(landmarks: &[Vec2], face: &FaceGeometry, framing: &Framing, cfg: &RigConfig) -> Self {
+        let mw = framing.frame_len(face.mouth_width_px);
+        let lip_sigma = Vec2::new(cfg.lip_sigma[1], cfg.lip_sigma[0]) * mw;
+        let jaw_sigma = Vec2::splat(cfg.jaw_sigma * mw);
+        let keypoints: Vec<RigKeypoint> = LAYOUT
+            .iter()
+            .map(|&(landmark, region)| {
+                let sigma = match region {
+                    Region::LowerLip | Region::UpperLip => lip_sigma,
+                    Region::MouthCorner => Vec2::new(0.08, 0.07) * mw,
+                    Region::Eye => Vec2::new(0.10, 0.08) * mw,
+                    Region::Nose => Vec2::splat(0.12 * mw),
+                    Region::Chin | Region::Jaw | Region::UpperJaw | Region::Anchor => jaw_sigma,
+                };
+                RigKeypoint { landmark, region, src: framing.frame_from_image(landmarks[landmark]), sigma, weight: 1.0 }
+            })
+            .collect();
+        let find = |lm: usize| LAYOUT.iter().position(|&(l, _)| l == lm).expect("landmark in layout");
+        let (inner_upper, inner_lower) = (find(INNER_UPPER), find(INNER_LOWER));
+        let down = face.down;
+        let rest_gap = (keypoints[inner_lower].src - keypoints[inner_upper].src).dot(down).max(0.0);
+        Self {
+            keypoints,
+            right: face.right,
+            down,
+            max_drop: framing.frame_len(cfg.max_jaw_drop * face.height_px),
+            mouth_width: mw,
+            inner_upper,
+            inner_lower,
+            rest_gap,
+            background_weight: cfg.background_weight,
+        }
+    }
+
+    /// A pose with every keypoint at rest (driving = source, identity Jacobians).
+    pub fn rest_pose(&self) -> Pose {
+        Pose {
+            drv: self.keypoints.iter().map(|k| k.src).collect(),
+            jac: vec![Mat2::IDENTITY; self.keypoints.len()],
+        }
+    }
+
+    /// Moves the keypoints for `params` into `pose` (which must come from [`rest_pose`](Self::rest_pose)).
+    /// Allocates nothing.
+    pub fn drive(&self, params: &MotionParams, pose: &mut Pose) {
+        let drop = params.jaw_open.clamp(0.0, 1.0) * self.max_drop;
+        let close = params.lip_close.clamp(0.0, 1.0) * 0.5 * self.rest_gap;
+        let corner_in = (0.12 * params.lip_round.clamp(0.0, 1.0) - 0.08 * params.lip_stretch.clamp(0.0, 1.0))
+            * self.mouth_width;
+        let mouth_centre_x = (self.keypoints[self.inner_upper].src + self.keypoints[self.inner_lower].src) * 0.5;
+        for ((k, drv), jac) in self.keypoints.iter().zip(&mut pose.drv).zip(&mut pose.jac) {
+            let mut p = k.src + self.down * (k.region.jaw_gain() * drop);
+            match k.region {
+                Region::UpperLip => p += self.down * close,
+                Region::LowerLip => p -= self.down * close,
+                Region::MouthCorner => {
+                    let side = (k.src - mouth_centre_x).dot(self.right).signum();
+                    p -= self.right * (side * corner_in);
+                }
+                _ => {}
+            }
+            *drv = p;
+            *jac = Mat2::IDENTITY;
+        }
+    }
+
+    /// The opening of the inner lips in `pose`, 0 = closed, 1 = the widest this rig opens
+    /// (`jaw_open = 1`, lips apart).
+    pub fn mouth_open(&self, pose: &Pose) -> f32 {
+        let gap = (pose.drv[self.inner_lower] - pose.drv[self.inner_upper]).dot(self.down).max(0.0);
+        let widest = self.rest_gap
+            + self.max_drop * (Region::LowerLip.jaw_gain() - Region::UpperLip.jaw_gain());
+        if widest <= 1e-6 { 0.0 } else { (gap / widest).clamp(0.0, 1.0) }
+    }
+
+    /// The inner-lip gap of the source portrait as a fraction of the widest opening.
+    pub fn rest_mouth_open(&self) -> f32 {
+        self.mouth_open(&self.rest_pose())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rig() -> Rig {
+        // A synthetic face: landmarks on a grid, mouth at y = 0.3, eyes level.
+        let mut lm = vec![Vec2::new(100.0, 100.0); 468];
+        for (i, p) in lm.iter_mut().enumerate() {
+            *p = Vec2::new(60.0 + (i % 20) as f32 * 4.0, 60.0 + (i / 20) as f32 * 4.0);
+        }
+        lm[13] = Vec2::new(100.0, 130.0);
+        lm[14] = Vec2::new(100.0, 132.0);
+        let face = FaceGeometry {
+            right: Vec2::X,
+            down: Vec2::Y,
+            height_px: 80.0,
+            mouth_width_px: 40.0,
+            centre: Vec2::new(100.0, 100.0),
+        };
+        let framing = Framing { origin: Vec2::ZERO, side: 200.0 };
+        Rig::new(&lm, &face, &framing, &RigConfig::default())
+    }
+
+    #[test]
+    fn rest_pose_is_source_and_jaw_opens_mouth() {
+        let rig = rig();
+        let mut pose = rig.rest_pose();
+        rig.drive(&MotionParams::default(), &mut pose);
+        assert_eq!(pose, rig.rest_pose());
+        let rest = rig.mouth_open(&pose);
+        rig.drive(&MotionParams { jaw_open: 1.0, ..Default::default() }, &mut pose);
+        assert!((rig.mouth_open(&pose) - 1.0).abs() < 1e-5);
+        rig.drive(&MotionParams { jaw_open: 0.5, ..Default::default() }, &mut pose);
+        let half = rig.mouth_open(&pose);
+        assert!(rest < half && half < 1.0, "rest {rest}, half {half}");
+    }
+
+    #[test]
+    fn flat_round_trip() {
+        let rig = rig();
+        let mut pose = rig.rest_pose();
+        rig.drive(&MotionParams { jaw_open: 0.7, lip_round: 0.3, ..Default::default() }, &mut pose);
+        pose.jac[3] = Mat2::from_cols(Vec2::new(1.0, 0.2), Vec2::new(-0.1, 0.9));
+        let mut flat = vec![0.0; pose.drv.len() * Pose::FLAT_PER_KEYPOINT];
+        pose.to_flat(&mut flat);
+        let mut back = rig.rest_pose();
+        back.from_flat(&flat);
+        assert_eq!(back, pose);
+    }
+
+    #[test]
+    fn lip_close_closes_the_source_gap() {
+        let rig = rig();
+        let mut pose = rig.rest_pose();
+        rig.drive(&MotionParams { lip_close: 1.0, ..Default::default() }, &mut pose);
+        assert!(rig.mouth_open(&pose) < 1e-5);
+    }
+}

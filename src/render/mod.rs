@@ -1,0 +1,441 @@
+//! The renderer: driving keypoints in, RGBA frames out, by a dense-motion warp of the portrait in WGSL
+//! on wgpu.
+//!
+//! Input: the portrait image and [`Framing`] once, then per frame a [`Pose`] (driving keypoints and
+//! Jacobians) with the rig's source keypoints. Output: an RGBA8 frame of `size x size`, read back to the
+//! CPU. Thread: the render thread (the offline render's one thread).
+//!
+//! How a frame is drawn: the keypoints go into a storage buffer (one `queue.write_buffer`), one
+//! full-screen triangle runs shaders/warp.wgsl, which blends each keypoint's local affine map
+//! `p_src + J (z - p_drv)` by Gaussian masks around the driving keypoints plus an identity background
+//! term and samples the portrait bilinearly; the target is copied into a mapped readback buffer.
+//!
+//! Following rerun's re_renderer, one [`RenderContext`] owns device and queue; [`WarpRenderer`] owns the
+//! pipeline and every buffer and texture it uses, created once. Nothing is allocated per frame.
+//!
+//! Architecture Invariant: render/ never sees samples or motion parameters, only keypoints.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytemuck::{Pod, Zeroable};
+use image::RgbaImage;
+
+use crate::portrait::{Framing, Pose, Rig};
+
+/// WGSL source of the warp, embedded at build time from shaders/warp.wgsl.
+pub const WARP_WGSL: &str = include_str!("../../shaders/warp.wgsl");
+
+/// Errors of the render stage.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// No GPU adapter at all, not even a software one.
+    #[error(
+        "no GPU adapter found ({0}); install a Vulkan driver (on Debian: mesa-vulkan-drivers, which has the lavapipe software adapter)"
+    )]
+    NoAdapter(String),
+    /// The adapter refused a device.
+    #[error("the GPU adapter refused a device: {0}")]
+    Device(String),
+    /// The portrait does not fit in a texture on this adapter.
+    #[error("the portrait is {width}x{height}; this GPU adapter takes textures up to {max}")]
+    PortraitTooLarge { width: u32, height: u32, max: u32 },
+    /// An invalid frame size.
+    #[error("frame size {0} must be even and in 64..=4096")]
+    Size(u32),
+    /// A rig with more keypoints than the renderer was built for.
+    #[error("the pose has {got} keypoints; the renderer holds {max}")]
+    TooManyKeypoints { got: usize, max: usize },
+    /// Reading the frame back failed.
+    #[error("reading the frame back from the GPU failed: {0}")]
+    Readback(String),
+}
+
+/// Device and queue, shared by every renderer.
+pub struct RenderContext {
+    /// The wgpu device.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// What adapter runs it (name, backend, type).
+    pub adapter_info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+}
+
+impl RenderContext {
+    /// Picks an adapter (a GPU where there is one; lavapipe or llvmpipe otherwise) and opens a device.
+    /// `WGPU_BACKEND` and `WGPU_ADAPTER_NAME` choose, as in wgpu.
+    ///
+    /// # Errors
+    /// [`RenderError::NoAdapter`] or [`RenderError::Device`].
+    pub fn new() -> Result<Self, RenderError> {
+        // Vulkan/Metal/DX12 first; GL (llvmpipe, say) only where none of those has an adapter. Probing GL
+        // up front costs time and prints EGL errors on machines without a display.
+        let from_env = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        let tiers = if std::env::var_os("WGPU_BACKEND").is_some() {
+            vec![from_env.backends]
+        } else {
+            vec![wgpu::Backends::PRIMARY, wgpu::Backends::GL]
+        };
+        let mut last_err = String::from("no backend tried");
+        let mut found = None;
+        for backends in tiers {
+            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+            desc.backends = backends;
+            let instance = wgpu::Instance::new(desc);
+            match pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            })) {
+                Ok(a) => {
+                    found = Some(a);
+                    break;
+                }
+                Err(e) => last_err = format!("{backends:?}: {e}"),
+            }
+        }
+        let adapter = found.ok_or(RenderError::NoAdapter(last_err))?;
+        let adapter_info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("facecast"),
+            required_limits: wgpu::Limits::downlevel_defaults().using_resolution(limits.clone()),
+            ..Default::default()
+        }))
+        .map_err(|e| RenderError::Device(e.to_string()))?;
+        if adapter_info.device_type == wgpu::DeviceType::Cpu {
+            tracing::info!(adapter = %adapter_info.name, backend = ?adapter_info.backend, "no GPU: rendering on the software adapter");
+        } else {
+            tracing::info!(adapter = %adapter_info.name, backend = ?adapter_info.backend, "rendering on GPU");
+        }
+        Ok(Self { device, queue, adapter_info, limits })
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GpuParams {
+    crop_origin: [f32; 2],
+    crop_side: f32,
+    bg_weight: f32,
+    image_size: [f32; 2],
+    right: [f32; 2],
+    down: [f32; 2],
+    count: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GpuKeypoint {
+    src: [f32; 2],
+    drv: [f32; 2],
+    jac: [f32; 4],
+    inv_sigma: [f32; 2],
+    weight: f32,
+    _pad: f32,
+}
+
+/// The warp renderer for one portrait at one frame size.
+pub struct WarpRenderer {
+    pipeline: wgpu::RenderPipeline,
+    bind_group: wgpu::BindGroup,
+    keypoint_buffer: wgpu::Buffer,
+    target: wgpu::Texture,
+    target_view: wgpu::TextureView,
+    readback: wgpu::Buffer,
+    padded_row_bytes: u32,
+    size: u32,
+    rig: Rig,
+    staging: Vec<GpuKeypoint>,
+    frame: Vec<u8>,
+    mapped: Arc<AtomicBool>,
+}
+
+impl WarpRenderer {
+    /// Uploads the portrait and builds the pipeline and buffers for `size x size` frames.
+    ///
+    /// # Errors
+    /// [`RenderError::Size`] or [`RenderError::PortraitTooLarge`].
+    pub fn new(
+        ctx: &RenderContext,
+        image: &RgbaImage,
+        framing: &Framing,
+        rig: &Rig,
+        size: u32,
+    ) -> Result<Self, RenderError> {
+        if size % 2 != 0 || !(64..=4096).contains(&size) {
+            return Err(RenderError::Size(size));
+        }
+        let max = ctx.limits.max_texture_dimension_2d;
+        if image.width() > max || image.height() > max {
+            return Err(RenderError::PortraitTooLarge { width: image.width(), height: image.height(), max });
+        }
+        let device = &ctx.device;
+        let portrait = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("portrait"),
+            size: wgpu::Extent3d { width: image.width(), height: image.height(), depth_or_array_layers: 1 },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        ctx.queue.write_texture(
+            portrait.as_image_copy(),
+            image.as_raw(),
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(4 * image.width()),
+                rows_per_image: Some(image.height()),
+            },
+            portrait.size(),
+        );
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("portrait bilinear"),
+            address_mode_u: wgpu::AddressMode::ClampToEdge,
+            address_mode_v: wgpu::AddressMode::ClampToEdge,
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
+        let params = GpuParams {
+            crop_origin: framing.origin.to_array(),
+            crop_side: framing.side,
+            bg_weight: rig.background_weight,
+            image_size: [image.width() as f32, image.height() as f32],
+            right: rig.right.to_array(),
+            down: rig.down.to_array(),
+            count: rig.keypoints.len() as u32,
+            _pad: 0,
+        };
+        let param_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("warp params"),
+            size: std::mem::size_of::<GpuParams>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        ctx.queue.write_buffer(&param_buffer, 0, bytemuck::bytes_of(&params));
+        let keypoint_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("keypoints"),
+            size: (std::mem::size_of::<GpuKeypoint>() * rig.keypoints.len().max(1)) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let target = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("frame"),
+            size: wgpu::Extent3d { width: size, height: size, depth_or_array_layers: 1 },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        });
+        let target_view = target.create_view(&wgpu::TextureViewDescriptor::default());
+        let padded_row_bytes = (4 * size).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("frame readback"),
+            size: u64::from(padded_row_bytes) * u64::from(size),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+
+        let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("warp.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(WARP_WGSL.into()),
+        });
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("warp"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: true },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 2,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 3,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+            ],
+        });
+        let portrait_view = portrait.create_view(&wgpu::TextureViewDescriptor::default());
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("warp"),
+            layout: &layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: param_buffer.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: keypoint_buffer.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&portrait_view) },
+                wgpu::BindGroupEntry { binding: 3, resource: wgpu::BindingResource::Sampler(&sampler) },
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("warp"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("warp"),
+            layout: Some(&pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &shader,
+                entry_point: Some("vs_main"),
+                compilation_options: Default::default(),
+                buffers: &[],
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &shader,
+                entry_point: Some("fs_main"),
+                compilation_options: Default::default(),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format: wgpu::TextureFormat::Rgba8Unorm,
+                    blend: None,
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let staging = rig
+            .keypoints
+            .iter()
+            .map(|k| GpuKeypoint {
+                src: k.src.to_array(),
+                drv: k.src.to_array(),
+                jac: [1.0, 0.0, 0.0, 1.0],
+                inv_sigma: (1.0 / k.sigma).to_array(),
+                weight: k.weight,
+                _pad: 0.0,
+            })
+            .collect();
+        Ok(Self {
+            pipeline,
+            bind_group,
+            keypoint_buffer,
+            target,
+            target_view,
+            readback,
+            padded_row_bytes,
+            size,
+            rig: rig.clone(),
+            staging,
+            frame: vec![0; (size * size * 4) as usize],
+            mapped: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Frame side in pixels.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// Draws the portrait moved by `pose` and reads it back: `size * size * 4` bytes of RGBA8, row-major.
+    ///
+    /// # Errors
+    /// [`RenderError::TooManyKeypoints`] for a pose that does not fit the rig, [`RenderError::Readback`]
+    /// when the device is lost.
+    pub fn render(&mut self, ctx: &RenderContext, pose: &Pose) -> Result<&[u8], RenderError> {
+        if pose.drv.len() != self.staging.len() || pose.jac.len() != self.staging.len() {
+            return Err(RenderError::TooManyKeypoints { got: pose.drv.len(), max: self.staging.len() });
+        }
+        for ((g, p), j) in self.staging.iter_mut().zip(&pose.drv).zip(&pose.jac) {
+            g.drv = p.to_array();
+            g.jac = [j.x_axis.x, j.y_axis.x, j.x_axis.y, j.y_axis.y];
+        }
+        ctx.queue.write_buffer(&self.keypoint_buffer, 0, bytemuck::cast_slice(&self.staging));
+        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
+        {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("warp"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &self.target_view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color::BLACK), store: wgpu::StoreOp::Store },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &self.bind_group, &[]);
+            pass.draw(0..3, 0..1);
+        }
+        encoder.copy_texture_to_buffer(
+            self.target.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &self.readback,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(self.padded_row_bytes),
+                    rows_per_image: Some(self.size),
+                },
+            },
+            self.target.size(),
+        );
+        ctx.queue.submit([encoder.finish()]);
+        let slice = self.readback.slice(..);
+        self.mapped.store(false, Ordering::Release);
+        let mapped = Arc::clone(&self.mapped);
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            if r.is_ok() {
+                mapped.store(true, Ordering::Release);
+            }
+        });
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| RenderError::Readback(e.to_string()))?;
+        if !self.mapped.load(Ordering::Acquire) {
+            return Err(RenderError::Readback("the readback buffer was not mapped".into()));
+        }
+        {
+            let data = slice.get_mapped_range().map_err(|e| RenderError::Readback(e.to_string()))?;
+            let row = (self.size * 4) as usize;
+            for (dst, src) in self.frame.chunks_exact_mut(row).zip(data.chunks_exact(self.padded_row_bytes as usize)) {
+                dst.copy_from_slice(&src[..row]);
+            }
+        }
+        self.readback.unmap();
+        Ok(&self.frame)
+    }
+
+    /// The rig this renderer was built for.
+    pub fn rig(&self) -> &Rig {
+        &self.rig
+    }
+}

@@ -1,0 +1,77 @@
+//! Face detection and Face Mesh on the bundled portrait land where shared/assets/README.md says they
+//! do (measured there with MediaPipe's own pipeline), and bad portraits are clear errors.
+
+mod common;
+
+use facecast::Config;
+use facecast::portrait::{self, FaceModels, Portrait, PortraitError};
+use glam::Vec2;
+
+fn astronaut() -> Portrait {
+    let cfg = Config::default();
+    let img = portrait::load_image(&common::root().join("assets/portraits/astronaut.png")).unwrap();
+    let mut models = FaceModels::load(&cfg.portrait).unwrap();
+    Portrait::analyze(img, "astronaut.png", &mut models, &cfg).unwrap()
+}
+
+#[test]
+fn landmarks_land_where_the_asset_readme_says() {
+    let p = astronaut();
+    assert!(p.detection.score > 0.8, "score {}", p.detection.score);
+    // (Face Mesh index, expected image position, what it is)
+    let expected = [
+        (61, (203.0, 139.0), "mouth corner (left in image)"),
+        (291, (247.0, 142.0), "mouth corner (right in image)"),
+        (13, (224.0, 143.0), "upper inner lip"),
+        (14, (224.0, 149.0), "lower inner lip"),
+        (1, (224.0, 131.0), "nose tip"),
+        (152, (223.0, 175.0), "chin"),
+    ];
+    for (idx, (x, y), what) in expected {
+        let got = p.landmarks[idx];
+        let d = got.distance(Vec2::new(x, y));
+        assert!(d <= 4.0, "{what} (landmark {idx}) at ({:.1}, {:.1}), expected ({x}, {y}): {d:.1} px off", got.x, got.y);
+    }
+    // The face is about 95 px; the crop frames it and stays inside the 512x512 image.
+    assert!((80.0..120.0).contains(&p.face.height_px), "face height {}", p.face.height_px);
+    assert!(p.framing.origin.x >= 0.0 && p.framing.origin.y >= 0.0);
+    assert!(p.framing.origin.x + p.framing.side <= 512.0 && p.framing.origin.y + p.framing.side <= 512.0);
+}
+
+#[test]
+fn rig_keypoints_cover_mouth_jaw_eyes_and_anchors() {
+    use facecast::portrait::rig::Region;
+    let p = astronaut();
+    for region in [Region::LowerLip, Region::UpperLip, Region::MouthCorner, Region::Chin, Region::Jaw, Region::Eye, Region::Anchor] {
+        assert!(p.rig.keypoints.iter().any(|k| k.region == region), "no {region:?} keypoint");
+    }
+    for k in &p.rig.keypoints {
+        assert!(k.src.x.abs() < 1.0 && k.src.y.abs() < 1.0, "keypoint {k:?} outside the frame");
+    }
+    // The smiling source already shows teeth: its inner lips are apart at rest.
+    let rest = p.rig.rest_mouth_open();
+    assert!(rest > 0.1 && rest < 0.8, "rest opening {rest}");
+}
+
+#[test]
+fn a_portrait_without_a_face_is_a_clear_error() {
+    // A smooth colour field: an image, but no face.
+    let img = image::RgbaImage::from_fn(256, 256, |x, y| image::Rgba([(x % 256) as u8, (y % 256) as u8, 128, 255]));
+    let cfg = Config::default();
+    let mut models = FaceModels::load(&cfg.portrait).unwrap();
+    let err = Portrait::analyze(img, "gradient.png", &mut models, &cfg).err().expect("no face");
+    assert!(matches!(err, PortraitError::NoFace { .. }), "{err:?}");
+    assert!(err.to_string().contains("no face found in gradient.png"), "{err}");
+}
+
+#[test]
+fn non_images_and_missing_files_are_clear_errors() {
+    let dir = common::scratch("portrait_bad");
+    let text = dir.join("portrait.png");
+    std::fs::write(&text, "not a picture").unwrap();
+    assert!(matches!(portrait::load_image(&text), Err(PortraitError::NotAnImage { .. })));
+    assert!(matches!(portrait::load_image(&dir.join("missing.png")), Err(PortraitError::Read { .. })));
+    let tiny = dir.join("tiny.png");
+    image::RgbaImage::new(16, 16).save(&tiny).unwrap();
+    assert!(matches!(portrait::load_image(&tiny), Err(PortraitError::TooSmall { .. })));
+}
