@@ -4,6 +4,10 @@
 // source point  p_src_k + J_k (z - p_drv_k), weighted by a Gaussian around its driving position
 // (spread given per face axis). The identity map z, weighted by `bg_weight`, holds the background.
 // The blended source point is sampled bilinearly from the portrait; outside the portrait is black.
+//
+// Keypoints are binned per screen tile on the CPU (by their 4-sigma ellipse): a pixel visits only the
+// keypoints whose support reaches its tile, and a tile with none is the identity map. Beyond 4 sigma a
+// weight is dropped anyway, so binning changes no pixel.
 
 struct Params {
     crop_origin: vec2f,   // image pixels of frame point (-1,-1)
@@ -13,7 +17,11 @@ struct Params {
     right: vec2f,         // face axis along the eye line (unit, frame coordinates)
     down: vec2f,          // face axis down the face (unit)
     count: u32,           // keypoints in use
-    _pad: u32,
+    tiles_x: u32,         // tiles per row
+    tile_px: u32,         // tile side in pixels
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 struct Keypoint {
@@ -29,6 +37,9 @@ struct Keypoint {
 @group(0) @binding(1) var<storage, read> keypoints: array<Keypoint>;
 @group(0) @binding(2) var portrait: texture_2d<f32>;
 @group(0) @binding(3) var portrait_sampler: sampler;
+// Tile t's keypoints are tile_keypoints[tile_offsets[t] .. tile_offsets[t + 1]].
+@group(0) @binding(4) var<storage, read> tile_offsets: array<u32>;
+@group(0) @binding(5) var<storage, read> tile_keypoints: array<u32>;
 
 struct VertexOut {
     @builtin(position) position: vec4f,
@@ -53,8 +64,12 @@ fn fs_main(in: VertexOut) -> @location(0) vec4f {
     let z = in.frame_uv * 2.0 - 1.0;
     var acc = params.bg_weight * z;
     var weight_sum = params.bg_weight;
-    for (var k = 0u; k < params.count; k++) {
-        let kp = keypoints[k];
+    let tile = vec2u(in.position.xy) / params.tile_px;
+    let t = tile.y * params.tiles_x + tile.x;
+    let first = tile_offsets[t];
+    let last = tile_offsets[t + 1u];
+    for (var i = first; i < last; i++) {
+        let kp = keypoints[tile_keypoints[i]];
         let d = z - kp.drv;
         let local = vec2f(dot(d, params.right), dot(d, params.down)) * kp.inv_sigma;
         let q = dot(local, local);

@@ -159,10 +159,10 @@ impl Config {
     /// # Errors
     /// [`ConfigError`] when the file cannot be read, does not parse, or holds values out of range.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        let cfg: Self = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.to_owned(), source: Box::new(e) })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let cfg: Self =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), source: Box::new(e) })?;
         cfg.validate()?;
         Ok(cfg)
     }

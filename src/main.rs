@@ -137,7 +137,15 @@ fn render(args: RenderArgs) -> Result<()> {
 }
 
 fn print_summary(s: &RenderSummary, job: &RenderJob) {
-    println!("wrote {} ({} frames, {}x{} @ {} fps, {:.2} s of audio)", s.output.display(), s.frames, s.size, s.size, s.fps, s.audio_secs);
+    println!(
+        "wrote {} ({} frames, {}x{} @ {} fps, {:.2} s of audio)",
+        s.output.display(),
+        s.frames,
+        s.size,
+        s.size,
+        s.fps,
+        s.audio_secs
+    );
     if let Some(p) = &job.motion_out {
         println!("motion: {}", p.display());
     }
@@ -234,10 +242,20 @@ fn bench(args: BenchArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("facecast bench: {:.2} s of audio, {} frames at {}x{} / {} fps, median of {} runs", last.audio_secs, last.frames, last.size, last.size, last.fps, runs.len());
+        println!(
+            "facecast bench: {:.2} s of audio, {} frames at {}x{} / {} fps, median of {} runs",
+            last.audio_secs,
+            last.frames,
+            last.size,
+            last.size,
+            last.fps,
+            runs.len()
+        );
         println!("adapter {}; model {}", last.adapter, last.motion_model);
         println!("{:<14}{:>8}{:>14}{:>12}{:>12}", "stage", "item", "ms/item", "min", "max");
-        for name in ["decode", "resample", "mel", "motion", "rig", "render", "encode", "mux", "portrait", "render_setup"] {
+        for name in
+            ["decode", "resample", "mel", "motion", "rig", "render", "encode", "mux", "portrait", "render_setup"]
+        {
             let s = &report[name];
             println!(
                 "{:<14}{:>8}{:>14.4}{:>12.4}{:>12.4}",

@@ -50,16 +50,9 @@ fn candidate_paths() -> Vec<PathBuf> {
 
 fn load_runtime() -> Result<ort::environment::Environment, String> {
     let candidates = candidate_paths();
-    let chosen = candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .unwrap_or_else(|| PathBuf::from(LIB_NAME));
+    let chosen = candidates.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| PathBuf::from(LIB_NAME));
     let builder = ort::init_from(&chosen).map_err(|e| format!("{}: {e}", chosen.display()))?;
-    let env = builder
-        .with_name("facecast")
-        .build()
-        .map_err(|e| format!("{}: {e}", chosen.display()))?;
+    let env = builder.with_name("facecast").build().map_err(|e| format!("{}: {e}", chosen.display()))?;
     tracing::debug!(library = %chosen.display(), "ONNX Runtime loaded");
     Ok(env)
 }
@@ -73,11 +66,7 @@ static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = On
 /// [`OnnxError::Runtime`] when no usable `libonnxruntime.so` is found.
 pub fn environment() -> Result<&'static ort::environment::Environment, OnnxError> {
     ENVIRONMENT.get_or_init(load_runtime).as_ref().map_err(|reason| OnnxError::Runtime {
-        tried: candidate_paths()
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
+        tried: candidate_paths().iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
         reason: reason.clone(),
     })
 }

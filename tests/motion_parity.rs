@@ -10,8 +10,7 @@ use facecast::motion::{MotionModel, baseline_model};
 fn baseline_matches_python_onnxruntime() {
     let fixture: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(common::data("baseline_motion.json")).unwrap()).unwrap();
-    let want: Vec<f64> =
-        fixture["motion"].as_array().unwrap().iter().map(|row| row[0].as_f64().unwrap()).collect();
+    let want: Vec<f64> = fixture["motion"].as_array().unwrap().iter().map(|row| row[0].as_f64().unwrap()).collect();
     let mel = common::read_f32(&common::data("mel_speech.logmel.f32"));
     assert_eq!(mel.len(), want.len() * N_MELS);
 

@@ -30,7 +30,12 @@ fn landmarks_land_where_the_asset_readme_says() {
     for (idx, (x, y), what) in expected {
         let got = p.landmarks[idx];
         let d = got.distance(Vec2::new(x, y));
-        assert!(d <= 4.0, "{what} (landmark {idx}) at ({:.1}, {:.1}), expected ({x}, {y}): {d:.1} px off", got.x, got.y);
+        assert!(
+            d <= 4.0,
+            "{what} (landmark {idx}) at ({:.1}, {:.1}), expected ({x}, {y}): {d:.1} px off",
+            got.x,
+            got.y
+        );
     }
     // The face is about 95 px; the crop frames it and stays inside the 512x512 image.
     assert!((80.0..120.0).contains(&p.face.height_px), "face height {}", p.face.height_px);
@@ -42,7 +47,15 @@ fn landmarks_land_where_the_asset_readme_says() {
 fn rig_keypoints_cover_mouth_jaw_eyes_and_anchors() {
     use facecast::portrait::rig::Region;
     let p = astronaut();
-    for region in [Region::LowerLip, Region::UpperLip, Region::MouthCorner, Region::Chin, Region::Jaw, Region::Eye, Region::Anchor] {
+    for region in [
+        Region::LowerLip,
+        Region::UpperLip,
+        Region::MouthCorner,
+        Region::Chin,
+        Region::Jaw,
+        Region::Eye,
+        Region::Anchor,
+    ] {
         assert!(p.rig.keypoints.iter().any(|k| k.region == region), "no {region:?} keypoint");
     }
     for k in &p.rig.keypoints {

@@ -89,8 +89,7 @@ impl Audio {
 /// # Errors
 /// [`AudioError`] when the file is missing, not audio, has no track, is corrupt or holds no samples.
 pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
-    let file =
-        std::fs::File::open(path).map_err(|source| AudioError::Open { path: path.to_owned(), source })?;
+    let file = std::fs::File::open(path).map_err(|source| AudioError::Open { path: path.to_owned(), source })?;
     let ext = path.extension().and_then(|e| e.to_str());
     decode_source(Box::new(file), ext, path)
 }
@@ -104,18 +103,13 @@ pub fn decode_bytes(bytes: &'static [u8], name: &Path) -> Result<DecodedAudio, A
     decode_source(Box::new(Cursor::new(bytes)), ext, name)
 }
 
-fn decode_source(
-    source: Box<dyn MediaSource>,
-    ext: Option<&str>,
-    path: &Path,
-) -> Result<DecodedAudio, AudioError> {
+fn decode_source(source: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -> Result<DecodedAudio, AudioError> {
     let mss = MediaSourceStream::new(source, Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = ext {
         hint.with_extension(ext);
     }
-    let unsupported =
-        |e: SymphoniaError| AudioError::Unsupported { path: path.to_owned(), reason: e.to_string() };
+    let unsupported = |e: SymphoniaError| AudioError::Unsupported { path: path.to_owned(), reason: e.to_string() };
     let probed = symphonia::default::get_probe()
         .format(&hint, mss, &FormatOptions::default(), &MetadataOptions::default())
         .map_err(unsupported)?;
@@ -129,9 +123,8 @@ fn decode_source(
     let declared_frames = track.codec_params.n_frames;
     let mut rate_hz = track.codec_params.sample_rate.unwrap_or(0);
     let mut channels = track.codec_params.channels.map_or(0, |c| c.count());
-    let mut decoder = symphonia::default::get_codecs()
-        .make(&track.codec_params, &DecoderOptions::default())
-        .map_err(unsupported)?;
+    let mut decoder =
+        symphonia::default::get_codecs().make(&track.codec_params, &DecoderOptions::default()).map_err(unsupported)?;
 
     let mut samples: Vec<f32> = Vec::new();
     let mut buf: Option<SampleBuffer<f32>> = None;
@@ -213,11 +206,10 @@ pub fn resample_to_16k(decoded: &DecodedAudio, path: &Path) -> Result<Audio, Aud
     }
     let err = |reason: String| AudioError::Resample { path: path.to_owned(), rate_hz: rate, reason };
     const CHUNK: usize = 1024;
-    let mut resampler = FftFixedIn::<f32>::new(rate as usize, SAMPLE_RATE_HZ as usize, CHUNK, 2, 1)
-        .map_err(|e| err(e.to_string()))?;
+    let mut resampler =
+        FftFixedIn::<f32>::new(rate as usize, SAMPLE_RATE_HZ as usize, CHUNK, 2, 1).map_err(|e| err(e.to_string()))?;
     let x = &decoded.samples;
-    let expected =
-        ((x.len() as f64) * f64::from(SAMPLE_RATE_HZ) / f64::from(rate)).round().max(1.0) as usize;
+    let expected = ((x.len() as f64) * f64::from(SAMPLE_RATE_HZ) / f64::from(rate)).round().max(1.0) as usize;
     let delay = resampler.output_delay();
     let mut out = Vec::with_capacity(expected + delay + resampler.output_frames_max());
     let mut chunks = x.chunks_exact(CHUNK);
@@ -245,8 +237,7 @@ mod tests {
 
     fn tone(rate: u32, secs: f64, hz: f64) -> DecodedAudio {
         let n = (f64::from(rate) * secs) as usize;
-        let samples =
-            (0..n).map(|i| (0.5 * (std::f64::consts::TAU * hz * i as f64 / f64::from(rate)).sin()) as f32);
+        let samples = (0..n).map(|i| (0.5 * (std::f64::consts::TAU * hz * i as f64 / f64::from(rate)).sin()) as f32);
         DecodedAudio { samples: samples.collect(), rate_hz: rate, channels: 1, truncated: false }
     }
 

@@ -74,12 +74,10 @@ struct MelFilter {
 
 /// The Slaney-normalised triangular filter bank, as librosa.filters.mel builds it.
 fn mel_filters(rate_hz: f64, fmin: f64, fmax: f64) -> Vec<MelFilter> {
-    let fft_freqs: Vec<f64> =
-        (0..N_BINS).map(|k| k as f64 * rate_hz / N_FFT as f64).collect();
+    let fft_freqs: Vec<f64> = (0..N_BINS).map(|k| k as f64 * rate_hz / N_FFT as f64).collect();
     let (mel_lo, mel_hi) = (hz_to_mel(fmin), hz_to_mel(fmax));
-    let pts: Vec<f64> = (0..N_MELS + 2)
-        .map(|i| mel_to_hz(mel_lo + (mel_hi - mel_lo) * i as f64 / (N_MELS + 1) as f64))
-        .collect();
+    let pts: Vec<f64> =
+        (0..N_MELS + 2).map(|i| mel_to_hz(mel_lo + (mel_hi - mel_lo) * i as f64 / (N_MELS + 1) as f64)).collect();
     (0..N_MELS)
         .map(|m| {
             let (lo, mid, hi) = (pts[m], pts[m + 1], pts[m + 2]);
@@ -127,9 +125,7 @@ impl LogMel {
         let fft = FftPlanner::<f64>::new().plan_fft_forward(N_FFT);
         let scratch = vec![Complex64::default(); fft.get_inplace_scratch_len()];
         // Periodic Hann (scipy get_window("hann", N, fftbins=True)), as librosa uses.
-        let window = (0..N_FFT)
-            .map(|n| 0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / N_FFT as f64).cos())
-            .collect();
+        let window = (0..N_FFT).map(|n| 0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / N_FFT as f64).cos()).collect();
         Self {
             fft,
             window,
@@ -172,8 +168,7 @@ impl LogMel {
             *p = c.norm_sqr();
         }
         for (out, f) in self.frame.iter_mut().zip(&self.filters) {
-            let e: f64 =
-                f.weights.iter().zip(&self.power[f.first_bin..]).map(|(w, p)| w * p).sum();
+            let e: f64 = f.weights.iter().zip(&self.power[f.first_bin..]).map(|(w, p)| w * p).sum();
             *out = e.max(LOG10_FLOOR).log10() as f32;
         }
         self.frames_out += 1;
@@ -241,9 +236,8 @@ mod tests {
 
     #[test]
     fn sine_peaks_in_its_mel_bin() {
-        let samples: Vec<f32> = (0..4000)
-            .map(|i| (std::f64::consts::TAU * 1000.0 * f64::from(i) / 16_000.0).sin() as f32)
-            .collect();
+        let samples: Vec<f32> =
+            (0..4000).map(|i| (std::f64::consts::TAU * 1000.0 * f64::from(i) / 16_000.0).sin() as f32).collect();
         let frames = LogMel::new().process_all(&samples);
         let last = &frames[frames.len() - N_MELS..];
         let peak = last.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
@@ -261,8 +255,7 @@ mod tests {
         }
         mel.reset();
         assert_eq!(mel.frames_out(), 0);
-        let frames: Vec<Vec<f32>> =
-            (0..3).filter_map(|_| mel.step(&quiet).unwrap().map(<[f32]>::to_vec)).collect();
+        let frames: Vec<Vec<f32>> = (0..3).filter_map(|_| mel.step(&quiet).unwrap().map(<[f32]>::to_vec)).collect();
         assert!(frames[0].iter().all(|&v| v == LOG10_FLOOR.log10() as f32));
     }
 }

@@ -100,9 +100,7 @@ impl MotionModel {
         let kind = meta.custom("facecast.kind").unwrap_or_else(|| "unknown".into());
         drop(meta);
         if session.inputs().len() != 1 || session.outputs().is_empty() {
-            return Err(bad(format!(
-                "expected one input (mel [batch, frames, {N_MELS}]) and at least one output"
-            )));
+            return Err(bad(format!("expected one input (mel [batch, frames, {N_MELS}]) and at least one output")));
         }
         if !channels.iter().any(|c| MotionParams::default().set(c, 0.0)) {
             return Err(bad(format!("none of its channels {channels:?} drives the rig")));

@@ -68,12 +68,7 @@ impl Mp4Writer {
     /// # Errors
     /// [`OutputError::Io`] when the output folder cannot be written, [`OutputError::Encode`] when the
     /// encoder refuses the settings.
-    pub fn create(
-        output: &Path,
-        size: u32,
-        fps: u32,
-        cfg: &crate::config::OutputConfig,
-    ) -> Result<Self, OutputError> {
+    pub fn create(output: &Path, size: u32, fps: u32, cfg: &crate::config::OutputConfig) -> Result<Self, OutputError> {
         if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         }
@@ -213,10 +208,8 @@ impl MotionWriter {
     /// # Errors
     /// [`OutputError::Io`].
     pub fn write(&mut self, record: &MotionRecord<'_>) -> Result<(), OutputError> {
-        serde_json::to_writer(&mut self.out, record).map_err(|e| OutputError::Io {
-            path: self.path.clone(),
-            source: std::io::Error::other(e),
-        })?;
+        serde_json::to_writer(&mut self.out, record)
+            .map_err(|e| OutputError::Io { path: self.path.clone(), source: std::io::Error::other(e) })?;
         self.out.write_all(b"\n").map_err(io_err(&self.path))
     }
 
@@ -237,7 +230,8 @@ pub fn contact_sheet(frames: &[RgbaImage], bars: &[f32], columns: usize, cell: u
     let bar_h = (cell / 24).max(4);
     let pad = 4;
     let (cw, ch) = (cell + pad, cell + bar_h + 2 * pad);
-    let mut sheet = RgbaImage::from_pixel(columns as u32 * cw + pad, rows as u32 * ch + pad, image::Rgba([24, 24, 24, 255]));
+    let mut sheet =
+        RgbaImage::from_pixel(columns as u32 * cw + pad, rows as u32 * ch + pad, image::Rgba([24, 24, 24, 255]));
     for (i, frame) in frames.iter().enumerate() {
         let (x0, y0) = ((i % columns) as u32 * cw + pad, (i / columns) as u32 * ch + pad);
         let small = image::imageops::resize(frame, cell, cell, image::imageops::FilterType::Triangle);

@@ -69,11 +69,7 @@ pub(crate) fn crop_affine(
     let (w, h) = (image.width() as i64, image.height() as i64);
     let raw = image.as_raw();
     let px = |x: i64, y: i64, c: usize| -> f32 {
-        if x < 0 || y < 0 || x >= w || y >= h {
-            0.0
-        } else {
-            f32::from(raw[((y * w + x) * 4) as usize + c])
-        }
+        if x < 0 || y < 0 || x >= w || y >= h { 0.0 } else { f32::from(raw[((y * w + x) * 4) as usize + c]) }
     };
     let mut out = Vec::with_capacity(n * n * 3);
     for v in 0..n {
@@ -100,8 +96,7 @@ pub(crate) fn crop_affine(
 /// [`PortraitError::Read`], [`PortraitError::NotAnImage`] or [`PortraitError::TooSmall`].
 pub fn load_image(path: &Path) -> Result<RgbaImage, PortraitError> {
     let name = path.display().to_string();
-    let bytes =
-        std::fs::read(path).map_err(|e| PortraitError::Read { path: name.clone(), reason: e.to_string() })?;
+    let bytes = std::fs::read(path).map_err(|e| PortraitError::Read { path: name.clone(), reason: e.to_string() })?;
     decode_image(&bytes, &name)
 }
 
@@ -161,9 +156,8 @@ impl FaceGeometry {
     fn from_landmarks(p: &[Vec2]) -> Self {
         let eye_line = p[263] - p[33];
         let right = if eye_line.length() > 1e-3 { eye_line.normalize() } else { Vec2::X };
-        let (lo, hi) = p.iter().fold((Vec2::splat(f32::MAX), Vec2::splat(f32::MIN)), |(lo, hi), q| {
-            (lo.min(*q), hi.max(*q))
-        });
+        let (lo, hi) =
+            p.iter().fold((Vec2::splat(f32::MAX), Vec2::splat(f32::MIN)), |(lo, hi), q| (lo.min(*q), hi.max(*q)));
         Self {
             right,
             down: Vec2::new(-right.y, right.x),
@@ -187,10 +181,7 @@ impl FaceModels {
     /// [`PortraitError::Onnx`] when ONNX Runtime or a model cannot be loaded.
     pub fn load(cfg: &PortraitConfig) -> Result<Self, PortraitError> {
         let det = cfg.detector_model.clone().map_or(
-            ModelSource::Bundled {
-                name: "face_detection_short_range.onnx",
-                bytes: crate::assets::FACE_DETECTOR_ONNX,
-            },
+            ModelSource::Bundled { name: "face_detection_short_range.onnx", bytes: crate::assets::FACE_DETECTOR_ONNX },
             ModelSource::File,
         );
         let mesh = cfg.landmark_model.clone().map_or(
@@ -269,7 +260,6 @@ pub fn frame_face(image: &RgbaImage, face: &FaceGeometry, cfg: &PortraitConfig) 
     }
     let side = (cfg.crop_face_heights * face.height_px).min(w.min(h)).max(16.0);
     let centre = face.centre + Vec2::new(0.0, cfg.crop_face_raise * side);
-    let origin = (centre - Vec2::splat(side * 0.5))
-        .clamp(Vec2::ZERO, Vec2::new(w - side, h - side).max(Vec2::ZERO));
+    let origin = (centre - Vec2::splat(side * 0.5)).clamp(Vec2::ZERO, Vec2::new(w - side, h - side).max(Vec2::ZERO));
     Framing { origin, side }
 }

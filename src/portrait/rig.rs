@@ -263,10 +263,7 @@ impl Rig {
 
     /// A pose with every keypoint at rest (driving = source, identity Jacobians).
     pub fn rest_pose(&self) -> Pose {
-        Pose {
-            drv: self.keypoints.iter().map(|k| k.src).collect(),
-            jac: vec![Mat2::IDENTITY; self.keypoints.len()],
-        }
+        Pose { drv: self.keypoints.iter().map(|k| k.src).collect(), jac: vec![Mat2::IDENTITY; self.keypoints.len()] }
     }
 
     /// Moves the keypoints for `params` into `pose` (which must come from [`rest_pose`](Self::rest_pose)).
@@ -274,8 +271,8 @@ impl Rig {
     pub fn drive(&self, params: &MotionParams, pose: &mut Pose) {
         let drop = params.jaw_open.clamp(0.0, 1.0) * self.max_drop;
         let close = params.lip_close.clamp(0.0, 1.0) * 0.5 * self.rest_gap;
-        let corner_in = (0.12 * params.lip_round.clamp(0.0, 1.0) - 0.08 * params.lip_stretch.clamp(0.0, 1.0))
-            * self.mouth_width;
+        let corner_in =
+            (0.12 * params.lip_round.clamp(0.0, 1.0) - 0.08 * params.lip_stretch.clamp(0.0, 1.0)) * self.mouth_width;
         let mouth_centre_x = (self.keypoints[self.inner_upper].src + self.keypoints[self.inner_lower].src) * 0.5;
         for ((k, drv), jac) in self.keypoints.iter().zip(&mut pose.drv).zip(&mut pose.jac) {
             let mut p = k.src + self.down * (k.region.jaw_gain() * drop);
@@ -297,8 +294,7 @@ impl Rig {
     /// (`jaw_open = 1`, lips apart).
     pub fn mouth_open(&self, pose: &Pose) -> f32 {
         let gap = (pose.drv[self.inner_lower] - pose.drv[self.inner_upper]).dot(self.down).max(0.0);
-        let widest = self.rest_gap
-            + self.max_drop * (Region::LowerLip.jaw_gain() - Region::UpperLip.jaw_gain());
+        let widest = self.rest_gap + self.max_drop * (Region::LowerLip.jaw_gain() - Region::UpperLip.jaw_gain());
         if widest <= 1e-6 { 0.0 } else { (gap / widest).clamp(0.0, 1.0) }
     }
 

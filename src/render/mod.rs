@@ -5,8 +5,9 @@
 //! Jacobians) with the rig's source keypoints. Output: an RGBA8 frame of `size x size`, read back to the
 //! CPU. Thread: the render thread (the offline render's one thread).
 //!
-//! How a frame is drawn: the keypoints go into a storage buffer (one `queue.write_buffer`), one
-//! full-screen triangle runs shaders/warp.wgsl, which blends each keypoint's local affine map
+//! How a frame is drawn: the keypoints go into a storage buffer, and each keypoint is binned into the
+//! 16-pixel screen tiles its 4-sigma ellipse reaches (a list per tile, rebuilt in place each frame); one
+//! full-screen triangle runs shaders/warp.wgsl, where a pixel visits only its tile's keypoints. It which blends each keypoint's local affine map
 //! `p_src + J (z - p_drv)` by Gaussian masks around the driving keypoints plus an identity background
 //! term and samples the portrait bilinearly; the target is copied into a mapped readback buffer.
 //!
@@ -114,6 +115,22 @@ impl RenderContext {
     }
 }
 
+/// Side of the screen tiles that keypoints are binned into, pixels.
+const TILE_PX: u32 = 16;
+
+fn storage_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::FRAGMENT,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only: true },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct GpuParams {
@@ -124,7 +141,9 @@ struct GpuParams {
     right: [f32; 2],
     down: [f32; 2],
     count: u32,
-    _pad: u32,
+    tiles_x: u32,
+    tile_px: u32,
+    _pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -150,6 +169,12 @@ pub struct WarpRenderer {
     size: u32,
     rig: Rig,
     staging: Vec<GpuKeypoint>,
+    tile_offset_buffer: wgpu::Buffer,
+    tile_keypoint_buffer: wgpu::Buffer,
+    tiles_x: u32,
+    tile_offsets: Vec<u32>,
+    tile_counts: Vec<u32>,
+    tile_keypoints: Vec<u32>,
     frame: Vec<u8>,
     mapped: Arc<AtomicBool>,
 }
@@ -166,7 +191,7 @@ impl WarpRenderer {
         rig: &Rig,
         size: u32,
     ) -> Result<Self, RenderError> {
-        if size % 2 != 0 || !(64..=4096).contains(&size) {
+        if !size.is_multiple_of(2) || !(64..=4096).contains(&size) {
             return Err(RenderError::Size(size));
         }
         let max = ctx.limits.max_texture_dimension_2d;
@@ -174,6 +199,21 @@ impl WarpRenderer {
             return Err(RenderError::PortraitTooLarge { width: image.width(), height: image.height(), max });
         }
         let device = &ctx.device;
+        let tiles_x = size.div_ceil(TILE_PX);
+        let n_tiles = (tiles_x * tiles_x) as usize;
+        let n_keypoints = rig.keypoints.len().max(1);
+        let tile_offset_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tile offsets"),
+            size: (4 * (n_tiles + 1)) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let tile_keypoint_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tile keypoints"),
+            size: (4 * n_tiles * n_keypoints) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         let portrait = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("portrait"),
             size: wgpu::Extent3d { width: image.width(), height: image.height(), depth_or_array_layers: 1 },
@@ -210,7 +250,9 @@ impl WarpRenderer {
             right: rig.right.to_array(),
             down: rig.down.to_array(),
             count: rig.keypoints.len() as u32,
-            _pad: 0,
+            tiles_x,
+            tile_px: TILE_PX,
+            _pad: [0; 3],
         };
         let param_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("warp params"),
@@ -261,16 +303,7 @@ impl WarpRenderer {
                     },
                     count: None,
                 },
-                wgpu::BindGroupLayoutEntry {
-                    binding: 1,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: true },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                },
+                storage_entry(1),
                 wgpu::BindGroupLayoutEntry {
                     binding: 2,
                     visibility: wgpu::ShaderStages::FRAGMENT,
@@ -287,6 +320,8 @@ impl WarpRenderer {
                     ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
                     count: None,
                 },
+                storage_entry(4),
+                storage_entry(5),
             ],
         });
         let portrait_view = portrait.create_view(&wgpu::TextureViewDescriptor::default());
@@ -298,6 +333,8 @@ impl WarpRenderer {
                 wgpu::BindGroupEntry { binding: 1, resource: keypoint_buffer.as_entire_binding() },
                 wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&portrait_view) },
                 wgpu::BindGroupEntry { binding: 3, resource: wgpu::BindingResource::Sampler(&sampler) },
+                wgpu::BindGroupEntry { binding: 4, resource: tile_offset_buffer.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 5, resource: tile_keypoint_buffer.as_entire_binding() },
             ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -353,6 +390,12 @@ impl WarpRenderer {
             size,
             rig: rig.clone(),
             staging,
+            tile_offset_buffer,
+            tile_keypoint_buffer,
+            tiles_x,
+            tile_offsets: vec![0; n_tiles + 1],
+            tile_counts: vec![0; n_tiles],
+            tile_keypoints: vec![0; n_tiles * n_keypoints],
             frame: vec![0; (size * size * 4) as usize],
             mapped: Arc::new(AtomicBool::new(false)),
         })
@@ -377,6 +420,11 @@ impl WarpRenderer {
             g.jac = [j.x_axis.x, j.y_axis.x, j.x_axis.y, j.y_axis.y];
         }
         ctx.queue.write_buffer(&self.keypoint_buffer, 0, bytemuck::cast_slice(&self.staging));
+        let used = self.bin_keypoints();
+        ctx.queue.write_buffer(&self.tile_offset_buffer, 0, bytemuck::cast_slice(&self.tile_offsets));
+        if used > 0 {
+            ctx.queue.write_buffer(&self.tile_keypoint_buffer, 0, bytemuck::cast_slice(&self.tile_keypoints[..used]));
+        }
         let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
         {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
@@ -385,7 +433,10 @@ impl WarpRenderer {
                     view: &self.target_view,
                     depth_slice: None,
                     resolve_target: None,
-                    ops: wgpu::Operations { load: wgpu::LoadOp::Clear(wgpu::Color::BLACK), store: wgpu::StoreOp::Store },
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                        store: wgpu::StoreOp::Store,
+                    },
                 })],
                 depth_stencil_attachment: None,
                 timestamp_writes: None,
@@ -417,9 +468,7 @@ impl WarpRenderer {
                 mapped.store(true, Ordering::Release);
             }
         });
-        ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| RenderError::Readback(e.to_string()))?;
+        ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| RenderError::Readback(e.to_string()))?;
         if !self.mapped.load(Ordering::Acquire) {
             return Err(RenderError::Readback("the readback buffer was not mapped".into()));
         }
@@ -432,6 +481,52 @@ impl WarpRenderer {
         }
         self.readback.unmap();
         Ok(&self.frame)
+    }
+
+    /// The pixel rectangle of tiles (x0, y0, x1, y1 inclusive) that keypoint `k`'s 4-sigma ellipse reaches.
+    fn tile_span(&self, k: &GpuKeypoint) -> (u32, u32, u32, u32) {
+        let (right, down) = (self.rig.right, self.rig.down);
+        let sigma = glam::Vec2::new(1.0 / k.inv_sigma[0], 1.0 / k.inv_sigma[1]);
+        // Half extents of the ellipse {d + a sx right + b sy down : a^2 + b^2 <= 16} along x and y.
+        let half = 4.0
+            * glam::Vec2::new((sigma.x * right.x).hypot(sigma.y * down.x), (sigma.x * right.y).hypot(sigma.y * down.y));
+        let to_px = |v: glam::Vec2| (v + 1.0) * 0.5 * self.size as f32;
+        let lo = to_px(glam::Vec2::from(k.drv) - half);
+        let hi = to_px(glam::Vec2::from(k.drv) + half);
+        let last = self.tiles_x as f32 - 1.0;
+        let tile = |v: f32| (v / TILE_PX as f32).floor().clamp(0.0, last) as u32;
+        (tile(lo.x), tile(lo.y), tile(hi.x), tile(hi.y))
+    }
+
+    /// Rebuilds the per-tile keypoint lists in place (a counting sort); returns how many entries are used.
+    fn bin_keypoints(&mut self) -> usize {
+        self.tile_counts.fill(0);
+        for i in 0..self.staging.len() {
+            let (x0, y0, x1, y1) = self.tile_span(&self.staging[i]);
+            for ty in y0..=y1 {
+                for tx in x0..=x1 {
+                    self.tile_counts[(ty * self.tiles_x + tx) as usize] += 1;
+                }
+            }
+        }
+        let mut total = 0;
+        for (offset, count) in self.tile_offsets.iter_mut().zip(&mut self.tile_counts) {
+            *offset = total;
+            total += *count;
+            *count = *offset; // now the write cursor of the tile
+        }
+        *self.tile_offsets.last_mut().expect("n_tiles + 1 offsets") = total;
+        for i in 0..self.staging.len() {
+            let (x0, y0, x1, y1) = self.tile_span(&self.staging[i]);
+            for ty in y0..=y1 {
+                for tx in x0..=x1 {
+                    let cursor = &mut self.tile_counts[(ty * self.tiles_x + tx) as usize];
+                    self.tile_keypoints[*cursor as usize] = i as u32;
+                    *cursor += 1;
+                }
+            }
+        }
+        total as usize
     }
 
     /// The rig this renderer was built for.

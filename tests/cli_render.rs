@@ -1,0 +1,232 @@
+//! `facecast render` end to end, as a user runs it: a bundled clip to an MP4 checked with ffprobe and
+//! ffmpeg, its motion JSONL checked against the audio, and bad inputs answered with clear errors.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn facecast(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_facecast"))
+        .args(args)
+        .env("FACECAST_LOG", "facecast=warn")
+        .output()
+        .expect("run facecast")
+}
+
+fn ffprobe_streams(path: &Path) -> Vec<serde_json::Value> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_streams", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe (scripts/setup.sh installs ffmpeg)");
+    assert!(out.status.success(), "ffprobe: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["streams"].as_array().unwrap().clone()
+}
+
+/// Decodes the MP4's video to RGB frames.
+fn decode_frames(path: &Path, size: usize) -> Vec<Vec<u8>> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout.chunks_exact(size * size * 3).map(<[u8]>::to_vec).collect()
+}
+
+fn render_clip(dir: &Path, audio: &Path) -> (PathBuf, PathBuf, Output) {
+    let mp4 = dir.join("out.mp4");
+    let jsonl = dir.join("motion.jsonl");
+    let out = facecast(&[
+        "render",
+        "--portrait",
+        common::root().join("assets/portraits/astronaut.png").to_str().unwrap(),
+        "--audio",
+        audio.to_str().unwrap(),
+        "--output",
+        mp4.to_str().unwrap(),
+        "--size",
+        "256",
+        "--fps",
+        "30",
+        "--motion-out",
+        jsonl.to_str().unwrap(),
+    ]);
+    (mp4, jsonl, out)
+}
+
+#[test]
+fn renders_a_talking_mp4_in_sync_with_its_motion() {
+    let dir = common::scratch("cli_e2e");
+    let audio_path = common::root().join("assets/speech/goforward.wav");
+    let (mp4, jsonl, out) = render_clip(&dir, &audio_path);
+    assert!(out.status.success(), "facecast failed: {}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("wrote"), "{summary}");
+
+    // Streams: one H.264 video at 256x256, one audio; frame count = duration x fps (+-1).
+    let audio = facecast::audio::decode_file(&audio_path).unwrap();
+    let secs = audio.duration_secs();
+    let streams = ffprobe_streams(&mp4);
+    let video: Vec<_> = streams.iter().filter(|s| s["codec_type"] == "video").collect();
+    let audio_streams: Vec<_> = streams.iter().filter(|s| s["codec_type"] == "audio").collect();
+    assert_eq!(video.len(), 1, "{streams:?}");
+    assert_eq!(audio_streams.len(), 1, "{streams:?}");
+    assert_eq!(video[0]["codec_name"], "h264");
+    assert_eq!(video[0]["width"], 256);
+    let frames: i64 = video[0]["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    let want = (secs * 30.0).round() as i64;
+    assert!((frames - want).abs() <= 1, "{frames} frames for {secs:.3} s at 30 fps");
+    let audio_secs: f64 = audio_streams[0]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((audio_secs - secs).abs() < 0.1, "audio stream {audio_secs} s vs {secs} s");
+
+    // The motion JSONL: one object per frame, in order, with the documented fields.
+    let records: Vec<serde_json::Value> =
+        std::fs::read_to_string(&jsonl).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len() as i64, frames);
+    for (n, r) in records.iter().enumerate() {
+        assert_eq!(r["frame"], n);
+        let t = r["t_secs"].as_f64().unwrap();
+        assert!((t - n as f64 / 30.0).abs() < 1e-9);
+        let kp = r["keypoints"].as_array().unwrap();
+        assert_eq!(kp.len(), r["jacobians"].as_array().unwrap().len());
+        assert!(kp.iter().all(|p| p[0].as_f64().unwrap().abs() <= 1.0 && p[1].as_f64().unwrap().abs() <= 1.0));
+    }
+
+    // Speech vs silence, from the audio itself: RMS in a 40 ms window around each frame's time.
+    let rms: Vec<f64> = (0..records.len())
+        .map(|n| {
+            let c = (n as f64 / 30.0 * f64::from(audio.rate_hz)) as usize;
+            let half = audio.rate_hz as usize / 50;
+            let w = &audio.samples[c.saturating_sub(half)..(c + half).min(audio.samples.len())];
+            (w.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>() / w.len().max(1) as f64).sqrt()
+        })
+        .collect();
+    let peak = rms.iter().copied().fold(0.0, f64::max);
+    let mean_open = |pick: &dyn Fn(f64) -> bool| {
+        let v: Vec<f64> = records
+            .iter()
+            .zip(&rms)
+            .filter(|(_, r)| pick(**r))
+            .map(|(rec, _)| rec["mouth_open"].as_f64().unwrap())
+            .collect();
+        assert!(v.len() >= 5, "too few frames in a class");
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let speech = mean_open(&|r| r > 0.3 * peak);
+    let silence = mean_open(&|r| r < 0.03 * peak);
+    assert!(speech > silence + 0.15, "mean mouth_open: speech {speech:.3}, silence {silence:.3}");
+
+    // The pictures move while speech plays and hold still on silence.
+    let decoded = decode_frames(&mp4, 256);
+    assert_eq!(decoded.len() as i64, frames);
+    let changed = |a: &[u8], b: &[u8]| a.iter().zip(b).filter(|(x, y)| x.abs_diff(**y) > 40).count();
+    let first = &decoded[0];
+    let speech_change =
+        decoded.iter().zip(&rms).filter(|(_, r)| **r > 0.3 * peak).map(|(f, _)| changed(first, f)).max().unwrap();
+    let silent_change = decoded
+        .iter()
+        .zip(&rms)
+        .take(10)
+        .filter(|(_, r)| **r < 0.03 * peak)
+        .map(|(f, _)| changed(first, f))
+        .max()
+        .unwrap_or(0);
+    assert!(speech_change > 150, "only {speech_change} values changed during speech");
+    assert!(silent_change < 40, "{silent_change} values changed during leading silence");
+}
+
+fn assert_clean_failure(out: &Output, needle: &str, mp4: &Path) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "should fail: {stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "panicked: {stderr}");
+    assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+    assert!(!mp4.exists(), "a failed render left {}", mp4.display());
+}
+
+#[test]
+fn bad_inputs_are_clear_errors_not_panics() {
+    let dir = common::scratch("cli_bad");
+    let mp4 = dir.join("out.mp4");
+    let portrait = common::root().join("assets/portraits/astronaut.png");
+    let speech = common::root().join("assets/speech/cards_001.wav");
+    let run = |p: &Path, a: &Path| {
+        facecast(&[
+            "render",
+            "--portrait",
+            p.to_str().unwrap(),
+            "--audio",
+            a.to_str().unwrap(),
+            "-o",
+            mp4.to_str().unwrap(),
+            "--size",
+            "128",
+        ])
+    };
+
+    assert_clean_failure(&run(&portrait, &dir.join("missing.wav")), "cannot open audio", &mp4);
+    assert_clean_failure(&run(&dir.join("missing.png"), &speech), "cannot read portrait", &mp4);
+
+    let empty = dir.join("empty.wav");
+    std::fs::write(&empty, b"").unwrap();
+    assert_clean_failure(&run(&portrait, &empty), "is not audio facecast can read", &mp4);
+
+    let text = dir.join("face.png");
+    std::fs::write(&text, "hello").unwrap();
+    assert_clean_failure(&run(&text, &speech), "is not an image", &mp4);
+
+    let blank = dir.join("blank.png");
+    image::RgbaImage::from_pixel(200, 200, image::Rgba([200, 180, 160, 255])).save(&blank).unwrap();
+    assert_clean_failure(&run(&blank, &speech), "no face found", &mp4);
+
+    let bad_cfg = dir.join("bad.toml");
+    std::fs::write(&bad_cfg, "[rig]\nmax_jaw_dorp = 0.2\n").unwrap();
+    let out = facecast(&[
+        "render",
+        "--portrait",
+        portrait.to_str().unwrap(),
+        "--audio",
+        speech.to_str().unwrap(),
+        "-o",
+        mp4.to_str().unwrap(),
+        "--config",
+        bad_cfg.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&out, "max_jaw_dorp", &mp4);
+
+    let out = facecast(&[
+        "render",
+        "--portrait",
+        portrait.to_str().unwrap(),
+        "--audio",
+        speech.to_str().unwrap(),
+        "-o",
+        mp4.to_str().unwrap(),
+        "--size",
+        "101",
+    ]);
+    assert_clean_failure(&out, "frame size 101", &mp4);
+}
+
+#[test]
+fn truncated_audio_renders_what_is_there_and_says_so() {
+    let dir = common::scratch("cli_truncated");
+    let wav = std::fs::read(common::root().join("assets/speech/cards_001.wav")).unwrap();
+    let cut = dir.join("cut.wav");
+    std::fs::write(&cut, &wav[..wav.len() / 2]).unwrap();
+    let (mp4, _, out) = render_clip(&dir, &cut);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("truncated"), "{stdout}");
+    let streams = ffprobe_streams(&mp4);
+    let frames: i64 = streams.iter().find(|s| s["codec_type"] == "video").unwrap()["nb_read_frames"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((frames - 16).abs() <= 1, "{frames} frames for about 0.55 s");
+}

@@ -1,0 +1,122 @@
+//! The WGSL warp on wgpu (lavapipe here, any adapter elsewhere): a golden image at fixed motion, the
+//! identity at rest against a CPU bilinear reference, and an unmoved background.
+//!
+//! Regenerate the golden (after a deliberate change, and look at it): FACECAST_UPDATE_GOLDEN=1 cargo test
+//! --test render_golden.
+
+mod common;
+
+use facecast::Config;
+use facecast::motion::MotionParams;
+use facecast::portrait::{self, FaceModels, Portrait};
+use facecast::render::{RenderContext, WarpRenderer};
+use image::RgbaImage;
+
+const SIZE: u32 = 256;
+
+fn setup() -> (Portrait, RenderContext, WarpRenderer) {
+    let cfg = Config::default();
+    let img = portrait::load_image(&common::root().join("assets/portraits/astronaut.png")).unwrap();
+    let mut models = FaceModels::load(&cfg.portrait).unwrap();
+    let p = Portrait::analyze(img, "astronaut.png", &mut models, &cfg).unwrap();
+    let ctx = RenderContext::new().expect("a wgpu adapter (lavapipe: apt install mesa-vulkan-drivers)");
+    let r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, SIZE).unwrap();
+    (p, ctx, r)
+}
+
+fn render(p: &Portrait, ctx: &RenderContext, r: &mut WarpRenderer, params: MotionParams) -> RgbaImage {
+    let mut pose = p.rig.rest_pose();
+    p.rig.drive(&params, &mut pose);
+    RgbaImage::from_raw(SIZE, SIZE, r.render(ctx, &pose).unwrap().to_vec()).unwrap()
+}
+
+/// (mean absolute difference, share of channel values off by more than 16), over RGB.
+fn compare(a: &RgbaImage, b: &RgbaImage) -> (f64, f64) {
+    let (mut sum, mut big, mut n) = (0.0f64, 0usize, 0usize);
+    for (pa, pb) in a.pixels().zip(b.pixels()) {
+        for c in 0..3 {
+            let d = (i32::from(pa[c]) - i32::from(pb[c])).abs();
+            sum += f64::from(d);
+            big += usize::from(d > 16);
+            n += 1;
+        }
+    }
+    (sum / n as f64, big as f64 / n as f64)
+}
+
+#[test]
+fn golden_at_fixed_motion() {
+    let (p, ctx, mut r) = setup();
+    let got = render(&p, &ctx, &mut r, MotionParams { jaw_open: 0.6, ..Default::default() });
+    let golden_path = common::data("golden/render_jaw060_256.png");
+    if std::env::var_os("FACECAST_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden_path.parent().unwrap()).unwrap();
+        got.save(&golden_path).unwrap();
+    }
+    let golden = image::open(&golden_path).expect("golden image").to_rgba8();
+    let (mean, big) = compare(&got, &golden);
+    if mean > 1.0 || big > 0.002 {
+        let dir = common::scratch("render_golden");
+        got.save(dir.join("got.png")).unwrap();
+        panic!(
+            "differs from the golden: mean |d| {mean:.3}, {:.3}% values off by > 16 (see {})",
+            big * 100.0,
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn rest_pose_is_the_portrait_crop() {
+    let (p, ctx, mut r) = setup();
+    let got = render(&p, &ctx, &mut r, MotionParams::default());
+    // CPU bilinear reference of the crop (texel centres at +0.5, clamp to edge).
+    let img = &p.image;
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let texel = |x: i64, y: i64, c: usize| {
+        let x = x.clamp(0, img.width() as i64 - 1) as u32;
+        let y = y.clamp(0, img.height() as i64 - 1) as u32;
+        f32::from(img.get_pixel(x, y)[c])
+    };
+    let want = RgbaImage::from_fn(SIZE, SIZE, |x, y| {
+        let z = glam::Vec2::new((x as f32 + 0.5) / SIZE as f32, (y as f32 + 0.5) / SIZE as f32);
+        let px = p.framing.origin + z * p.framing.side;
+        let (u, v) = (px.x / w * w - 0.5, px.y / h * h - 0.5);
+        let (x0, y0) = (u.floor(), v.floor());
+        let (fx, fy) = (u - x0, v - y0);
+        let (x0, y0) = (x0 as i64, y0 as i64);
+        let mut out = [0u8, 0, 0, 255];
+        for (c, o) in out.iter_mut().enumerate().take(3) {
+            let top = texel(x0, y0, c) * (1.0 - fx) + texel(x0 + 1, y0, c) * fx;
+            let bot = texel(x0, y0 + 1, c) * (1.0 - fx) + texel(x0 + 1, y0 + 1, c) * fx;
+            *o = (top * (1.0 - fy) + bot * fy).round() as u8;
+        }
+        image::Rgba(out)
+    });
+    let (mean, big) = compare(&got, &want);
+    assert!(mean < 0.6 && big == 0.0, "rest render vs CPU crop: mean |d| {mean:.3}, share > 16: {big}");
+}
+
+#[test]
+fn jaw_moves_the_mouth_and_not_the_background() {
+    let (p, ctx, mut r) = setup();
+    let rest = render(&p, &ctx, &mut r, MotionParams::default());
+    let open = render(&p, &ctx, &mut r, MotionParams { jaw_open: 1.0, ..Default::default() });
+    let to_px = |v: glam::Vec2| ((v + 1.0) * 0.5 * SIZE as f32).as_ivec2();
+    let mouth = to_px(p.rig.keypoints[0].src); // inner lower lip
+    let (mut moved_near, mut moved_far) = (0, 0);
+    for (x, y, a) in rest.enumerate_pixels() {
+        let b = open.get_pixel(x, y);
+        let d = (0..3).map(|c| (i32::from(a[c]) - i32::from(b[c])).abs()).max().unwrap();
+        let dist = glam::IVec2::new(x as i32, y as i32).as_vec2().distance(mouth.as_vec2());
+        if dist < 0.15 * SIZE as f32 && d > 24 {
+            moved_near += 1;
+        }
+        // Far from the face (beyond the cheeks and chin): nothing may move.
+        if dist > 0.35 * SIZE as f32 && d > 2 {
+            moved_far += 1;
+        }
+    }
+    assert!(moved_near > 200, "only {moved_near} pixels near the mouth changed");
+    assert!(moved_far == 0, "{moved_far} pixels far from the face changed");
+}
