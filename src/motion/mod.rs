@@ -1,6 +1,6 @@
 //! Audio to motion: log-mel frames in, named motion parameters out, one set per 10 ms hop.
 //!
-//! Input: [`N_MELS`](crate::features::N_MELS)-bin log10 mel frames. Output: [`MotionParams`]
+//! Input: [`N_MELS`]-bin log10 mel frames. Output: [`MotionParams`]
 //! (`jaw_open`, `lip_close`, ... in 0..1). Thread: the caller's (the motion stage). The ONNX session is
 //! built once, its input tensor once; a hop reuses both.
 //!

@@ -208,7 +208,7 @@ impl Pose {
 /// The rig of one portrait.
 #[derive(Debug, Clone)]
 pub struct Rig {
-    /// The keypoints, in [`LAYOUT`] order.
+    /// The keypoints, in the rig's fixed layout order (the same for every portrait).
     pub keypoints: Vec<RigKeypoint>,
     /// Unit vector along the eye line, frame coordinates.
     pub right: Vec2,
