@@ -94,7 +94,13 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config> {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FACECAST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("facecast=info,warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
 }
 
 fn main() -> ExitCode {

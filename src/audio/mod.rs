@@ -194,6 +194,24 @@ fn decode_source(source: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -
     Ok(DecodedAudio { samples, rate_hz, channels, truncated })
 }
 
+/// The input chunk for rubato's FFT resampler from `rate_hz` to 16 kHz: at least 1024 samples, a whole
+/// number of rate-ratio units, with both FFT sizes even. Only then is `output_delay()` the exact delay;
+/// with other chunks rubato rounds its FFT sizes and the output lands a fraction of a sample late (a third
+/// of a sample at 48 kHz with a chunk of 1024).
+fn fft_chunk_len(rate_hz: u32) -> usize {
+    fn gcd(a: usize, b: usize) -> usize {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    let (rate, out) = (rate_hz as usize, SAMPLE_RATE_HZ as usize);
+    let g = gcd(rate, out);
+    let (in_unit, out_unit) = (rate / g, out / g);
+    let mut k = 1024usize.div_ceil(in_unit);
+    while (k * in_unit) % 2 != 0 || (k * out_unit) % 2 != 0 {
+        k += 1;
+    }
+    k * in_unit
+}
+
 /// Resamples mono audio to [`SAMPLE_RATE_HZ`] with rubato's FFT resampler, compensating its delay,
 /// so that output sample `n` is input time `n / 16000` s and the length is `round(len * 16000 / rate)`.
 ///
@@ -205,14 +223,14 @@ pub fn resample_to_16k(decoded: &DecodedAudio, path: &Path) -> Result<Audio, Aud
         return Ok(Audio { samples: decoded.samples.clone() });
     }
     let err = |reason: String| AudioError::Resample { path: path.to_owned(), rate_hz: rate, reason };
-    const CHUNK: usize = 1024;
-    let mut resampler =
-        FftFixedIn::<f32>::new(rate as usize, SAMPLE_RATE_HZ as usize, CHUNK, 2, 1).map_err(|e| err(e.to_string()))?;
+    let chunk_len = fft_chunk_len(rate);
+    let mut resampler = FftFixedIn::<f32>::new(rate as usize, SAMPLE_RATE_HZ as usize, chunk_len, 1, 1)
+        .map_err(|e| err(e.to_string()))?;
     let x = &decoded.samples;
     let expected = ((x.len() as f64) * f64::from(SAMPLE_RATE_HZ) / f64::from(rate)).round().max(1.0) as usize;
     let delay = resampler.output_delay();
     let mut out = Vec::with_capacity(expected + delay + resampler.output_frames_max());
-    let mut chunks = x.chunks_exact(CHUNK);
+    let mut chunks = x.chunks_exact(chunk_len);
     for chunk in &mut chunks {
         let y = resampler.process(&[chunk], None).map_err(|e| err(e.to_string()))?;
         out.extend_from_slice(&y[0]);
@@ -243,7 +261,7 @@ mod tests {
 
     #[test]
     fn resampling_keeps_length_phase_and_level() {
-        for rate in [8_000, 22_050, 44_100, 48_000] {
+        for rate in [8_000, 11_025, 22_050, 37_800, 44_100, 48_000, 96_000, 16_001] {
             let a = resample_to_16k(&tone(rate, 1.0, 440.0), Path::new("t")).unwrap();
             assert_eq!(a.samples.len(), 16_000, "rate {rate}");
             // Away from the edges the output is the same sine at 16 kHz, in phase (delay compensated).
@@ -254,6 +272,7 @@ mod tests {
                 })
                 .fold(0.0, f64::max);
             assert!(max_err < 0.01, "rate {rate}: max error {max_err}");
+            assert!(fft_chunk_len(rate) >= 1024);
         }
     }
 
