@@ -74,11 +74,13 @@ pub struct SmoothingConfig {
     pub beta: f32,
     /// Cutoff of the derivative estimate, Hz.
     pub d_cutoff_hz: f32,
+    /// Offline renders only: filter backward as well as forward, which cancels the filter's lag.
+    pub offline_zero_phase: bool,
 }
 
 impl Default for SmoothingConfig {
     fn default() -> Self {
-        Self { enabled: true, min_cutoff_hz: 3.0, beta: 4.0, d_cutoff_hz: 1.0 }
+        Self { enabled: true, min_cutoff_hz: 3.0, beta: 4.0, d_cutoff_hz: 1.0, offline_zero_phase: true }
     }
 }
 

@@ -120,6 +120,25 @@ fn renders_a_talking_mp4_in_sync_with_its_motion() {
     let silence = mean_open(&|r| r < 0.03 * peak);
     assert!(speech > silence + 0.15, "mean mouth_open: speech {speech:.3}, silence {silence:.3}");
 
+    // Offline smoothing is zero phase: the rendered opening follows the model's jaw_open with no lag.
+    let jaw: Vec<f64> = records.iter().map(|r| r["params"]["jaw_open"].as_f64().unwrap()).collect();
+    let open: Vec<f64> = records.iter().map(|r| r["mouth_open"].as_f64().unwrap()).collect();
+    let corr_at = |lag: usize, mouth_later: bool| {
+        let (x, y) = if mouth_later {
+            (&jaw[..jaw.len() - lag], &open[lag..])
+        } else {
+            (&jaw[lag..], &open[..open.len() - lag])
+        };
+        let (mx, my) = (x.iter().sum::<f64>() / x.len() as f64, y.iter().sum::<f64>() / y.len() as f64);
+        let cov: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+        let vx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
+        let vy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
+        cov / (vx * vy).sqrt()
+    };
+    let at0 = corr_at(0, true);
+    assert!(at0 > 0.9, "mouth_open vs jaw_open correlation {at0:.3}");
+    assert!(at0 > corr_at(1, true) && at0 > corr_at(1, false), "the mouth is shifted in time against the model");
+
     // The pictures move while speech plays and hold still on silence.
     let decoded = decode_frames(&mp4, 256);
     assert_eq!(decoded.len() as i64, frames);

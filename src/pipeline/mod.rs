@@ -144,7 +144,7 @@ pub struct StageTimings {
     pub mel: StageTime,
     /// Motion model (per 10 ms hop).
     pub motion: StageTime,
-    /// Rig and One Euro smoothing (per 10 ms hop).
+    /// Rig and One Euro smoothing, both passes (per 10 ms hop).
     pub rig: StageTime,
     /// Warp render with readback (per video frame).
     pub render: StageTime,
@@ -262,6 +262,16 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let n_hops = hop_params.len();
     if n_hops == 0 {
         return Err(PipelineError::Invalid("the audio is too short for one 25 ms analysis window".into()));
+    }
+    // Offline the whole sequence is known: a second, backward pass cancels the causal filter's lag
+    // (zero phase, as filtfilt), so the mouth does not trail the voice. The live loop cannot do this.
+    if cfg.smoothing.offline_zero_phase {
+        let s = Instant::now();
+        let mut backward = OneEuro::new(&cfg.smoothing, per_pose, features::HOP_SECS as f32);
+        for pose_values in hop_poses.chunks_exact_mut(per_pose).rev() {
+            backward.step(pose_values);
+        }
+        t.rig.add(s.elapsed(), 0);
     }
 
     // Per video frame: interpolate the smoothed pose at the frame's time, render, encode.
