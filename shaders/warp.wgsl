@@ -22,6 +22,17 @@ struct Params {
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+    outline: array<vec4u, 4>,   // inner-lip outline: 16 keypoint indices around the mouth opening
+    inner_upper: u32,           // keypoint index of the inner upper lip's centre
+    inner_lower: u32,           // keypoint index of the inner lower lip's centre
+    _pad3: vec2u,
+}
+
+// What changes per frame besides the keypoints.
+struct Frame {
+    interior: f32,        // 0..1: how much mouth interior to draw (0 = lips no wider apart than at rest)
+    pixel: f32,           // one pixel in frame units
+    _pad: vec2f,
 }
 
 struct Keypoint {
@@ -40,6 +51,7 @@ struct Keypoint {
 // Tile t's keypoints are tile_keypoints[tile_offsets[t] .. tile_offsets[t + 1]].
 @group(0) @binding(4) var<storage, read> tile_offsets: array<u32>;
 @group(0) @binding(5) var<storage, read> tile_keypoints: array<u32>;
+@group(0) @binding(6) var<uniform> frame: Frame;
 
 struct VertexOut {
     @builtin(position) position: vec4f,
@@ -58,6 +70,75 @@ fn vs_main(@builtin(vertex_index) index: u32) -> VertexOut {
 
 // Beyond 4 sigma a keypoint's weight (< 3.4e-4 of its peak) is dropped.
 const CUTOFF_SQ: f32 = 16.0;
+
+fn outline_index(i: u32) -> u32 {
+    return params.outline[i / 4u][i % 4u];
+}
+
+// Signed distance from p to the inner-lip outline (negative inside), driving or source positions.
+fn lip_distance(p: vec2f, driving: bool) -> f32 {
+    var inside = false;
+    var best = 1e9;
+    for (var i = 0u; i < 16u; i++) {
+        let ka = keypoints[outline_index(i)];
+        let kb = keypoints[outline_index((i + 1u) % 16u)];
+        let a = select(ka.src, ka.drv, driving);
+        let b = select(kb.src, kb.drv, driving);
+        if ((a.y > p.y) != (b.y > p.y)) && (p.x < (b.x - a.x) * (p.y - a.y) / (b.y - a.y) + a.x) {
+            inside = !inside;
+        }
+        let e = b - a;
+        let t = clamp(dot(p - a, e) / max(dot(e, e), 1e-12), 0.0, 1.0);
+        best = min(best, length(p - a - e * t));
+    }
+    return select(best, -best, inside);
+}
+
+fn sample_frame(s: vec2f) -> vec4f {
+    let pixel = params.crop_origin + (s + 1.0) * 0.5 * params.crop_side;
+    let uv = pixel / params.image_size;
+    if (any(uv < vec2f(0.0)) || any(uv > vec2f(1.0))) {
+        return vec4f(0.0, 0.0, 0.0, 1.0);
+    }
+    return textureSampleLevel(portrait, portrait_sampler, uv, 0.0);
+}
+
+// The mouth interior at frame point z, where the lips have opened wider than in the portrait:
+// - the upper half of the portrait's own mouth opening (upper teeth, if it shows them) stays where it
+//   is, fixed to the skull;
+// - its lower half moves with the inner lower lip (lower teeth, tongue);
+// - elsewhere a shaded cavity, darkest in the middle, with a darker rim along the inner lips.
+fn mouth_interior(z: vec2f, d_drv: f32) -> vec3f {
+    let up = keypoints[params.inner_upper];
+    let low = keypoints[params.inner_lower];
+    let mid_src = 0.5 * (up.src + low.src);
+    let lower_shift = low.drv - low.src;
+    let gap = max(dot(low.drv - up.drv, params.down), frame.pixel);
+    let px = frame.pixel;
+
+    // Cavity: warm dark red at the lips, near black in the middle, and a hint of tongue rising from
+    // behind the lower lip.
+    let depth = clamp(-d_drv / (0.5 * gap), 0.0, 1.0);
+    var colour = mix(vec3f(0.34, 0.12, 0.11), vec3f(0.09, 0.025, 0.03), smoothstep(0.0, 1.0, depth));
+    let from_lower = dot(low.drv - z, params.down) / gap;          // 0 at the lower lip, 1 at the upper
+    let across = abs(dot(z - 0.5 * (up.drv + low.drv), params.right)) / (2.0 * gap);
+    let tongue = (1.0 - smoothstep(0.15, 0.55, from_lower)) * (1.0 - smoothstep(0.4, 1.0, across));
+    colour = mix(colour, vec3f(0.55, 0.22, 0.22), 0.6 * tongue);
+
+    // Lower content: the lower half of the source opening, carried down with the lower lip.
+    let s_low = z - lower_shift;
+    let below = smoothstep(-px, px, dot(s_low - mid_src, params.down));
+    let in_low = smoothstep(px, -px, lip_distance(s_low, false)) * below;
+    colour = mix(colour, sample_frame(s_low).rgb, in_low);
+
+    // Upper content: the upper half of the source opening, unmoved.
+    let above = smoothstep(px, -px, dot(z - mid_src, params.down));
+    let in_up = smoothstep(px, -px, lip_distance(z, false)) * above;
+    colour = mix(colour, sample_frame(z).rgb, in_up);
+
+    // A darker rim just inside the lips.
+    return colour * mix(0.65, 1.0, smoothstep(0.0, 3.0 * px, -d_drv));
+}
 
 @fragment
 fn fs_main(in: VertexOut) -> @location(0) vec4f {
@@ -80,11 +161,19 @@ fn fs_main(in: VertexOut) -> @location(0) vec4f {
             weight_sum += w;
         }
     }
-    let s = acc / weight_sum;
-    let pixel = params.crop_origin + (s + 1.0) * 0.5 * params.crop_side;
-    let uv = pixel / params.image_size;
-    if (any(uv < vec2f(0.0)) || any(uv > vec2f(1.0))) {
-        return vec4f(0.0, 0.0, 0.0, 1.0);
+    return sample_frame(acc / weight_sum);
+}
+
+// Second pass, drawn only inside a scissor rectangle around the mouth and alpha-blended over the warp:
+// the mouth interior covers whatever the flow does inside the driving lip outline. (A separate pass,
+// because software rasterisers run both sides of a branch: in fs_main this would cost every pixel.)
+@fragment
+fn fs_mouth(in: VertexOut) -> @location(0) vec4f {
+    let z = in.frame_uv * 2.0 - 1.0;
+    let d_drv = lip_distance(z, true);
+    let coverage = smoothstep(frame.pixel, -frame.pixel, d_drv) * frame.interior;
+    if (coverage <= 0.0) {
+        discard;
     }
-    return textureSampleLevel(portrait, portrait_sampler, uv, 0.0);
+    return vec4f(mouth_interior(z, d_drv), coverage);
 }

@@ -120,3 +120,23 @@ fn jaw_moves_the_mouth_and_not_the_background() {
     assert!(moved_near > 200, "only {moved_near} pixels near the mouth changed");
     assert!(moved_far == 0, "{moved_far} pixels far from the face changed");
 }
+
+#[test]
+fn an_open_mouth_shows_a_dark_interior_not_stretched_teeth() {
+    let (p, ctx, mut r) = setup();
+    let open = render(&p, &ctx, &mut r, MotionParams { jaw_open: 1.0, ..Default::default() });
+    // Between the driving inner lips, at the centre of the opening: the cavity, dark and reddish.
+    let mut pose = p.rig.rest_pose();
+    p.rig.drive(&MotionParams { jaw_open: 1.0, ..Default::default() }, &mut pose);
+    let (up, low) = (pose.drv[p.rig.inner_upper()], pose.drv[p.rig.inner_lower()]);
+    let centre = (up + low) * 0.5;
+    let px = ((centre + 1.0) * 0.5 * SIZE as f32).as_uvec2();
+    let c = open.get_pixel(px.x, px.y);
+    let luma = 0.299 * f32::from(c[0]) + 0.587 * f32::from(c[1]) + 0.114 * f32::from(c[2]);
+    assert!(luma < 60.0 && c[0] >= c[2], "centre of the open mouth is {c:?} (luma {luma:.0})");
+    // At rest the same pixel is the portrait's teeth or lips: light.
+    let rest = render(&p, &ctx, &mut r, MotionParams::default());
+    let c0 = rest.get_pixel(px.x, px.y);
+    let luma0 = 0.299 * f32::from(c0[0]) + 0.587 * f32::from(c0[1]) + 0.114 * f32::from(c0[2]);
+    assert!(luma0 > 100.0, "at rest that pixel is {c0:?}");
+}

@@ -10,8 +10,9 @@
 //!
 //! Motion, in this first rig (the "portrait looks alive" work deepens it):
 //! - `jaw_open` drops the lower lip, chin and jaw along the face's down axis, by up to
-//!   `rig.max_jaw_drop` face heights, each point by its own gain (lower lip and chin 1, lower jaw 0.7,
-//!   mouth corners 0.45, upper jaw 0.3, upper lip -0.03, everything else 0);
+//!   `rig.max_jaw_drop` face heights, each point by its own gain (chin 1, lower jaw 0.7, mouth corners
+//!   0.45, upper jaw 0.3, upper lip -0.03, everything else 0; the lower lip 1 at its centre, falling
+//!   to the corners' 0.45 as `1 - u^2` along the mouth, so the opening is an arc);
 //! - `lip_close` brings the inner lips together over the source's own gap;
 //! - `lip_round` draws the mouth corners in, `lip_stretch` pushes them out (0.12 and 0.08 mouth widths).
 //!
@@ -153,6 +154,10 @@ const LAYOUT: &[(usize, Region)] = &[
     (356, Region::Anchor),
 ];
 
+/// The inner-lip outline, Face Mesh landmarks in order around the mouth opening: from the corner on the
+/// image's left along the upper lip to the other corner, then back along the lower lip.
+pub const INNER_LIP_OUTLINE: [usize; 16] = [78, 80, 81, 82, 13, 312, 311, 310, 308, 318, 402, 317, 14, 87, 178, 88];
+
 /// Face Mesh landmark of the inner upper lip's centre.
 const INNER_UPPER: usize = 13;
 /// Face Mesh landmark of the inner lower lip's centre.
@@ -173,6 +178,8 @@ pub struct RigKeypoint {
     pub sigma: Vec2,
     /// Blend weight.
     pub weight: f32,
+    /// How far it drops at `jaw_open = 1`, as a share of the full jaw drop.
+    pub jaw_gain: f32,
 }
 
 /// The driving state of every keypoint at one instant: positions and Jacobians.
@@ -223,6 +230,8 @@ pub struct Rig {
     rest_gap: f32,
     /// Weight of the identity term.
     pub background_weight: f32,
+    /// [`INNER_LIP_OUTLINE`] as indices into `keypoints`.
+    pub inner_lip_outline: [usize; 16],
 }
 
 impl Rig {
@@ -231,6 +240,7 @@ impl Rig {
         let mw = framing.frame_len(face.mouth_width_px);
         let lip_sigma = Vec2::new(cfg.lip_sigma[1], cfg.lip_sigma[0]) * mw;
         let jaw_sigma = Vec2::splat(cfg.jaw_sigma * mw);
+        let mouth_centre = (framing.frame_from_image(landmarks[61]) + framing.frame_from_image(landmarks[291])) * 0.5;
         let keypoints: Vec<RigKeypoint> = LAYOUT
             .iter()
             .map(|&(landmark, region)| {
@@ -241,11 +251,23 @@ impl Rig {
                     Region::Nose => Vec2::splat(0.12 * mw),
                     Region::Chin | Region::Jaw | Region::UpperJaw | Region::Anchor => jaw_sigma,
                 };
-                RigKeypoint { landmark, region, src: framing.frame_from_image(landmarks[landmark]), sigma, weight: 1.0 }
+                let src = framing.frame_from_image(landmarks[landmark]);
+                // The lower lip drops most at its centre and less towards the corners, so the opening
+                // is a rounded arc rather than a flat-bottomed trapezoid.
+                let jaw_gain = match region {
+                    Region::LowerLip => {
+                        let u = ((src - mouth_centre).dot(face.right) / (0.5 * mw)).abs().min(1.0);
+                        let corner = Region::MouthCorner.jaw_gain();
+                        corner + (1.0 - corner) * (1.0 - u * u)
+                    }
+                    _ => region.jaw_gain(),
+                };
+                RigKeypoint { landmark, region, src, sigma, weight: 1.0, jaw_gain }
             })
             .collect();
         let find = |lm: usize| LAYOUT.iter().position(|&(l, _)| l == lm).expect("landmark in layout");
         let (inner_upper, inner_lower) = (find(INNER_UPPER), find(INNER_LOWER));
+        let inner_lip_outline = INNER_LIP_OUTLINE.map(find);
         let down = face.down;
         let rest_gap = (keypoints[inner_lower].src - keypoints[inner_upper].src).dot(down).max(0.0);
         Self {
@@ -258,7 +280,25 @@ impl Rig {
             inner_lower,
             rest_gap,
             background_weight: cfg.background_weight,
+            inner_lip_outline,
         }
+    }
+
+    /// Index (into `keypoints`) of the inner upper lip's centre.
+    pub fn inner_upper(&self) -> usize {
+        self.inner_upper
+    }
+
+    /// Index (into `keypoints`) of the inner lower lip's centre.
+    pub fn inner_lower(&self) -> usize {
+        self.inner_lower
+    }
+
+    /// The inner-lip gap in `pose` beyond the source's own, frame units: how much mouth interior the
+    /// renderer must draw (0 at rest and whenever the lips are no further apart than in the portrait).
+    pub fn extra_gap(&self, pose: &Pose) -> f32 {
+        let gap = (pose.drv[self.inner_lower] - pose.drv[self.inner_upper]).dot(self.down);
+        (gap - self.rest_gap).max(0.0)
     }
 
     /// A pose with every keypoint at rest (driving = source, identity Jacobians).
@@ -275,7 +315,7 @@ impl Rig {
             (0.12 * params.lip_round.clamp(0.0, 1.0) - 0.08 * params.lip_stretch.clamp(0.0, 1.0)) * self.mouth_width;
         let mouth_centre_x = (self.keypoints[self.inner_upper].src + self.keypoints[self.inner_lower].src) * 0.5;
         for ((k, drv), jac) in self.keypoints.iter().zip(&mut pose.drv).zip(&mut pose.jac) {
-            let mut p = k.src + self.down * (k.region.jaw_gain() * drop);
+            let mut p = k.src + self.down * (k.jaw_gain * drop);
             match k.region {
                 Region::UpperLip => p += self.down * close,
                 Region::LowerLip => p -= self.down * close,

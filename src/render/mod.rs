@@ -144,6 +144,19 @@ struct GpuParams {
     tiles_x: u32,
     tile_px: u32,
     _pad: [u32; 3],
+    outline: [u32; 16],
+    inner_upper: u32,
+    inner_lower: u32,
+    _pad3: [u32; 2],
+}
+
+/// The per-frame uniform (shaders/warp.wgsl `Frame`).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GpuFrame {
+    interior: f32,
+    pixel: f32,
+    _pad: [f32; 2],
 }
 
 #[repr(C)]
@@ -160,6 +173,7 @@ struct GpuKeypoint {
 /// The warp renderer for one portrait at one frame size.
 pub struct WarpRenderer {
     pipeline: wgpu::RenderPipeline,
+    mouth_pipeline: wgpu::RenderPipeline,
     bind_group: wgpu::BindGroup,
     keypoint_buffer: wgpu::Buffer,
     target: wgpu::Texture,
@@ -171,6 +185,7 @@ pub struct WarpRenderer {
     staging: Vec<GpuKeypoint>,
     tile_offset_buffer: wgpu::Buffer,
     tile_keypoint_buffer: wgpu::Buffer,
+    frame_buffer: wgpu::Buffer,
     tiles_x: u32,
     tile_offsets: Vec<u32>,
     tile_counts: Vec<u32>,
@@ -253,6 +268,10 @@ impl WarpRenderer {
             tiles_x,
             tile_px: TILE_PX,
             _pad: [0; 3],
+            outline: rig.inner_lip_outline.map(|i| i as u32),
+            inner_upper: rig.inner_upper() as u32,
+            inner_lower: rig.inner_lower() as u32,
+            _pad3: [0; 2],
         };
         let param_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("warp params"),
@@ -261,6 +280,12 @@ impl WarpRenderer {
             mapped_at_creation: false,
         });
         ctx.queue.write_buffer(&param_buffer, 0, bytemuck::bytes_of(&params));
+        let frame_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("warp frame"),
+            size: std::mem::size_of::<GpuFrame>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         let keypoint_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("keypoints"),
             size: (std::mem::size_of::<GpuKeypoint>() * rig.keypoints.len().max(1)) as u64,
@@ -322,6 +347,16 @@ impl WarpRenderer {
                 },
                 storage_entry(4),
                 storage_entry(5),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 6,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
             ],
         });
         let portrait_view = portrait.create_view(&wgpu::TextureViewDescriptor::default());
@@ -335,6 +370,7 @@ impl WarpRenderer {
                 wgpu::BindGroupEntry { binding: 3, resource: wgpu::BindingResource::Sampler(&sampler) },
                 wgpu::BindGroupEntry { binding: 4, resource: tile_offset_buffer.as_entire_binding() },
                 wgpu::BindGroupEntry { binding: 5, resource: tile_keypoint_buffer.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 6, resource: frame_buffer.as_entire_binding() },
             ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -367,6 +403,43 @@ impl WarpRenderer {
             multiview_mask: None,
             cache: None,
         });
+        let mouth_pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("mouth interior"),
+            layout: Some(&pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &shader,
+                entry_point: Some("vs_main"),
+                compilation_options: Default::default(),
+                buffers: &[],
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &shader,
+                entry_point: Some("fs_mouth"),
+                compilation_options: Default::default(),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format: wgpu::TextureFormat::Rgba8Unorm,
+                    // Colour over the warp by coverage; the warp's alpha stays.
+                    blend: Some(wgpu::BlendState {
+                        color: wgpu::BlendComponent {
+                            src_factor: wgpu::BlendFactor::SrcAlpha,
+                            dst_factor: wgpu::BlendFactor::OneMinusSrcAlpha,
+                            operation: wgpu::BlendOperation::Add,
+                        },
+                        alpha: wgpu::BlendComponent {
+                            src_factor: wgpu::BlendFactor::Zero,
+                            dst_factor: wgpu::BlendFactor::One,
+                            operation: wgpu::BlendOperation::Add,
+                        },
+                    }),
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
         let staging = rig
             .keypoints
             .iter()
@@ -381,6 +454,7 @@ impl WarpRenderer {
             .collect();
         Ok(Self {
             pipeline,
+            mouth_pipeline,
             bind_group,
             keypoint_buffer,
             target,
@@ -392,6 +466,7 @@ impl WarpRenderer {
             staging,
             tile_offset_buffer,
             tile_keypoint_buffer,
+            frame_buffer,
             tiles_x,
             tile_offsets: vec![0; n_tiles + 1],
             tile_counts: vec![0; n_tiles],
@@ -420,6 +495,8 @@ impl WarpRenderer {
             g.jac = [j.x_axis.x, j.y_axis.x, j.x_axis.y, j.y_axis.y];
         }
         ctx.queue.write_buffer(&self.keypoint_buffer, 0, bytemuck::cast_slice(&self.staging));
+        let frame = self.frame_uniform(pose);
+        ctx.queue.write_buffer(&self.frame_buffer, 0, bytemuck::bytes_of(&frame));
         let used = self.bin_keypoints();
         ctx.queue.write_buffer(&self.tile_offset_buffer, 0, bytemuck::cast_slice(&self.tile_offsets));
         if used > 0 {
@@ -446,6 +523,13 @@ impl WarpRenderer {
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.draw(0..3, 0..1);
+            if frame.interior > 0.0
+                && let Some((x, y, w, h)) = self.mouth_scissor(pose)
+            {
+                pass.set_scissor_rect(x, y, w, h);
+                pass.set_pipeline(&self.mouth_pipeline);
+                pass.draw(0..3, 0..1);
+            }
         }
         encoder.copy_texture_to_buffer(
             self.target.as_image_copy(),
@@ -481,6 +565,27 @@ impl WarpRenderer {
         }
         self.readback.unmap();
         Ok(&self.frame)
+    }
+
+    /// The per-frame uniform: how much mouth interior to draw. It fades in over the first two pixels of
+    /// extra opening, so the rest pose stays exactly the portrait.
+    fn frame_uniform(&self, pose: &Pose) -> GpuFrame {
+        let pixel = 2.0 / self.size as f32;
+        GpuFrame { interior: (self.rig.extra_gap(pose) / (2.0 * pixel)).clamp(0.0, 1.0), pixel, _pad: [0.0; 2] }
+    }
+
+    /// The pixel rectangle (x, y, w, h) around the driving inner-lip outline, two pixels wider on each
+    /// side; `None` when it is off the frame.
+    fn mouth_scissor(&self, pose: &Pose) -> Option<(u32, u32, u32, u32)> {
+        let (mut lo, mut hi) = (glam::Vec2::splat(f32::MAX), glam::Vec2::splat(f32::MIN));
+        for &i in &self.rig.inner_lip_outline {
+            lo = lo.min(pose.drv[i]);
+            hi = hi.max(pose.drv[i]);
+        }
+        let size = self.size as f32;
+        let lo = ((lo + 1.0) * 0.5 * size - 2.0).floor().max(glam::Vec2::ZERO);
+        let hi = ((hi + 1.0) * 0.5 * size + 2.0).ceil().min(glam::Vec2::splat(size));
+        (hi.x > lo.x && hi.y > lo.y).then(|| (lo.x as u32, lo.y as u32, (hi.x - lo.x) as u32, (hi.y - lo.y) as u32))
     }
 
     /// The pixel rectangle of tiles (x0, y0, x1, y1 inclusive) that keypoint `k`'s 4-sigma ellipse reaches.
