@@ -334,7 +334,8 @@ impl Rig {
     /// (`jaw_open = 1`, lips apart).
     pub fn mouth_open(&self, pose: &Pose) -> f32 {
         let gap = (pose.drv[self.inner_lower] - pose.drv[self.inner_upper]).dot(self.down).max(0.0);
-        let widest = self.rest_gap + self.max_drop * (Region::LowerLip.jaw_gain() - Region::UpperLip.jaw_gain());
+        let widest = self.rest_gap
+            + self.max_drop * (self.keypoints[self.inner_lower].jaw_gain - self.keypoints[self.inner_upper].jaw_gain);
         if widest <= 1e-6 { 0.0 } else { (gap / widest).clamp(0.0, 1.0) }
     }
 

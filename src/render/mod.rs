@@ -585,7 +585,7 @@ impl WarpRenderer {
         let size = self.size as f32;
         let lo = ((lo + 1.0) * 0.5 * size - 2.0).floor().max(glam::Vec2::ZERO);
         let hi = ((hi + 1.0) * 0.5 * size + 2.0).ceil().min(glam::Vec2::splat(size));
-        (hi.x > lo.x && hi.y > lo.y).then(|| (lo.x as u32, lo.y as u32, (hi.x - lo.x) as u32, (hi.y - lo.y) as u32))
+        (hi.x > lo.x && hi.y > lo.y).then_some((lo.x as u32, lo.y as u32, (hi.x - lo.x) as u32, (hi.y - lo.y) as u32))
     }
 
     /// The pixel rectangle of tiles (x0, y0, x1, y1 inclusive) that keypoint `k`'s 4-sigma ellipse reaches.
