@@ -26,13 +26,15 @@ struct Params {
     inner_upper: u32,           // keypoint index of the inner upper lip's centre
     inner_lower: u32,           // keypoint index of the inner lower lip's centre
     _pad3: vec2u,
+    // Each eye's opening, 16 keypoint indices: outer corner, 7 upper-lid points, inner corner, lower lid.
+    eyes: array<vec4u, 8>,
 }
 
 // What changes per frame besides the keypoints.
 struct Frame {
     interior: f32,        // 0..1: how much mouth interior to draw (0 = lips no wider apart than at rest)
     pixel: f32,           // one pixel in frame units
-    _pad: vec2f,
+    blink: vec2f,         // how far each eye (person's right, left) is shut, 0..1
 }
 
 struct Keypoint {
@@ -41,7 +43,7 @@ struct Keypoint {
     jac: vec4f,           // Jacobian, row-major: (J00, J01, J10, J11)
     inv_sigma: vec2f,     // 1 / spread along (right, down)
     weight: f32,
-    _pad: f32,
+    warp_static: f32,     // 1: the warp keeps it at its source position (upper lids: the lid pass draws them)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -56,15 +58,17 @@ struct Keypoint {
 struct VertexOut {
     @builtin(position) position: vec4f,
     @location(0) frame_uv: vec2f,   // 0..1, y down
+    @location(1) @interpolate(flat) instance: u32,
 }
 
 @vertex
-fn vs_main(@builtin(vertex_index) index: u32) -> VertexOut {
+fn vs_main(@builtin(vertex_index) index: u32, @builtin(instance_index) instance: u32) -> VertexOut {
     // One triangle that covers the viewport.
     let xy = vec2f(f32((index << 1u) & 2u), f32(index & 2u)) * 2.0 - 1.0;
     var out: VertexOut;
     out.position = vec4f(xy, 0.0, 1.0);
     out.frame_uv = vec2f(xy.x * 0.5 + 0.5, 0.5 - xy.y * 0.5);
+    out.instance = instance;
     return out;
 }
 
@@ -151,7 +155,7 @@ fn fs_main(in: VertexOut) -> @location(0) vec4f {
     let last = tile_offsets[t + 1u];
     for (var i = first; i < last; i++) {
         let kp = keypoints[tile_keypoints[i]];
-        let d = z - kp.drv;
+        let d = z - select(kp.drv, kp.src, kp.warp_static > 0.5);
         let local = vec2f(dot(d, params.right), dot(d, params.down)) * kp.inv_sigma;
         let q = dot(local, local);
         if (q < CUTOFF_SQ) {
@@ -176,4 +180,73 @@ fn fs_mouth(in: VertexOut) -> @location(0) vec4f {
         discard;
     }
     return vec4f(mouth_interior(z, d_drv), coverage);
+}
+
+fn eye_index(eye: u32, i: u32) -> u32 {
+    let n = eye * 16u + i;
+    return params.eyes[n / 4u][n % 4u];
+}
+
+// Signed distance from p to an eye's source outline (negative inside).
+fn eye_distance(p: vec2f, eye: u32) -> f32 {
+    var inside = false;
+    var best = 1e9;
+    for (var i = 0u; i < 16u; i++) {
+        let a = keypoints[eye_index(eye, i)].src;
+        let b = keypoints[eye_index(eye, (i + 1u) % 16u)].src;
+        if ((a.y > p.y) != (b.y > p.y)) && (p.x < (b.x - a.x) * (p.y - a.y) / (b.y - a.y) + a.x) {
+            inside = !inside;
+        }
+        let e = b - a;
+        let t = clamp(dot(p - a, e) / max(dot(e, e), 1e-12), 0.0, 1.0);
+        best = min(best, length(p - a - e * t));
+    }
+    return select(best, -best, inside);
+}
+
+// Third pass, one instance per eye, scissored to the eye and alpha-blended: the closing upper lid.
+// Inside the eye's source outline, everything above the driving lid line is lid: skin from just above
+// the source lid, stretched down over the closing distance, with the source's lash line carried to the
+// lid's new edge. Below the driving lid the eye is the warp's, unmoved.
+@fragment
+fn fs_lids(in: VertexOut) -> @location(0) vec4f {
+    let eye = in.instance;
+    let z = in.frame_uv * 2.0 - 1.0;
+    let px = frame.pixel;
+    let inside = smoothstep(px, -px, eye_distance(z, eye));
+    if (inside <= 0.0) {
+        discard;
+    }
+    // The upper-lid line (outer corner, 7 lid points, inner corner) at z's place along the eye.
+    let u = dot(z, params.right);
+    var lid_src = vec2f(0.0);
+    var lid_drv = vec2f(0.0);
+    var found = false;
+    for (var i = 0u; i < 8u; i++) {
+        let a = keypoints[eye_index(eye, i)];
+        let b = keypoints[eye_index(eye, i + 1u)];
+        let ua = dot(a.src, params.right);
+        let ub = dot(b.src, params.right);
+        if (!found && abs(ub - ua) > 1e-9 && u >= min(ua, ub) && u <= max(ua, ub)) {
+            let t = (u - ua) / (ub - ua);
+            lid_src = mix(a.src, b.src, t);
+            lid_drv = mix(a.drv, b.drv, t);
+            found = true;
+        }
+    }
+    let drop = dot(lid_drv - lid_src, params.down);
+    if (!found || drop <= 0.25 * px) {
+        discard;
+    }
+    let above_drv = dot(lid_drv - z, params.down);
+    let cover = inside * smoothstep(-px, px, above_drv) * clamp(drop / (2.0 * px), 0.0, 1.0);
+    if (cover <= 0.0) {
+        discard;
+    }
+    let t = clamp(dot(z - lid_src, params.down) / drop, 0.0, 1.0);
+    let band = 0.5 * drop + 2.0 * px;
+    var colour = sample_frame(lid_src - params.down * ((1.0 - t) * band + 1.5 * px)).rgb;
+    let lash = 1.0 - smoothstep(0.0, 2.0 * px, above_drv);
+    colour = mix(colour, 0.85 * sample_frame(lid_src + params.down * 0.5 * px).rgb, lash);
+    return vec4f(colour, cover);
 }

@@ -43,6 +43,28 @@ pub struct Config {
     pub rig: RigConfig,
     /// The H.264/MP4 file sink.
     pub output: OutputConfig,
+    /// Idle life that no audio drives (blinks).
+    pub idle: IdleConfig,
+}
+
+/// `[idle]`: motion with no audio behind it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdleConfig {
+    /// Blink at random intervals.
+    pub blinks: bool,
+    /// Blinks come this far apart, seconds, drawn uniformly from [min, max].
+    pub blink_interval_secs: [f32; 2],
+    /// How long one blink lasts, seconds.
+    pub blink_duration_secs: f32,
+    /// Seed of the random intervals, so a render can be repeated exactly.
+    pub seed: u64,
+}
+
+impl Default for IdleConfig {
+    fn default() -> Self {
+        Self { blinks: true, blink_interval_secs: [3.0, 5.0], blink_duration_secs: 0.15, seed: 7 }
+    }
 }
 
 /// `[motion]`
@@ -195,6 +217,13 @@ impl Config {
         }
         if self.output.video_bitrate_kbps < 100 || self.output.audio_bitrate_kbps < 16 {
             return bad("output: video_bitrate_kbps >= 100 and audio_bitrate_kbps >= 16");
+        }
+        let i = &self.idle;
+        if !(i.blink_interval_secs[0] > 0.0 && i.blink_interval_secs[1] >= i.blink_interval_secs[0]) {
+            return bad("idle.blink_interval_secs must be [min, max] with 0 < min <= max");
+        }
+        if !(0.05..=1.0).contains(&i.blink_duration_secs) {
+            return bad("idle.blink_duration_secs must be in 0.05..1");
         }
         if self.motion.threads == 0 {
             return bad("motion.threads must be >= 1");

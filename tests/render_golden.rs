@@ -140,3 +140,25 @@ fn an_open_mouth_shows_a_dark_interior_not_stretched_teeth() {
     let luma0 = 0.299 * f32::from(c0[0]) + 0.587 * f32::from(c0[1]) + 0.114 * f32::from(c0[2]);
     assert!(luma0 > 100.0, "at rest that pixel is {c0:?}");
 }
+
+#[test]
+fn a_blink_covers_the_iris_with_lid() {
+    let (p, ctx, mut r) = setup();
+    let rest = render(&p, &ctx, &mut r, MotionParams::default());
+    let shut = render(&p, &ctx, &mut r, MotionParams { blink_right: 1.0, blink_left: 1.0, ..Default::default() });
+    let luma = |img: &RgbaImage, v: glam::Vec2| {
+        let q = ((v + 1.0) * 0.5 * SIZE as f32).as_uvec2();
+        let c = img.get_pixel(q.x, q.y);
+        0.299 * f32::from(c[0]) + 0.587 * f32::from(c[1]) + 0.114 * f32::from(c[2])
+    };
+    for (upper, lower) in [(159, 145), (386, 374)] {
+        let at = |lm: usize| p.rig.keypoints.iter().find(|k| k.landmark == lm).unwrap().src;
+        let iris = (at(upper) + at(lower)) * 0.5;
+        let (open, closed) = (luma(&rest, iris), luma(&shut, iris));
+        assert!(closed > open + 25.0, "eye {upper}: iris luma {open:.0} open, {closed:.0} shut");
+    }
+    // One eye at a time: a right-eye blink leaves the left eye as it was.
+    let wink = render(&p, &ctx, &mut r, MotionParams { blink_right: 1.0, ..Default::default() });
+    let left = p.rig.keypoints.iter().find(|k| k.landmark == 386).unwrap().src;
+    assert!((luma(&wink, left) - luma(&rest, left)).abs() < 2.0);
+}

@@ -10,6 +10,7 @@
 //!
 //! Architecture Invariant: motion/ never sees samples or pixels; it maps feature frames to parameters.
 
+pub mod idle;
 pub mod smooth;
 
 use ort::session::Session;
@@ -46,6 +47,10 @@ pub struct MotionParams {
     pub lip_round: f32,
     /// Lips pulled wide (ee).
     pub lip_stretch: f32,
+    /// The person's right eye closed: 0 = open, 1 = shut.
+    pub blink_right: f32,
+    /// The person's left eye closed.
+    pub blink_left: f32,
 }
 
 impl MotionParams {
@@ -55,6 +60,8 @@ impl MotionParams {
             "lip_close" => &mut self.lip_close,
             "lip_round" => &mut self.lip_round,
             "lip_stretch" => &mut self.lip_stretch,
+            "blink_right" => &mut self.blink_right,
+            "blink_left" => &mut self.blink_left,
             _ => return false,
         };
         *slot = value.clamp(0.0, 1.0);

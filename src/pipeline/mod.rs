@@ -7,7 +7,7 @@
 //! runs each stage on its own thread instead.
 //!
 //! The offline order: decode and resample the audio; per 10 ms hop, one mel frame, one motion step, the
-//! rig, the One Euro filter; then per video frame (at `n / fps` s), the smoothed pose interpolated at
+//! rig, the One Euro filter, and the idle motion (blinks) kept apart; then per video frame (at `n / fps` s), the smoothed pose interpolated at
 //! that time, rendered, encoded; finally the mux with the audio.
 //!
 //! Architecture Invariant: stages never know how they are wired; only this module names more than one.
@@ -21,6 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::audio::{self, AudioError};
 use crate::config::{Config, ConfigError};
 use crate::features::{self, FeatureError, HOP_SAMPLES, LogMel, N_FFT};
+use crate::motion::idle::IdleMotion;
 use crate::motion::smooth::OneEuro;
 use crate::motion::{MotionError, MotionModel, MotionParams};
 use crate::onnx::ModelSource;
@@ -233,9 +234,12 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let mut mel = LogMel::new();
     let mut smoother = OneEuro::new(&cfg.smoothing, per_pose, features::HOP_SECS as f32);
     let mut pose = rig.rest_pose();
+    let mut idle = IdleMotion::new(&cfg.idle);
     let n_hops_max = features::frame_count(audio.samples.len() + N_FFT) + 1;
     let mut hop_poses: Vec<f32> = Vec::with_capacity(n_hops_max * per_pose);
     let mut hop_params: Vec<MotionParams> = Vec::with_capacity(n_hops_max);
+    // Idle motion (blinks) is kept apart and added after smoothing: it is clean by construction.
+    let mut hop_idle: Vec<MotionParams> = Vec::with_capacity(n_hops_max);
     let mut flat = vec![0.0f32; per_pose];
     let mut hop = [0.0f32; HOP_SAMPLES];
     let padded_len = audio.samples.len() + N_FFT;
@@ -250,6 +254,8 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         let Some(frame) = frame else { continue };
         let s = Instant::now();
         let params = model.step(frame)?;
+        let mut idle_params = MotionParams::default();
+        idle.step(features::HOP_SECS, &mut idle_params);
         t.motion.add(s.elapsed(), 1);
         let s = Instant::now();
         rig.drive(&params, &mut pose);
@@ -257,6 +263,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         smoother.step(&mut flat);
         hop_poses.extend_from_slice(&flat);
         hop_params.push(params);
+        hop_idle.push(idle_params);
         t.rig.add(s.elapsed(), 1);
     }
     let n_hops = hop_params.len();
@@ -301,7 +308,11 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
             *f = x + (y - x) * frac;
         }
         pose.from_flat(&flat);
-        let params = lerp_params(&hop_params[i0], &hop_params[i1], frac);
+        let idle_now = lerp_params(&hop_idle[i0], &hop_idle[i1], frac);
+        rig.add_blinks(idle_now.blink_right, idle_now.blink_left, &mut pose);
+        let mut params = lerp_params(&hop_params[i0], &hop_params[i1], frac);
+        params.blink_right = params.blink_right.max(idle_now.blink_right);
+        params.blink_left = params.blink_left.max(idle_now.blink_left);
         let mouth_open = rig.mouth_open(&pose);
         sum_open += f64::from(mouth_open);
         max_open = max_open.max(mouth_open);
@@ -381,5 +392,7 @@ fn lerp_params(a: &MotionParams, b: &MotionParams, f: f32) -> MotionParams {
         lip_close: l(a.lip_close, b.lip_close),
         lip_round: l(a.lip_round, b.lip_round),
         lip_stretch: l(a.lip_stretch, b.lip_stretch),
+        blink_right: l(a.blink_right, b.blink_right),
+        blink_left: l(a.blink_left, b.blink_left),
     }
 }

@@ -14,7 +14,10 @@
 //!   0.45, upper jaw 0.3, upper lip -0.03, everything else 0; the lower lip 1 at its centre, falling
 //!   to the corners' 0.45 as `1 - u^2` along the mouth, so the opening is an arc);
 //! - `lip_close` brings the inner lips together over the source's own gap;
-//! - `lip_round` draws the mouth corners in, `lip_stretch` pushes them out (0.12 and 0.08 mouth widths).
+//! - `lip_round` draws the mouth corners in, `lip_stretch` pushes them out (0.12 and 0.08 mouth widths);
+//! - `blink_right` / `blink_left` close an eye: the seven upper-lid keypoints travel 92% of the way to
+//!   their lower-lid partners. The warp does not move them (blended Gaussian maps smear the iris into a
+//!   vertical bar instead of closing the eye); the renderer's lid pass paints the lid down to them.
 //!
 //! Jacobians stay at identity here: the keypoints translate.
 
@@ -40,8 +43,14 @@ pub enum Region {
     Jaw,
     /// Upper jaw line, near the ears.
     UpperJaw,
-    /// Eyes and lids.
+    /// Eye corners.
     Eye,
+    /// Upper lid of the person's right eye (on the image's left); it closes with `blink_right`.
+    UpperLidRight,
+    /// Upper lid of the person's left eye; it closes with `blink_left`.
+    UpperLidLeft,
+    /// Lower lids: they hold still and the upper lid closes onto them.
+    LowerLid,
     /// Nose.
     Nose,
     /// Fixed anchors: forehead, brows, cheeks, face outline.
@@ -56,7 +65,7 @@ impl Region {
             Self::MouthCorner => 0.45,
             Self::UpperJaw => 0.3,
             Self::UpperLip => -0.03,
-            Self::Eye | Self::Nose | Self::Anchor => 0.0,
+            Self::Eye | Self::UpperLidRight | Self::UpperLidLeft | Self::LowerLid | Self::Nose | Self::Anchor => 0.0,
         }
     }
 }
@@ -115,15 +124,39 @@ const LAYOUT: &[(usize, Region)] = &[
     (365, Region::UpperJaw),
     (172, Region::UpperJaw),
     (397, Region::UpperJaw),
-    // eyes: corners 33, 133 (right), 362, 263 (left); lids 159/145, 386/374
+    // eyes: corners 33, 133 (right), 362, 263 (left); upper and lower lids in matching order
     (33, Region::Eye),
     (133, Region::Eye),
     (362, Region::Eye),
     (263, Region::Eye),
-    (159, Region::Eye),
-    (145, Region::Eye),
-    (386, Region::Eye),
-    (374, Region::Eye),
+    (246, Region::UpperLidRight),
+    (161, Region::UpperLidRight),
+    (160, Region::UpperLidRight),
+    (159, Region::UpperLidRight),
+    (158, Region::UpperLidRight),
+    (157, Region::UpperLidRight),
+    (173, Region::UpperLidRight),
+    (7, Region::LowerLid),
+    (163, Region::LowerLid),
+    (144, Region::LowerLid),
+    (145, Region::LowerLid),
+    (153, Region::LowerLid),
+    (154, Region::LowerLid),
+    (155, Region::LowerLid),
+    (466, Region::UpperLidLeft),
+    (388, Region::UpperLidLeft),
+    (387, Region::UpperLidLeft),
+    (386, Region::UpperLidLeft),
+    (385, Region::UpperLidLeft),
+    (384, Region::UpperLidLeft),
+    (398, Region::UpperLidLeft),
+    (249, Region::LowerLid),
+    (390, Region::LowerLid),
+    (373, Region::LowerLid),
+    (374, Region::LowerLid),
+    (380, Region::LowerLid),
+    (381, Region::LowerLid),
+    (382, Region::LowerLid),
     // nose
     (1, Region::Nose),
     (2, Region::Nose),
@@ -154,6 +187,35 @@ const LAYOUT: &[(usize, Region)] = &[
     (356, Region::Anchor),
 ];
 
+/// Each upper-lid landmark and the lower-lid landmark it closes onto.
+const LID_PAIRS: [(usize, usize); 14] = [
+    (246, 7),
+    (161, 163),
+    (160, 144),
+    (159, 145),
+    (158, 153),
+    (157, 154),
+    (173, 155),
+    (466, 249),
+    (388, 390),
+    (387, 373),
+    (386, 374),
+    (385, 380),
+    (384, 381),
+    (398, 382),
+];
+
+/// Each eye's opening: outer corner, the seven upper-lid landmarks, inner corner, then the lower lid
+/// back towards the outer corner. Person's right eye first (on the image's left).
+pub const EYE_OUTLINES: [[usize; 16]; 2] = [
+    [33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7],
+    [263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249],
+];
+
+/// How far a shut lid travels, as a share of the way to the lower lid (short of it, so the lids
+/// never cross and fold).
+const LID_CLOSURE: f32 = 0.92;
+
 /// The inner-lip outline, Face Mesh landmarks in order around the mouth opening: from the corner on the
 /// image's left along the upper lip to the other corner, then back along the lower lip.
 pub const INNER_LIP_OUTLINE: [usize; 16] = [78, 80, 81, 82, 13, 312, 311, 310, 308, 318, 402, 317, 14, 87, 178, 88];
@@ -180,6 +242,9 @@ pub struct RigKeypoint {
     pub weight: f32,
     /// How far it drops at `jaw_open = 1`, as a share of the full jaw drop.
     pub jaw_gain: f32,
+    /// Upper lids: where the lid goes when the eye is shut, relative to `src`.
+    #[serde(skip)]
+    pub blink_offset: Vec2,
 }
 
 /// The driving state of every keypoint at one instant: positions and Jacobians.
@@ -232,6 +297,8 @@ pub struct Rig {
     pub background_weight: f32,
     /// [`INNER_LIP_OUTLINE`] as indices into `keypoints`.
     pub inner_lip_outline: [usize; 16],
+    /// [`EYE_OUTLINES`] as indices into `keypoints`.
+    pub eye_outlines: [[usize; 16]; 2],
 }
 
 impl Rig {
@@ -240,6 +307,12 @@ impl Rig {
         let mw = framing.frame_len(face.mouth_width_px);
         let lip_sigma = Vec2::new(cfg.lip_sigma[1], cfg.lip_sigma[0]) * mw;
         let jaw_sigma = Vec2::splat(cfg.jaw_sigma * mw);
+        // Lids: narrow across the lid (a sharp seam between the closing lid and the eye below it), wide
+        // along it. In eye widths (outer to inner corner, both eyes averaged), as in the design notes.
+        let eye_width = 0.5
+            * (framing.frame_len(landmarks[33].distance(landmarks[133]))
+                + framing.frame_len(landmarks[263].distance(landmarks[362])));
+        let lid_sigma = Vec2::new(0.18, 0.06) * eye_width;
         let mouth_centre = (framing.frame_from_image(landmarks[61]) + framing.frame_from_image(landmarks[291])) * 0.5;
         let keypoints: Vec<RigKeypoint> = LAYOUT
             .iter()
@@ -248,6 +321,7 @@ impl Rig {
                     Region::LowerLip | Region::UpperLip => lip_sigma,
                     Region::MouthCorner => Vec2::new(0.08, 0.07) * mw,
                     Region::Eye => Vec2::new(0.10, 0.08) * mw,
+                    Region::UpperLidRight | Region::UpperLidLeft | Region::LowerLid => lid_sigma,
                     Region::Nose => Vec2::splat(0.12 * mw),
                     Region::Chin | Region::Jaw | Region::UpperJaw | Region::Anchor => jaw_sigma,
                 };
@@ -262,12 +336,22 @@ impl Rig {
                     }
                     _ => region.jaw_gain(),
                 };
-                RigKeypoint { landmark, region, src, sigma, weight: 1.0, jaw_gain }
+                let (weight, blink_offset) = match region {
+                    Region::UpperLidRight | Region::UpperLidLeft => {
+                        let lower = LID_PAIRS.iter().find(|(u, _)| *u == landmark).map_or(landmark, |p| p.1);
+                        (3.0, (framing.frame_from_image(landmarks[lower]) - src) * LID_CLOSURE)
+                    }
+                    // Heavy lid rows keep the unmoved surroundings from leaking into the eye.
+                    Region::LowerLid => (3.0, Vec2::ZERO),
+                    _ => (1.0, Vec2::ZERO),
+                };
+                RigKeypoint { landmark, region, src, sigma, weight, jaw_gain, blink_offset }
             })
             .collect();
         let find = |lm: usize| LAYOUT.iter().position(|&(l, _)| l == lm).expect("landmark in layout");
         let (inner_upper, inner_lower) = (find(INNER_UPPER), find(INNER_LOWER));
         let inner_lip_outline = INNER_LIP_OUTLINE.map(find);
+        let eye_outlines = EYE_OUTLINES.map(|eye| eye.map(find));
         let down = face.down;
         let rest_gap = (keypoints[inner_lower].src - keypoints[inner_upper].src).dot(down).max(0.0);
         Self {
@@ -281,7 +365,25 @@ impl Rig {
             rest_gap,
             background_weight: cfg.background_weight,
             inner_lip_outline,
+            eye_outlines,
         }
+    }
+
+    /// True for the keypoints that the renderer's lid pass draws rather than the warp moves.
+    pub fn is_upper_lid(&self, index: usize) -> bool {
+        matches!(self.keypoints[index].region, Region::UpperLidRight | Region::UpperLidLeft)
+    }
+
+    /// How far each eye (person's right, left) is shut in `pose`, 0..1, from its upper-lid keypoints.
+    pub fn eye_closure(&self, pose: &Pose) -> [f32; 2] {
+        self.eye_outlines.map(|eye| {
+            let (mut moved, mut full) = (0.0, 0.0);
+            for &i in &eye[1..8] {
+                moved += (pose.drv[i] - self.keypoints[i].src).dot(self.down);
+                full += self.keypoints[i].blink_offset.dot(self.down);
+            }
+            if full > 1e-9 { (moved / full).clamp(0.0, 1.0) } else { 0.0 }
+        })
     }
 
     /// Index (into `keypoints`) of the inner upper lip's centre.
@@ -326,6 +428,22 @@ impl Rig {
                 _ => {}
             }
             *drv = p;
+            *jac = Mat2::IDENTITY;
+        }
+        self.add_blinks(params.blink_right, params.blink_left, pose);
+    }
+
+    /// Closes the eyes by `right` and `left` (0 = open, 1 = shut) on top of `pose`: moves the upper-lid
+    /// keypoints towards the lower lids. The pipeline calls it after smoothing for scheduled blinks,
+    /// which are clean signals that a jitter filter would only blunt.
+    pub fn add_blinks(&self, right: f32, left: f32, pose: &mut Pose) {
+        for ((k, drv), jac) in self.keypoints.iter().zip(&mut pose.drv).zip(&mut pose.jac) {
+            let closure = match k.region {
+                Region::UpperLidRight => right.clamp(0.0, 1.0),
+                Region::UpperLidLeft => left.clamp(0.0, 1.0),
+                _ => continue,
+            };
+            *drv += k.blink_offset * closure;
             *jac = Mat2::IDENTITY;
         }
     }
@@ -401,5 +519,44 @@ mod tests {
         let mut pose = rig.rest_pose();
         rig.drive(&MotionParams { lip_close: 1.0, ..Default::default() }, &mut pose);
         assert!(rig.mouth_open(&pose) < 1e-5);
+    }
+}
+
+#[cfg(test)]
+mod blink_tests {
+    use super::*;
+
+    #[test]
+    fn a_blink_moves_only_the_upper_lids_of_its_eye() {
+        let mut lm: Vec<Vec2> =
+            (0..468).map(|i| Vec2::new(50.0 + (i % 30) as f32 * 3.0, 50.0 + (i / 30) as f32 * 3.0)).collect();
+        for (u, l) in LID_PAIRS {
+            lm[l] = lm[u] + Vec2::new(0.0, 8.0);
+        }
+        let face = FaceGeometry {
+            right: Vec2::X,
+            down: Vec2::Y,
+            height_px: 80.0,
+            mouth_width_px: 40.0,
+            centre: Vec2::splat(100.0),
+        };
+        let rig = Rig::new(&lm, &face, &Framing { origin: Vec2::ZERO, side: 200.0 }, &RigConfig::default());
+        let mut pose = rig.rest_pose();
+        rig.drive(&MotionParams { blink_right: 1.0, ..Default::default() }, &mut pose);
+        for (k, p) in rig.keypoints.iter().zip(&pose.drv) {
+            let moved = p.distance(k.src);
+            match k.region {
+                Region::UpperLidRight => {
+                    let want = rig
+                        .keypoints
+                        .iter()
+                        .find(|o| o.landmark == LID_PAIRS.iter().find(|(u, _)| *u == k.landmark).unwrap().1)
+                        .unwrap()
+                        .src;
+                    assert!((moved - 0.92 * want.distance(k.src)).abs() < 1e-6, "lid {} moved {moved}", k.landmark);
+                }
+                _ => assert_eq!(moved, 0.0, "landmark {} ({:?}) moved", k.landmark, k.region),
+            }
+        }
     }
 }

@@ -148,6 +148,7 @@ struct GpuParams {
     inner_upper: u32,
     inner_lower: u32,
     _pad3: [u32; 2],
+    eyes: [u32; 32],
 }
 
 /// The per-frame uniform (shaders/warp.wgsl `Frame`).
@@ -156,7 +157,7 @@ struct GpuParams {
 struct GpuFrame {
     interior: f32,
     pixel: f32,
-    _pad: [f32; 2],
+    blink: [f32; 2],
 }
 
 #[repr(C)]
@@ -167,13 +168,14 @@ struct GpuKeypoint {
     jac: [f32; 4],
     inv_sigma: [f32; 2],
     weight: f32,
-    _pad: f32,
+    warp_static: f32,
 }
 
 /// The warp renderer for one portrait at one frame size.
 pub struct WarpRenderer {
     pipeline: wgpu::RenderPipeline,
     mouth_pipeline: wgpu::RenderPipeline,
+    lid_pipeline: wgpu::RenderPipeline,
     bind_group: wgpu::BindGroup,
     keypoint_buffer: wgpu::Buffer,
     target: wgpu::Texture,
@@ -272,6 +274,13 @@ impl WarpRenderer {
             inner_upper: rig.inner_upper() as u32,
             inner_lower: rig.inner_lower() as u32,
             _pad3: [0; 2],
+            eyes: {
+                let mut eyes = [0u32; 32];
+                for (dst, &i) in eyes.iter_mut().zip(rig.eye_outlines.iter().flatten()) {
+                    *dst = i as u32;
+                }
+                eyes
+            },
         };
         let param_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("warp params"),
@@ -403,58 +412,64 @@ impl WarpRenderer {
             multiview_mask: None,
             cache: None,
         });
-        let mouth_pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("mouth interior"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &shader,
-                entry_point: Some("vs_main"),
-                compilation_options: Default::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &shader,
-                entry_point: Some("fs_mouth"),
-                compilation_options: Default::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: wgpu::TextureFormat::Rgba8Unorm,
-                    // Colour over the warp by coverage; the warp's alpha stays.
-                    blend: Some(wgpu::BlendState {
-                        color: wgpu::BlendComponent {
-                            src_factor: wgpu::BlendFactor::SrcAlpha,
-                            dst_factor: wgpu::BlendFactor::OneMinusSrcAlpha,
-                            operation: wgpu::BlendOperation::Add,
-                        },
-                        alpha: wgpu::BlendComponent {
-                            src_factor: wgpu::BlendFactor::Zero,
-                            dst_factor: wgpu::BlendFactor::One,
-                            operation: wgpu::BlendOperation::Add,
-                        },
-                    }),
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        // Overlay passes (mouth interior, lids): colour over the warp by coverage; the warp's alpha stays.
+        let overlay_pipeline = |label: &str, entry: &str| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some(label),
+                layout: Some(&pipeline_layout),
+                vertex: wgpu::VertexState {
+                    module: &shader,
+                    entry_point: Some("vs_main"),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                primitive: wgpu::PrimitiveState::default(),
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: &shader,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format: wgpu::TextureFormat::Rgba8Unorm,
+                        blend: Some(wgpu::BlendState {
+                            color: wgpu::BlendComponent {
+                                src_factor: wgpu::BlendFactor::SrcAlpha,
+                                dst_factor: wgpu::BlendFactor::OneMinusSrcAlpha,
+                                operation: wgpu::BlendOperation::Add,
+                            },
+                            alpha: wgpu::BlendComponent {
+                                src_factor: wgpu::BlendFactor::Zero,
+                                dst_factor: wgpu::BlendFactor::One,
+                                operation: wgpu::BlendOperation::Add,
+                            },
+                        }),
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        let mouth_pipeline = overlay_pipeline("mouth interior", "fs_mouth");
         let staging = rig
             .keypoints
             .iter()
-            .map(|k| GpuKeypoint {
+            .enumerate()
+            .map(|(i, k)| GpuKeypoint {
                 src: k.src.to_array(),
                 drv: k.src.to_array(),
                 jac: [1.0, 0.0, 0.0, 1.0],
                 inv_sigma: (1.0 / k.sigma).to_array(),
                 weight: k.weight,
-                _pad: 0.0,
+                warp_static: if rig.is_upper_lid(i) { 1.0 } else { 0.0 },
             })
             .collect();
+        let lid_pipeline = overlay_pipeline("lids", "fs_lids");
         Ok(Self {
             pipeline,
             mouth_pipeline,
+            lid_pipeline,
             bind_group,
             keypoint_buffer,
             target,
@@ -530,6 +545,15 @@ impl WarpRenderer {
                 pass.set_pipeline(&self.mouth_pipeline);
                 pass.draw(0..3, 0..1);
             }
+            for (eye, outline) in self.rig.eye_outlines.iter().enumerate() {
+                if frame.blink[eye] > 0.0
+                    && let Some((x, y, w, h)) = self.scissor(outline.iter().map(|&i| self.rig.keypoints[i].src))
+                {
+                    pass.set_scissor_rect(x, y, w, h);
+                    pass.set_pipeline(&self.lid_pipeline);
+                    pass.draw(0..3, eye as u32..eye as u32 + 1);
+                }
+            }
         }
         encoder.copy_texture_to_buffer(
             self.target.as_image_copy(),
@@ -571,16 +595,26 @@ impl WarpRenderer {
     /// extra opening, so the rest pose stays exactly the portrait.
     fn frame_uniform(&self, pose: &Pose) -> GpuFrame {
         let pixel = 2.0 / self.size as f32;
-        GpuFrame { interior: (self.rig.extra_gap(pose) / (2.0 * pixel)).clamp(0.0, 1.0), pixel, _pad: [0.0; 2] }
+        GpuFrame {
+            interior: (self.rig.extra_gap(pose) / (2.0 * pixel)).clamp(0.0, 1.0),
+            pixel,
+            blink: self.rig.eye_closure(pose),
+        }
     }
 
     /// The pixel rectangle (x, y, w, h) around the driving inner-lip outline, two pixels wider on each
     /// side; `None` when it is off the frame.
     fn mouth_scissor(&self, pose: &Pose) -> Option<(u32, u32, u32, u32)> {
+        self.scissor(self.rig.inner_lip_outline.iter().map(|&i| pose.drv[i]))
+    }
+
+    /// The pixel rectangle (x, y, w, h) around `points` (frame coordinates), two pixels wider on each
+    /// side; `None` when it is off the frame.
+    fn scissor(&self, points: impl Iterator<Item = glam::Vec2>) -> Option<(u32, u32, u32, u32)> {
         let (mut lo, mut hi) = (glam::Vec2::splat(f32::MAX), glam::Vec2::splat(f32::MIN));
-        for &i in &self.rig.inner_lip_outline {
-            lo = lo.min(pose.drv[i]);
-            hi = hi.max(pose.drv[i]);
+        for p in points {
+            lo = lo.min(p);
+            hi = hi.max(p);
         }
         let size = self.size as f32;
         let lo = ((lo + 1.0) * 0.5 * size - 2.0).floor().max(glam::Vec2::ZERO);
@@ -596,8 +630,9 @@ impl WarpRenderer {
         let half = 4.0
             * glam::Vec2::new((sigma.x * right.x).hypot(sigma.y * down.x), (sigma.x * right.y).hypot(sigma.y * down.y));
         let to_px = |v: glam::Vec2| (v + 1.0) * 0.5 * self.size as f32;
-        let lo = to_px(glam::Vec2::from(k.drv) - half);
-        let hi = to_px(glam::Vec2::from(k.drv) + half);
+        let centre = glam::Vec2::from(if k.warp_static > 0.5 { k.src } else { k.drv });
+        let lo = to_px(centre - half);
+        let hi = to_px(centre + half);
         let last = self.tiles_x as f32 - 1.0;
         let tile = |v: f32| (v / TILE_PX as f32).floor().clamp(0.0, last) as u32;
         (tile(lo.x), tile(lo.y), tile(hi.x), tile(hi.y))
