@@ -162,3 +162,39 @@ fn a_blink_covers_the_iris_with_lid() {
     let left = p.rig.keypoints.iter().find(|k| k.landmark == 386).unwrap().src;
     assert!((luma(&wink, left) - luma(&rest, left)).abs() < 2.0);
 }
+
+#[test]
+fn gpu_warp_matches_the_cpu_reference() {
+    use glam::{Mat2, Vec2};
+    let (p, ctx, mut r) = setup();
+    // A pose that exercises the whole warp but parts no lips and shuts no eye (those are the overlay
+    // passes, tested above): corners drawn in, chin and jaw pushed sideways and down, and non-identity
+    // Jacobians (a turn and a stretch) on the jaw and chin keypoints.
+    let mut pose = p.rig.rest_pose();
+    p.rig.drive(&MotionParams { lip_round: 1.0, ..Default::default() }, &mut pose);
+    for (i, k) in p.rig.keypoints.iter().enumerate() {
+        use facecast::portrait::rig::Region;
+        if matches!(k.region, Region::Chin | Region::Jaw) {
+            pose.drv[i] += Vec2::new(0.02, 0.015);
+            pose.jac[i] = Mat2::from_cols(Vec2::new(0.95, 0.08), Vec2::new(-0.05, 1.1));
+        }
+    }
+    assert_eq!(p.rig.extra_gap(&pose), 0.0, "the pose must not open the mouth");
+    let gpu = RgbaImage::from_raw(SIZE, SIZE, r.render(&ctx, &pose).unwrap().to_vec()).unwrap();
+    let cpu = facecast::render::reference::warp(&p.image, &p.framing, &p.rig, &pose, SIZE);
+    let (mean, big) = compare(&gpu, &cpu);
+    let max = gpu
+        .pixels()
+        .zip(cpu.pixels())
+        .flat_map(|(a, b)| (0..3).map(move |c| (i32::from(a[c]) - i32::from(b[c])).abs()))
+        .max()
+        .unwrap();
+    // The pose must actually move pixels, or this compares two copies of the portrait.
+    let rest = facecast::render::reference::warp(&p.image, &p.framing, &p.rig, &p.rig.rest_pose(), SIZE);
+    let (moved, _) = compare(&cpu, &rest);
+    assert!(moved > 0.3, "the test pose barely moves anything (mean |d| {moved:.3})");
+    eprintln!(
+        "GPU vs CPU warp at {SIZE} px: mean |d| {mean:.4}, max {max}; the pose moves mean |d| {moved:.3} from rest"
+    );
+    assert!(mean < 0.5 && big == 0.0 && max <= 8, "GPU vs CPU warp: mean |d| {mean:.3}, max {max}, share > 16: {big}");
+}

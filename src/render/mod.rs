@@ -16,6 +16,8 @@
 //!
 //! Architecture Invariant: render/ never sees samples or motion parameters, only keypoints.
 
+pub mod reference;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
