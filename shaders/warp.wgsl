@@ -22,12 +22,12 @@ struct Params {
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
-    outline: array<vec4u, 4>,   // inner-lip outline: 16 keypoint indices around the mouth opening
+    // Three outlines of 16 keypoint indices each: the inner lips (around the mouth opening), then each
+    // eye's opening (outer corner, 7 upper-lid points, inner corner, lower lid), person's right first.
+    outlines: array<vec4u, 12>,
     inner_upper: u32,           // keypoint index of the inner upper lip's centre
     inner_lower: u32,           // keypoint index of the inner lower lip's centre
     _pad3: vec2u,
-    // Each eye's opening, 16 keypoint indices: outer corner, 7 upper-lid points, inner corner, lower lid.
-    eyes: array<vec4u, 8>,
 }
 
 // What changes per frame besides the keypoints.
@@ -75,17 +75,22 @@ fn vs_main(@builtin(vertex_index) index: u32, @builtin(instance_index) instance:
 // Beyond 4 sigma a keypoint's weight (< 3.4e-4 of its peak) is dropped.
 const CUTOFF_SQ: f32 = 16.0;
 
-fn outline_index(i: u32) -> u32 {
-    return params.outline[i / 4u][i % 4u];
+const LIPS: u32 = 0u;
+const RIGHT_EYE: u32 = 1u;
+
+// Keypoint index of point i of outline `which` (LIPS, RIGHT_EYE, RIGHT_EYE + 1).
+fn outline_index(which: u32, i: u32) -> u32 {
+    let n = which * 16u + i;
+    return params.outlines[n / 4u][n % 4u];
 }
 
-// Signed distance from p to the inner-lip outline (negative inside), driving or source positions.
-fn lip_distance(p: vec2f, driving: bool) -> f32 {
+// Signed distance from p to an outline (negative inside), through driving or source positions.
+fn outline_distance(p: vec2f, which: u32, driving: bool) -> f32 {
     var inside = false;
     var best = 1e9;
     for (var i = 0u; i < 16u; i++) {
-        let ka = keypoints[outline_index(i)];
-        let kb = keypoints[outline_index((i + 1u) % 16u)];
+        let ka = keypoints[outline_index(which, i)];
+        let kb = keypoints[outline_index(which, (i + 1u) % 16u)];
         let a = select(ka.src, ka.drv, driving);
         let b = select(kb.src, kb.drv, driving);
         if ((a.y > p.y) != (b.y > p.y)) && (p.x < (b.x - a.x) * (p.y - a.y) / (b.y - a.y) + a.x) {
@@ -132,12 +137,12 @@ fn mouth_interior(z: vec2f, d_drv: f32) -> vec3f {
     // Lower content: the lower half of the source opening, carried down with the lower lip.
     let s_low = z - lower_shift;
     let below = smoothstep(-px, px, dot(s_low - mid_src, params.down));
-    let in_low = smoothstep(px, -px, lip_distance(s_low, false)) * below;
+    let in_low = smoothstep(px, -px, outline_distance(s_low, LIPS, false)) * below;
     colour = mix(colour, sample_frame(s_low).rgb, in_low);
 
     // Upper content: the upper half of the source opening, unmoved.
     let above = smoothstep(px, -px, dot(z - mid_src, params.down));
-    let in_up = smoothstep(px, -px, lip_distance(z, false)) * above;
+    let in_up = smoothstep(px, -px, outline_distance(z, LIPS, false)) * above;
     colour = mix(colour, sample_frame(z).rgb, in_up);
 
     // A darker rim just inside the lips.
@@ -174,34 +179,12 @@ fn fs_main(in: VertexOut) -> @location(0) vec4f {
 @fragment
 fn fs_mouth(in: VertexOut) -> @location(0) vec4f {
     let z = in.frame_uv * 2.0 - 1.0;
-    let d_drv = lip_distance(z, true);
+    let d_drv = outline_distance(z, LIPS, true);
     let coverage = smoothstep(frame.pixel, -frame.pixel, d_drv) * frame.interior;
     if (coverage <= 0.0) {
         discard;
     }
     return vec4f(mouth_interior(z, d_drv), coverage);
-}
-
-fn eye_index(eye: u32, i: u32) -> u32 {
-    let n = eye * 16u + i;
-    return params.eyes[n / 4u][n % 4u];
-}
-
-// Signed distance from p to an eye's source outline (negative inside).
-fn eye_distance(p: vec2f, eye: u32) -> f32 {
-    var inside = false;
-    var best = 1e9;
-    for (var i = 0u; i < 16u; i++) {
-        let a = keypoints[eye_index(eye, i)].src;
-        let b = keypoints[eye_index(eye, (i + 1u) % 16u)].src;
-        if ((a.y > p.y) != (b.y > p.y)) && (p.x < (b.x - a.x) * (p.y - a.y) / (b.y - a.y) + a.x) {
-            inside = !inside;
-        }
-        let e = b - a;
-        let t = clamp(dot(p - a, e) / max(dot(e, e), 1e-12), 0.0, 1.0);
-        best = min(best, length(p - a - e * t));
-    }
-    return select(best, -best, inside);
 }
 
 // Third pass, one instance per eye, scissored to the eye and alpha-blended: the closing upper lid.
@@ -213,7 +196,7 @@ fn fs_lids(in: VertexOut) -> @location(0) vec4f {
     let eye = in.instance;
     let z = in.frame_uv * 2.0 - 1.0;
     let px = frame.pixel;
-    let inside = smoothstep(px, -px, eye_distance(z, eye));
+    let inside = smoothstep(px, -px, outline_distance(z, RIGHT_EYE + eye, false));
     if (inside <= 0.0) {
         discard;
     }
@@ -223,8 +206,8 @@ fn fs_lids(in: VertexOut) -> @location(0) vec4f {
     var lid_drv = vec2f(0.0);
     var found = false;
     for (var i = 0u; i < 8u; i++) {
-        let a = keypoints[eye_index(eye, i)];
-        let b = keypoints[eye_index(eye, i + 1u)];
+        let a = keypoints[outline_index(RIGHT_EYE + eye, i)];
+        let b = keypoints[outline_index(RIGHT_EYE + eye, i + 1u)];
         let ua = dot(a.src, params.right);
         let ub = dot(b.src, params.right);
         if (!found && abs(ub - ua) > 1e-9 && u >= min(ua, ub) && u <= max(ua, ub)) {

@@ -173,19 +173,14 @@ fn bad_inputs_are_clear_errors_not_panics() {
     let mp4 = dir.join("out.mp4");
     let portrait = common::root().join("assets/portraits/astronaut.png");
     let speech = common::root().join("assets/speech/cards_001.wav");
-    let run = |p: &Path, a: &Path| {
-        facecast(&[
-            "render",
-            "--portrait",
-            p.to_str().unwrap(),
-            "--audio",
-            a.to_str().unwrap(),
-            "-o",
-            mp4.to_str().unwrap(),
-            "--size",
-            "128",
-        ])
+    // `facecast render` on portrait `p` and audio `a`, at 128 px unless `extra` says otherwise.
+    let run_with = |p: &Path, a: &Path, extra: &[&str]| {
+        let mut args = vec!["render", "--portrait", p.to_str().unwrap(), "--audio", a.to_str().unwrap()];
+        args.extend(["-o", mp4.to_str().unwrap()]);
+        args.extend(if extra.is_empty() { &["--size", "128"][..] } else { extra });
+        facecast(&args)
     };
+    let run = |p: &Path, a: &Path| run_with(p, a, &[]);
 
     assert_clean_failure(&run(&portrait, &dir.join("missing.wav")), "cannot open audio", &mp4);
     assert_clean_failure(&run(&dir.join("missing.png"), &speech), "cannot read portrait", &mp4);
@@ -204,30 +199,10 @@ fn bad_inputs_are_clear_errors_not_panics() {
 
     let bad_cfg = dir.join("bad.toml");
     std::fs::write(&bad_cfg, "[rig]\nmax_jaw_dorp = 0.2\n").unwrap();
-    let out = facecast(&[
-        "render",
-        "--portrait",
-        portrait.to_str().unwrap(),
-        "--audio",
-        speech.to_str().unwrap(),
-        "-o",
-        mp4.to_str().unwrap(),
-        "--config",
-        bad_cfg.to_str().unwrap(),
-    ]);
+    let out = run_with(&portrait, &speech, &["--config", bad_cfg.to_str().unwrap()]);
     assert_clean_failure(&out, "max_jaw_dorp", &mp4);
 
-    let out = facecast(&[
-        "render",
-        "--portrait",
-        portrait.to_str().unwrap(),
-        "--audio",
-        speech.to_str().unwrap(),
-        "-o",
-        mp4.to_str().unwrap(),
-        "--size",
-        "101",
-    ]);
+    let out = run_with(&portrait, &speech, &["--size", "101"]);
     assert_clean_failure(&out, "frame size 101", &mp4);
 }
 

@@ -146,11 +146,10 @@ struct GpuParams {
     tiles_x: u32,
     tile_px: u32,
     _pad: [u32; 3],
-    outline: [u32; 16],
+    outlines: [u32; 48],
     inner_upper: u32,
     inner_lower: u32,
     _pad3: [u32; 2],
-    eyes: [u32; 32],
 }
 
 /// The per-frame uniform (shaders/warp.wgsl `Frame`).
@@ -272,17 +271,17 @@ impl WarpRenderer {
             tiles_x,
             tile_px: TILE_PX,
             _pad: [0; 3],
-            outline: rig.inner_lip_outline.map(|i| i as u32),
+            outlines: {
+                let mut outlines = [0u32; 48];
+                let all = rig.inner_lip_outline.iter().chain(rig.eye_outlines.iter().flatten());
+                for (dst, &i) in outlines.iter_mut().zip(all) {
+                    *dst = i as u32;
+                }
+                outlines
+            },
             inner_upper: rig.inner_upper() as u32,
             inner_lower: rig.inner_lower() as u32,
             _pad3: [0; 2],
-            eyes: {
-                let mut eyes = [0u32; 32];
-                for (dst, &i) in eyes.iter_mut().zip(rig.eye_outlines.iter().flatten()) {
-                    *dst = i as u32;
-                }
-                eyes
-            },
         };
         let param_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("warp params"),
@@ -389,33 +388,7 @@ impl WarpRenderer {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("warp"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &shader,
-                entry_point: Some("vs_main"),
-                compilation_options: Default::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &shader,
-                entry_point: Some("fs_main"),
-                compilation_options: Default::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: wgpu::TextureFormat::Rgba8Unorm,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
-        // Overlay passes (mouth interior, lids): colour over the warp by coverage; the warp's alpha stays.
-        let overlay_pipeline = |label: &str, entry: &str| {
+        let make_pipeline = |label: &str, entry: &str, blend: Option<wgpu::BlendState>| {
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
                 label: Some(label),
                 layout: Some(&pipeline_layout),
@@ -434,18 +407,7 @@ impl WarpRenderer {
                     compilation_options: Default::default(),
                     targets: &[Some(wgpu::ColorTargetState {
                         format: wgpu::TextureFormat::Rgba8Unorm,
-                        blend: Some(wgpu::BlendState {
-                            color: wgpu::BlendComponent {
-                                src_factor: wgpu::BlendFactor::SrcAlpha,
-                                dst_factor: wgpu::BlendFactor::OneMinusSrcAlpha,
-                                operation: wgpu::BlendOperation::Add,
-                            },
-                            alpha: wgpu::BlendComponent {
-                                src_factor: wgpu::BlendFactor::Zero,
-                                dst_factor: wgpu::BlendFactor::One,
-                                operation: wgpu::BlendOperation::Add,
-                            },
-                        }),
+                        blend,
                         write_mask: wgpu::ColorWrites::ALL,
                     })],
                 }),
@@ -453,7 +415,21 @@ impl WarpRenderer {
                 cache: None,
             })
         };
-        let mouth_pipeline = overlay_pipeline("mouth interior", "fs_mouth");
+        let pipeline = make_pipeline("warp", "fs_main", None);
+        // Overlay passes (mouth interior, lids): colour over the warp by coverage; the warp's alpha stays.
+        let overlay = Some(wgpu::BlendState {
+            color: wgpu::BlendComponent {
+                src_factor: wgpu::BlendFactor::SrcAlpha,
+                dst_factor: wgpu::BlendFactor::OneMinusSrcAlpha,
+                operation: wgpu::BlendOperation::Add,
+            },
+            alpha: wgpu::BlendComponent {
+                src_factor: wgpu::BlendFactor::Zero,
+                dst_factor: wgpu::BlendFactor::One,
+                operation: wgpu::BlendOperation::Add,
+            },
+        });
+        let mouth_pipeline = make_pipeline("mouth interior", "fs_mouth", overlay);
         let staging = rig
             .keypoints
             .iter()
@@ -467,7 +443,7 @@ impl WarpRenderer {
                 warp_static: if rig.is_upper_lid(i) { 1.0 } else { 0.0 },
             })
             .collect();
-        let lid_pipeline = overlay_pipeline("lids", "fs_lids");
+        let lid_pipeline = make_pipeline("lids", "fs_lids", overlay);
         Ok(Self {
             pipeline,
             mouth_pipeline,
