@@ -120,18 +120,18 @@ impl RenderContext {
 /// Side of the screen tiles that keypoints are binned into, pixels.
 const TILE_PX: u32 = 16;
 
-fn storage_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
+/// A fragment-visible buffer binding: a uniform, or a read-only storage buffer.
+fn buffer_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::FRAGMENT,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only: true },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
+        ty: wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None },
         count: None,
     }
 }
+
+const UNIFORM: wgpu::BufferBindingType = wgpu::BufferBindingType::Uniform;
+const STORAGE: wgpu::BufferBindingType = wgpu::BufferBindingType::Storage { read_only: true };
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -328,17 +328,8 @@ impl WarpRenderer {
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("warp"),
             entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                },
-                storage_entry(1),
+                buffer_entry(0, UNIFORM),
+                buffer_entry(1, STORAGE),
                 wgpu::BindGroupLayoutEntry {
                     binding: 2,
                     visibility: wgpu::ShaderStages::FRAGMENT,
@@ -355,18 +346,9 @@ impl WarpRenderer {
                     ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
                     count: None,
                 },
-                storage_entry(4),
-                storage_entry(5),
-                wgpu::BindGroupLayoutEntry {
-                    binding: 6,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                },
+                buffer_entry(4, STORAGE),
+                buffer_entry(5, STORAGE),
+                buffer_entry(6, UNIFORM),
             ],
         });
         let portrait_view = portrait.create_view(&wgpu::TextureViewDescriptor::default());
