@@ -82,7 +82,6 @@ pub struct MotionModel {
     channels: Vec<String>,
     input: Tensor<f32>,
     raw: Vec<f32>,
-    params: MotionParams,
 }
 
 impl MotionModel {
@@ -115,7 +114,7 @@ impl MotionModel {
         let input = Tensor::<f32>::from_array(([1usize, 1, N_MELS], vec![0.0f32; N_MELS]))?;
         let raw = vec![0.0; channels.len()];
         tracing::info!(model = %name, %kind, channels = ?channels, "motion model loaded (CPU)");
-        Ok(Self { session, name, kind, channels, input, raw, params: MotionParams::default() })
+        Ok(Self { session, name, kind, channels, input, raw })
     }
 
     /// The model's name (file or bundled name).
@@ -161,13 +160,11 @@ impl MotionModel {
         for (name, &v) in self.channels.iter().zip(&self.raw) {
             params.set(name, v);
         }
-        self.params = params;
         Ok(params)
     }
 
     /// Clears any state between utterances. The baseline has none; recurrent models will.
     pub fn reset(&mut self) {
-        self.params = MotionParams::default();
         self.raw.fill(0.0);
     }
 }

@@ -223,9 +223,11 @@ impl Portrait {
         cfg: &crate::Config,
     ) -> Result<Self, PortraitError> {
         let min = cfg.portrait.min_face_score;
-        let detection = models.detector.detect(&image, 0.0)?.filter(|d| d.score >= min).ok_or_else(|| {
-            let score = models.detector.detect(&image, 0.0).ok().flatten().map_or(0.0, |d| d.score);
-            PortraitError::NoFace { path: name.to_owned(), score, min }
+        let best = models.detector.detect(&image, 0.0)?;
+        let detection = best.filter(|d| d.score >= min).ok_or_else(|| PortraitError::NoFace {
+            path: name.to_owned(),
+            score: best.map_or(0.0, |d| d.score),
+            min,
         })?;
         let lm = models.mesh.landmarks(&image, &detection)?;
         if lm.presence < cfg.portrait.min_presence {
