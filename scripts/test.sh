@@ -17,5 +17,6 @@ cargo clippy --all-targets --locked -- -D warnings
 step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 step "cargo test"
-cargo test --all-targets --locked
+# Doc tests first, so the run closes on the main suite's summary.
 cargo test --doc --locked
+cargo test --all-targets --locked
