@@ -43,7 +43,9 @@ struct Keypoint {
     jac: vec4f,           // Jacobian, row-major: (J00, J01, J10, J11)
     inv_sigma: vec2f,     // 1 / spread along (right, down)
     weight: f32,
-    warp_static: f32,     // 1: the warp keeps it at its source position (upper lids: the lid pass draws them)
+    _pad: f32,
+    blink_offset: vec2f,  // upper lids: where the lid goes, relative to its driving position, when shut
+    _pad2: vec2f,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -160,7 +162,7 @@ fn fs_main(in: VertexOut) -> @location(0) vec4f {
     let last = tile_offsets[t + 1u];
     for (var i = first; i < last; i++) {
         let kp = keypoints[tile_keypoints[i]];
-        let d = z - select(kp.drv, kp.src, kp.warp_static > 0.5);
+        let d = z - kp.drv;
         let local = vec2f(dot(d, params.right), dot(d, params.down)) * kp.inv_sigma;
         let q = dot(local, local);
         if (q < CUTOFF_SQ) {
@@ -188,48 +190,54 @@ fn fs_mouth(in: VertexOut) -> @location(0) vec4f {
 }
 
 // Third pass, one instance per eye, scissored to the eye and alpha-blended: the closing upper lid.
-// Inside the eye's source outline, everything above the driving lid line is lid: skin from just above
-// the source lid, stretched down over the closing distance, with the source's lash line carried to the
-// lid's new edge. Below the driving lid the eye is the warp's, unmoved.
+// Inside the eye's driving outline (where the warp put the open eye), everything above the closing lid
+// line (each upper-lid point moved by blink * blink_offset) is lid: skin from just above the source
+// lid, stretched down over the closing distance, with the source's lash line at the lid's new edge.
+// Below the closing lid the eye is the warp's.
 @fragment
 fn fs_lids(in: VertexOut) -> @location(0) vec4f {
     let eye = in.instance;
+    let which = RIGHT_EYE + eye;
+    let closure = frame.blink[eye];
     let z = in.frame_uv * 2.0 - 1.0;
     let px = frame.pixel;
-    let inside = smoothstep(px, -px, outline_distance(z, RIGHT_EYE + eye, false));
+    let inside = smoothstep(px, -px, outline_distance(z, which, true));
     if (inside <= 0.0) {
         discard;
     }
-    // The upper-lid line (outer corner, 7 lid points, inner corner) at z's place along the eye.
+    // The upper-lid line (outer corner, 7 lid points, inner corner) at z's place along the eye: where
+    // the warp draws it, where it closes to, and where it is in the portrait.
     let u = dot(z, params.right);
+    var lid_open = vec2f(0.0);
+    var lid_shut = vec2f(0.0);
     var lid_src = vec2f(0.0);
-    var lid_drv = vec2f(0.0);
     var found = false;
     for (var i = 0u; i < 8u; i++) {
-        let a = keypoints[outline_index(RIGHT_EYE + eye, i)];
-        let b = keypoints[outline_index(RIGHT_EYE + eye, i + 1u)];
-        let ua = dot(a.src, params.right);
-        let ub = dot(b.src, params.right);
+        let a = keypoints[outline_index(which, i)];
+        let b = keypoints[outline_index(which, i + 1u)];
+        let ua = dot(a.drv, params.right);
+        let ub = dot(b.drv, params.right);
         if (!found && abs(ub - ua) > 1e-9 && u >= min(ua, ub) && u <= max(ua, ub)) {
             let t = (u - ua) / (ub - ua);
+            lid_open = mix(a.drv, b.drv, t);
+            lid_shut = mix(a.drv + closure * a.blink_offset, b.drv + closure * b.blink_offset, t);
             lid_src = mix(a.src, b.src, t);
-            lid_drv = mix(a.drv, b.drv, t);
             found = true;
         }
     }
-    let drop = dot(lid_drv - lid_src, params.down);
+    let drop = dot(lid_shut - lid_open, params.down);
     if (!found || drop <= 0.25 * px) {
         discard;
     }
-    let above_drv = dot(lid_drv - z, params.down);
-    let cover = inside * smoothstep(-px, px, above_drv) * clamp(drop / (2.0 * px), 0.0, 1.0);
+    let above_shut = dot(lid_shut - z, params.down);
+    let cover = inside * smoothstep(-px, px, above_shut) * clamp(drop / (2.0 * px), 0.0, 1.0);
     if (cover <= 0.0) {
         discard;
     }
-    let t = clamp(dot(z - lid_src, params.down) / drop, 0.0, 1.0);
+    let t = clamp(dot(z - lid_open, params.down) / drop, 0.0, 1.0);
     let band = 0.5 * drop + 2.0 * px;
     var colour = sample_frame(lid_src - params.down * ((1.0 - t) * band + 1.5 * px)).rgb;
-    let lash = 1.0 - smoothstep(0.0, 2.0 * px, above_drv);
+    let lash = 1.0 - smoothstep(0.0, 2.0 * px, above_shut);
     colour = mix(colour, 0.85 * sample_frame(lid_src + params.down * 0.5 * px).rgb, lash);
     return vec4f(colour, cover);
 }

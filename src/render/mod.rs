@@ -169,7 +169,9 @@ struct GpuKeypoint {
     jac: [f32; 4],
     inv_sigma: [f32; 2],
     weight: f32,
-    warp_static: f32,
+    _pad: f32,
+    blink_offset: [f32; 2],
+    _pad2: [f32; 2],
 }
 
 /// The warp renderer for one portrait at one frame size.
@@ -415,14 +417,15 @@ impl WarpRenderer {
         let staging = rig
             .keypoints
             .iter()
-            .enumerate()
-            .map(|(i, k)| GpuKeypoint {
+            .map(|k| GpuKeypoint {
                 src: k.src.to_array(),
                 drv: k.src.to_array(),
                 jac: [1.0, 0.0, 0.0, 1.0],
                 inv_sigma: (1.0 / k.sigma).to_array(),
                 weight: k.weight,
-                warp_static: if rig.is_upper_lid(i) { 1.0 } else { 0.0 },
+                _pad: 0.0,
+                blink_offset: k.blink_offset.to_array(),
+                _pad2: [0.0; 2],
             })
             .collect();
         let lid_pipeline = make_pipeline("lids", "fs_lids", overlay);
@@ -507,7 +510,7 @@ impl WarpRenderer {
             }
             for (eye, outline) in self.rig.eye_outlines.iter().enumerate() {
                 if frame.blink[eye] > 0.0
-                    && let Some((x, y, w, h)) = self.scissor(outline.iter().map(|&i| self.rig.keypoints[i].src))
+                    && let Some((x, y, w, h)) = self.scissor(outline.iter().map(|&i| pose.drv[i]))
                 {
                     pass.set_scissor_rect(x, y, w, h);
                     pass.set_pipeline(&self.lid_pipeline);
@@ -555,11 +558,7 @@ impl WarpRenderer {
     /// extra opening, so the rest pose stays exactly the portrait.
     fn frame_uniform(&self, pose: &Pose) -> GpuFrame {
         let pixel = 2.0 / self.size as f32;
-        GpuFrame {
-            interior: (self.rig.extra_gap(pose) / (2.0 * pixel)).clamp(0.0, 1.0),
-            pixel,
-            blink: self.rig.eye_closure(pose),
-        }
+        GpuFrame { interior: (self.rig.extra_gap(pose) / (2.0 * pixel)).clamp(0.0, 1.0), pixel, blink: pose.blink }
     }
 
     /// The pixel rectangle (x, y, w, h) around the driving inner-lip outline, two pixels wider on each
@@ -590,7 +589,7 @@ impl WarpRenderer {
         let half = 4.0
             * glam::Vec2::new((sigma.x * right.x).hypot(sigma.y * down.x), (sigma.x * right.y).hypot(sigma.y * down.y));
         let to_px = |v: glam::Vec2| (v + 1.0) * 0.5 * self.size as f32;
-        let centre = glam::Vec2::from(if k.warp_static > 0.5 { k.src } else { k.drv });
+        let centre = glam::Vec2::from(k.drv);
         let lo = to_px(centre - half);
         let hi = to_px(centre + half);
         let last = self.tiles_x as f32 - 1.0;

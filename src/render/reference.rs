@@ -38,8 +38,7 @@ pub fn source_point(rig: &Rig, pose: &Pose, z: Vec2) -> Vec2 {
     let mut acc = rig.background_weight * z;
     let mut weight_sum = rig.background_weight;
     for (i, k) in rig.keypoints.iter().enumerate() {
-        let drv = if rig.is_upper_lid(i) { k.src } else { pose.drv[i] };
-        let d = z - drv;
+        let d = z - pose.drv[i];
         let local = Vec2::new(d.dot(rig.right), d.dot(rig.down)) / k.sigma;
         let q = local.length_squared();
         if q < CUTOFF_SQ {
