@@ -115,15 +115,23 @@ fn sample_frame(s: vec2f) -> vec4f {
 }
 
 // The mouth interior at frame point z, where the lips have opened wider than in the portrait:
-// - the upper half of the portrait's own mouth opening (upper teeth, if it shows them) stays where it
-//   is, fixed to the skull;
-// - its lower half moves with the inner lower lip (lower teeth, tongue);
+// - the upper half of the portrait's own mouth opening (upper teeth, if it shows them) stays fixed to
+//   the skull (the inner upper lip's map, so it follows the head);
+// - its lower half moves with the inner lower lip's map (lower teeth, tongue);
 // - elsewhere a shaded cavity, darkest in the middle, with a darker rim along the inner lips.
+fn local_map(kp: Keypoint, z: vec2f) -> vec2f {
+    let d = z - kp.drv;
+    return kp.src + vec2f(kp.jac.x * d.x + kp.jac.y * d.y, kp.jac.z * d.x + kp.jac.w * d.y);
+}
+
 fn mouth_interior(z: vec2f, d_drv: f32) -> vec3f {
     let up = keypoints[params.inner_upper];
     let low = keypoints[params.inner_lower];
     let mid_src = 0.5 * (up.src + low.src);
-    let lower_shift = low.drv - low.src;
+    // The upper content follows the inner upper lip's own first-order map (skull and head motion), the
+    // lower content the inner lower lip's (jaw too). Not the blended warp: inside the opening that is
+    // the stretched flow this pass covers.
+    let s_up = local_map(up, z);
     let gap = max(dot(low.drv - up.drv, params.down), frame.pixel);
     let px = frame.pixel;
 
@@ -137,26 +145,27 @@ fn mouth_interior(z: vec2f, d_drv: f32) -> vec3f {
     colour = mix(colour, vec3f(0.55, 0.22, 0.22), 0.6 * tongue);
 
     // Lower content: the lower half of the source opening, carried down with the lower lip.
-    let s_low = z - lower_shift;
+    let s_low = local_map(low, z);
     let below = smoothstep(-px, px, dot(s_low - mid_src, params.down));
     let in_low = smoothstep(px, -px, outline_distance(s_low, LIPS, false)) * below;
     colour = mix(colour, sample_frame(s_low).rgb, in_low);
 
     // Upper content: the upper half of the source opening, unmoved.
-    let above = smoothstep(px, -px, dot(z - mid_src, params.down));
-    let in_up = smoothstep(px, -px, outline_distance(z, LIPS, false)) * above;
-    colour = mix(colour, sample_frame(z).rgb, in_up);
+    let above = smoothstep(px, -px, dot(s_up - mid_src, params.down));
+    let in_up = smoothstep(px, -px, outline_distance(s_up, LIPS, false)) * above;
+    colour = mix(colour, sample_frame(s_up).rgb, in_up);
 
     // A darker rim just inside the lips.
     return colour * mix(0.65, 1.0, smoothstep(0.0, 3.0 * px, -d_drv));
 }
 
-@fragment
-fn fs_main(in: VertexOut) -> @location(0) vec4f {
-    let z = in.frame_uv * 2.0 - 1.0;
+// The source point (frame coordinates) that output point z takes its colour from: each keypoint's local
+// affine map blended by its Gaussian weight, with the identity as background. `frag` is the pixel
+// position, which picks the tile whose keypoints can reach z.
+fn warp_source(z: vec2f, frag: vec2f) -> vec2f {
     var acc = params.bg_weight * z;
     var weight_sum = params.bg_weight;
-    let tile = vec2u(in.position.xy) / params.tile_px;
+    let tile = vec2u(frag) / params.tile_px;
     let t = tile.y * params.tiles_x + tile.x;
     let first = tile_offsets[t];
     let last = tile_offsets[t + 1u];
@@ -172,7 +181,12 @@ fn fs_main(in: VertexOut) -> @location(0) vec4f {
             weight_sum += w;
         }
     }
-    return sample_frame(acc / weight_sum);
+    return acc / weight_sum;
+}
+
+@fragment
+fn fs_main(in: VertexOut) -> @location(0) vec4f {
+    return sample_frame(warp_source(in.frame_uv * 2.0 - 1.0, in.position.xy));
 }
 
 // Second pass, drawn only inside a scissor rectangle around the mouth and alpha-blended over the warp:

@@ -57,13 +57,27 @@ pub struct IdleConfig {
     pub blink_interval_secs: [f32; 2],
     /// How long one blink lasts, seconds.
     pub blink_duration_secs: f32,
-    /// Seed of the random intervals, so a render can be repeated exactly.
+    /// Seed of the random intervals and phases, so a render can be repeated exactly.
     pub seed: u64,
+    /// Slow head sway; 0 switches it off. At 1: yaw within +-3 degrees, pitch and roll within +-1.5.
+    pub sway_gain: f32,
+    /// Nods with speech emphasis; 0 switches them off. At 1: up to 3 degrees down on stressed syllables.
+    pub nod_gain: f32,
+    /// Breathing, a 4 s rise and fall of head and shoulders; 0 switches it off.
+    pub breathing_gain: f32,
 }
 
 impl Default for IdleConfig {
     fn default() -> Self {
-        Self { blinks: true, blink_interval_secs: [3.0, 5.0], blink_duration_secs: 0.15, seed: 7 }
+        Self {
+            blinks: true,
+            blink_interval_secs: [3.0, 5.0],
+            blink_duration_secs: 0.15,
+            seed: 7,
+            sway_gain: 1.0,
+            nod_gain: 1.0,
+            breathing_gain: 1.0,
+        }
     }
 }
 
@@ -224,6 +238,9 @@ impl Config {
         }
         if !(0.05..=1.0).contains(&i.blink_duration_secs) {
             return bad("idle.blink_duration_secs must be in 0.05..1");
+        }
+        if [i.sway_gain, i.nod_gain, i.breathing_gain].iter().any(|g| !(0.0..=3.0).contains(g)) {
+            return bad("idle: sway_gain, nod_gain and breathing_gain must be in 0..3");
         }
         if self.motion.threads == 0 {
             return bad("motion.threads must be >= 1");

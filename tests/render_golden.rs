@@ -177,3 +177,85 @@ fn gpu_warp_matches_the_cpu_reference() {
     );
     assert!(mean < 0.5 && big == 0.0 && max <= 8, "GPU vs CPU warp: mean |d| {mean:.3}, max {max}, share > 16: {big}");
 }
+
+#[test]
+fn golden_pose_sheets_at_256_and_512() {
+    // neutral, jaw 0.5/1.0, lip_round, lip_stretch, blink, yaw +-10, pitch +-8, roll +-8
+    let cfg = Config::default();
+    let img = portrait::load_image(&common::root().join("assets/portraits/astronaut.png")).unwrap();
+    let mut models = FaceModels::load(&cfg.portrait).unwrap();
+    let p = Portrait::analyze(img, "astronaut.png", &mut models, &cfg).unwrap();
+    let ctx = RenderContext::new().unwrap();
+    for size in [256u32, 512] {
+        let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
+        let frames: Vec<RgbaImage> = facecast::portrait::rig::sheet_poses()
+            .iter()
+            .map(|(_, params)| {
+                let mut pose = p.rig.rest_pose();
+                p.rig.drive(params, &mut pose);
+                RgbaImage::from_raw(size, size, r.render(&ctx, &pose).unwrap().to_vec()).unwrap()
+            })
+            .collect();
+        let golden_path = common::data(&format!("golden/poses_{size}.png"));
+        if std::env::var_os("FACECAST_UPDATE_GOLDEN").is_some() {
+            facecast::output::contact_sheet(&frames, &[], 4, size).save(&golden_path).unwrap();
+        }
+        let golden = image::open(&golden_path).expect("golden sheet").to_rgba8();
+        let cell = size + 4;
+        for (i, ((name, _), frame)) in facecast::portrait::rig::sheet_poses().iter().zip(&frames).enumerate() {
+            let (x0, y0) = ((i % 4) as u32 * cell + 4, (i / 4) as u32 * (cell + (size / 24).max(4) + 4) + 4);
+            let want = image::imageops::crop_imm(&golden, x0, y0, size, size).to_image();
+            let (mean, big) = compare(frame, &want);
+            if mean > 1.0 || big > 0.002 {
+                let dir = common::scratch(&format!("poses_{size}"));
+                frame.save(dir.join(format!("{name}.png"))).unwrap();
+                want.save(dir.join(format!("{name}_golden.png"))).unwrap();
+                panic!("{size} px {name}: mean |d| {mean:.3}, {:.3}% off by > 16 (see {})", big * 100.0, dir.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn background_holds_still_while_the_head_moves_and_speaks() {
+    use facecast::config::IdleConfig;
+    use facecast::motion::idle::IdleMotion;
+    let (p, ctx, mut r) = setup();
+    let rest = render(&p, &ctx, &mut r, MotionParams::default());
+    // Face centre and width (cheek to cheek, landmarks 234 and 454) in output pixels.
+    let to_px = |v: glam::Vec2| (v + 1.0) * 0.5 * SIZE as f32;
+    let centre = to_px(p.framing.frame_from_image(p.face.centre));
+    let face_width = to_px(p.framing.frame_from_image(p.landmarks[454]))
+        .distance(to_px(p.framing.frame_from_image(p.landmarks[234])));
+    let far: Vec<(u32, u32)> = (0..SIZE)
+        .flat_map(|y| (0..SIZE).map(move |x| (x, y)))
+        .filter(|&(x, y)| glam::Vec2::new(x as f32 + 0.5, y as f32 + 0.5).distance(centre) > 1.5 * face_width)
+        .collect();
+    assert!(far.len() > (SIZE * SIZE / 5) as usize, "only {} background pixels", far.len());
+    // Ten seconds of speech-like jaw motion with every idle motion on, sampled at 10 frames per second.
+    let mut idle = IdleMotion::new(&IdleConfig::default());
+    let (mut sum, mut n, mut worst) = (0.0f64, 0usize, 0.0f64);
+    for hop in 0..1000 {
+        let speech = MotionParams { jaw_open: if hop % 40 < 18 { 0.8 } else { 0.05 }, ..Default::default() };
+        let mut params = speech;
+        idle.step(0.01, &speech, &mut params);
+        if hop % 10 != 0 {
+            continue;
+        }
+        let frame = render(&p, &ctx, &mut r, params);
+        let diff: f64 = far
+            .iter()
+            .map(|&(x, y)| {
+                let (a, b) = (frame.get_pixel(x, y), rest.get_pixel(x, y));
+                (0..3).map(|c| f64::from((i32::from(a[c]) - i32::from(b[c])).abs())).sum::<f64>() / 3.0
+            })
+            .sum::<f64>()
+            / far.len() as f64;
+        sum += diff;
+        worst = worst.max(diff);
+        n += 1;
+    }
+    let mean = sum / n as f64;
+    eprintln!("background beyond 1.5 face widths: mean change {mean:.3}/255 over {n} frames, worst frame {worst:.3}");
+    assert!(mean <= 2.0, "the background moves: mean change {mean:.3}/255 (worst frame {worst:.3})");
+}

@@ -1,7 +1,12 @@
-//! Idle life that no audio drives: blinks at natural, random intervals.
+//! Idle life: blinks at natural, random intervals, slow head sway and breathing that no audio drives,
+//! and nods that follow the speech's emphasis.
 //!
 //! Shaped like a streaming module: [`IdleMotion::step`] once per 10 ms hop adds its parameters to the
 //! model's, [`IdleMotion::reset`] starts over. Seeded, so a render is reproducible.
+//!
+//! Sway is two slow sines per axis (0.07 and 0.17 Hz for yaw, 0.05 and 0.13 Hz for pitch, 0.06 and 0.11 Hz
+//! for roll) with seeded phases. A nod follows emphasis: how far the jaw's fast envelope (rising in
+//! 30 ms, falling in 250 ms) stands above its slow one (1.5 s). Breathing is a 0.25 Hz sine.
 //!
 //! A blink closes in 40% of its duration, stays shut for 20% and opens in the remaining 40%, with
 //! smoothstep ramps. Intervals are drawn uniformly from `blink_interval_secs`; the first blink comes
@@ -17,13 +22,23 @@ pub struct IdleMotion {
     rng: fastrand::Rng,
     t_secs: f64,
     next_blink_secs: f64,
+    phases: [f64; 6],
+    jaw_fast: f32,
+    jaw_slow: f32,
 }
 
 impl IdleMotion {
     /// A scheduler with the configured rates and seed.
     pub fn new(cfg: &IdleConfig) -> Self {
-        let mut idle =
-            Self { cfg: cfg.clone(), rng: fastrand::Rng::with_seed(cfg.seed), t_secs: 0.0, next_blink_secs: 0.0 };
+        let mut idle = Self {
+            cfg: cfg.clone(),
+            rng: fastrand::Rng::with_seed(cfg.seed),
+            t_secs: 0.0,
+            next_blink_secs: 0.0,
+            phases: [0.0; 6],
+            jaw_fast: 0.0,
+            jaw_slow: 0.0,
+        };
         idle.reset();
         idle
     }
@@ -51,8 +66,23 @@ impl IdleMotion {
         closure as f32
     }
 
-    /// Advances by `dt_secs` and adds the idle parameters to `params`.
-    pub fn step(&mut self, dt_secs: f64, params: &mut MotionParams) {
+    /// Advances by `dt_secs`, given the speech's parameters at this hop (`speech`, for nods), and sets the
+    /// idle parameters in `params`: blinks, head angles and breath.
+    pub fn step(&mut self, dt_secs: f64, speech: &MotionParams, params: &mut MotionParams) {
+        let t = self.t_secs;
+        let wave = |hz: f64, phase: f64| (std::f64::consts::TAU * hz * t + phase).sin() as f32;
+        let ph = self.phases;
+        let sway = self.cfg.sway_gain;
+        params.head_yaw_deg += sway * 3.0 * (0.6 * wave(0.07, ph[0]) + 0.4 * wave(0.17, ph[1]));
+        params.head_pitch_deg += sway * 1.5 * (0.6 * wave(0.05, ph[2]) + 0.4 * wave(0.13, ph[3]));
+        params.head_roll_deg += sway * 1.5 * (0.6 * wave(0.06, ph[4]) + 0.4 * wave(0.11, ph[5]));
+        let follow = |env: f32, target: f32, tau_secs: f32| env + (target - env) * (dt_secs as f32 / tau_secs).min(1.0);
+        let jaw = speech.jaw_open;
+        self.jaw_fast = follow(self.jaw_fast, jaw, if jaw > self.jaw_fast { 0.03 } else { 0.25 });
+        self.jaw_slow = follow(self.jaw_slow, jaw, 1.5);
+        let emphasis = ((self.jaw_fast - self.jaw_slow) * 2.0).clamp(0.0, 1.0);
+        params.head_pitch_deg += self.cfg.nod_gain * 3.0 * emphasis;
+        params.breath += self.cfg.breathing_gain * wave(0.25, 0.0);
         if self.cfg.blinks {
             let b = self.blink();
             params.blink_left = params.blink_left.max(b);
@@ -69,6 +99,9 @@ impl IdleMotion {
         self.rng = fastrand::Rng::with_seed(self.cfg.seed);
         self.t_secs = 0.0;
         self.next_blink_secs = self.draw_interval();
+        self.phases = std::array::from_fn(|_| self.rng.f64() * std::f64::consts::TAU);
+        self.jaw_fast = 0.0;
+        self.jaw_slow = 0.0;
     }
 }
 
@@ -83,7 +116,7 @@ mod tests {
         let (mut starts, mut shut_hops, mut was_closed) = (Vec::new(), 0, false);
         for hop in 0..60_000 {
             let mut p = MotionParams::default();
-            idle.step(0.01, &mut p);
+            idle.step(0.01, &MotionParams::default(), &mut p);
             let closed = p.blink_left > 0.01;
             if closed && !was_closed {
                 starts.push(hop as f64 * 0.01);
@@ -108,14 +141,14 @@ mod tests {
         let mut idle = IdleMotion::new(&cfg);
         for _ in 0..2_000 {
             let mut p = MotionParams::default();
-            idle.step(0.01, &mut p);
+            idle.step(0.01, &MotionParams::default(), &mut p);
             assert_eq!(p.blink_left, 0.0);
         }
         let run = |idle: &mut IdleMotion| {
             (0..1_000)
                 .map(|_| {
                     let mut p = MotionParams::default();
-                    idle.step(0.01, &mut p);
+                    idle.step(0.01, &MotionParams::default(), &mut p);
                     p.blink_left
                 })
                 .collect::<Vec<_>>()
@@ -124,5 +157,47 @@ mod tests {
         let a = run(&mut idle);
         idle.reset();
         assert_eq!(a, run(&mut idle));
+    }
+}
+
+#[cfg(test)]
+mod life_tests {
+    use super::*;
+
+    fn run(cfg: &IdleConfig, speech: impl Fn(usize) -> f32, hops: usize) -> Vec<MotionParams> {
+        let mut idle = IdleMotion::new(cfg);
+        (0..hops)
+            .map(|h| {
+                let mut p = MotionParams::default();
+                idle.step(0.01, &MotionParams { jaw_open: speech(h), ..Default::default() }, &mut p);
+                p
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sway_is_slow_and_small_and_gains_switch_it_off() {
+        let cfg = IdleConfig { nod_gain: 0.0, ..IdleConfig::default() };
+        let p = run(&cfg, |_| 0.0, 6_000);
+        let yaw_max = p.iter().map(|q| q.head_yaw_deg.abs()).fold(0.0, f32::max);
+        assert!(yaw_max > 1.0 && yaw_max <= 3.0, "yaw reaches {yaw_max}");
+        let step_max = p.windows(2).map(|w| (w[1].head_yaw_deg - w[0].head_yaw_deg).abs()).fold(0.0, f32::max);
+        // The sines' peak rate is 3 * 2 pi * (0.6 * 0.07 + 0.4 * 0.17) = 2.07 deg/s: slow, never a jerk.
+        assert!(step_max <= 0.021, "yaw changes {step_max} deg in 10 ms");
+        let off = IdleConfig { sway_gain: 0.0, nod_gain: 0.0, breathing_gain: 0.0, ..IdleConfig::default() };
+        for q in run(&off, |h| if h % 50 < 20 { 0.8 } else { 0.0 }, 1_000) {
+            assert_eq!((q.head_yaw_deg, q.head_pitch_deg, q.head_roll_deg, q.breath), (0.0, 0.0, 0.0, 0.0));
+        }
+    }
+
+    #[test]
+    fn nods_follow_emphasis_not_silence() {
+        let cfg = IdleConfig { sway_gain: 0.0, breathing_gain: 0.0, ..IdleConfig::default() };
+        let quiet = run(&cfg, |_| 0.0, 500);
+        assert!(quiet.iter().all(|q| q.head_pitch_deg == 0.0));
+        // Stressed syllables: the jaw opens wide for 150 ms every 600 ms.
+        let speech = run(&cfg, |h| if h % 60 < 15 { 0.9 } else { 0.1 }, 600);
+        let nod = speech.iter().map(|q| q.head_pitch_deg).fold(0.0, f32::max);
+        assert!(nod > 1.0 && nod <= 3.0, "nod reaches {nod} deg");
     }
 }

@@ -36,7 +36,10 @@ pub enum MotionError {
     FrameLength(usize),
 }
 
-/// The named motion parameters that drive the rig, each in 0..1.
+/// The largest head angle a model may ask for, degrees.
+pub const MAX_HEAD_DEG: f32 = 30.0;
+
+/// The named motion parameters that drive the rig: mouth and eyes in 0..1, head angles in degrees.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct MotionParams {
     /// Jaw drop: 0 = at rest, 1 = the widest speech opening.
@@ -51,6 +54,14 @@ pub struct MotionParams {
     pub blink_right: f32,
     /// The person's left eye closed.
     pub blink_left: f32,
+    /// Head turn about the vertical axis, degrees; positive turns the nose to the viewer's right.
+    pub head_yaw_deg: f32,
+    /// Head tilt up or down, degrees; positive tips the nose down (a nod).
+    pub head_pitch_deg: f32,
+    /// Head tilt to the side, degrees; positive turns the face clockwise on screen.
+    pub head_roll_deg: f32,
+    /// Breathing, -1..1: the head and shoulders rise (negative) and settle (positive) a little.
+    pub breath: f32,
 }
 
 impl MotionParams {
@@ -62,10 +73,36 @@ impl MotionParams {
             "lip_stretch" => &mut self.lip_stretch,
             "blink_right" => &mut self.blink_right,
             "blink_left" => &mut self.blink_left,
+            "head_yaw_deg" | "head_pitch_deg" | "head_roll_deg" => {
+                let slot = match name {
+                    "head_yaw_deg" => &mut self.head_yaw_deg,
+                    "head_pitch_deg" => &mut self.head_pitch_deg,
+                    _ => &mut self.head_roll_deg,
+                };
+                *slot = value.clamp(-MAX_HEAD_DEG, MAX_HEAD_DEG);
+                return true;
+            }
             _ => return false,
         };
         *slot = value.clamp(0.0, 1.0);
         true
+    }
+
+    /// Linear interpolation from `self` (f = 0) to `other` (f = 1), every parameter.
+    pub fn lerp(&self, other: &Self, f: f32) -> Self {
+        let l = |x: f32, y: f32| x + (y - x) * f;
+        Self {
+            jaw_open: l(self.jaw_open, other.jaw_open),
+            lip_close: l(self.lip_close, other.lip_close),
+            lip_round: l(self.lip_round, other.lip_round),
+            lip_stretch: l(self.lip_stretch, other.lip_stretch),
+            blink_right: l(self.blink_right, other.blink_right),
+            blink_left: l(self.blink_left, other.blink_left),
+            head_yaw_deg: l(self.head_yaw_deg, other.head_yaw_deg),
+            head_pitch_deg: l(self.head_pitch_deg, other.head_pitch_deg),
+            head_roll_deg: l(self.head_roll_deg, other.head_roll_deg),
+            breath: l(self.breath, other.breath),
+        }
     }
 }
 

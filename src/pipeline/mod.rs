@@ -253,9 +253,15 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         t.mel.add(s.elapsed(), 1);
         let Some(frame) = frame else { continue };
         let s = Instant::now();
-        let params = model.step(frame)?;
+        let mut params = model.step(frame)?;
         let mut idle_params = MotionParams::default();
-        idle.step(features::HOP_SECS, &mut idle_params);
+        idle.step(features::HOP_SECS, &params, &mut idle_params);
+        // Head sway, nods and breathing are slow: they go through the rig and the filter with the speech.
+        // Blinks are kept apart and added after smoothing.
+        params.head_yaw_deg += idle_params.head_yaw_deg;
+        params.head_pitch_deg += idle_params.head_pitch_deg;
+        params.head_roll_deg += idle_params.head_roll_deg;
+        params.breath += idle_params.breath;
         t.motion.add(s.elapsed(), 1);
         let s = Instant::now();
         rig.drive(&params, &mut pose);
@@ -308,9 +314,9 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
             *f = x + (y - x) * frac;
         }
         pose.from_flat(&flat);
-        let idle_now = lerp_params(&hop_idle[i0], &hop_idle[i1], frac);
+        let idle_now = hop_idle[i0].lerp(&hop_idle[i1], frac);
         rig.add_blinks(idle_now.blink_right, idle_now.blink_left, &mut pose);
-        let mut params = lerp_params(&hop_params[i0], &hop_params[i1], frac);
+        let mut params = hop_params[i0].lerp(&hop_params[i1], frac);
         params.blink_right = params.blink_right.max(idle_now.blink_right);
         params.blink_left = params.blink_left.max(idle_now.blink_left);
         let mouth_open = rig.mouth_open(&pose);
@@ -383,16 +389,4 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         max_mouth_open: max_open,
         timings: t,
     })
-}
-
-fn lerp_params(a: &MotionParams, b: &MotionParams, f: f32) -> MotionParams {
-    let l = |x: f32, y: f32| x + (y - x) * f;
-    MotionParams {
-        jaw_open: l(a.jaw_open, b.jaw_open),
-        lip_close: l(a.lip_close, b.lip_close),
-        lip_round: l(a.lip_round, b.lip_round),
-        lip_stretch: l(a.lip_stretch, b.lip_stretch),
-        blink_right: l(a.blink_right, b.blink_right),
-        blink_left: l(a.blink_left, b.blink_left),
-    }
 }

@@ -26,6 +26,8 @@ pub struct FaceMesh {
 pub struct Landmarks {
     /// 468 points, image pixels.
     pub points: Vec<Vec2>,
+    /// Their depth, image pixels (Face Mesh's relative z: smaller is nearer the camera).
+    pub depth: Vec<f32>,
     /// Face presence, 0..1.
     pub presence: f32,
 }
@@ -60,7 +62,8 @@ impl FaceMesh {
                 det.centre + (u.x * ex + u.y * ey) * side
             })
             .collect();
+        let depth = pts.chunks_exact(3).map(|p| p[2] / INPUT as f32 * side).collect();
         let presence = 1.0 / (1.0 + (-presence[0].clamp(-100.0, 100.0)).exp());
-        Ok(Landmarks { points, presence })
+        Ok(Landmarks { points, depth, presence })
     }
 }

@@ -203,6 +203,8 @@ pub struct Portrait {
     pub detection: detect::Detection,
     /// 468 Face Mesh landmarks, image pixels.
     pub landmarks: Vec<Vec2>,
+    /// Their depth, image pixels (smaller is nearer the camera).
+    pub depth: Vec<f32>,
     /// Face measurements.
     pub face: FaceGeometry,
     /// The output crop.
@@ -239,7 +241,7 @@ impl Portrait {
         }
         let face = FaceGeometry::from_landmarks(&lm.points);
         let framing = frame_face(&image, &face, &cfg.portrait);
-        let rig = Rig::new(&lm.points, &face, &framing, &cfg.rig);
+        let rig = Rig::new(&lm.points, &lm.depth, &face, &framing, &cfg.rig);
         tracing::info!(
             score = detection.score,
             presence = lm.presence,
@@ -248,7 +250,7 @@ impl Portrait {
             keypoints = rig.keypoints.len(),
             "face found and rigged"
         );
-        Ok(Self { image, detection, landmarks: lm.points, face, framing, rig })
+        Ok(Self { image, detection, landmarks: lm.points, depth: lm.depth, face, framing, rig })
     }
 }
 

@@ -20,7 +20,14 @@
 //!   does not move them: blended Gaussian maps smeared the iris into a vertical bar instead of closing
 //!   the eye.
 //!
-//! Jacobians stay at identity here: the keypoints translate.
+//! - `head_yaw_deg`, `head_pitch_deg`, `head_roll_deg` turn the head in 3D: every keypoint but the still
+//!   ring rotates about a pivot at the top of the neck, 0.6 face heights behind the face, using Face
+//!   Mesh's depth, and is projected orthographically. Its Jacobian is the inverse of the rotation's
+//!   projected 2x2 block (the foreshortening of a turn). A hair ring outside the face oval turns with the
+//!   head, and a wider ring holds the neck, shoulders and background still;
+//! - `breath` raises the head and shoulders by up to 0.006 face heights.
+//!
+//! Without head motion the Jacobians are the identity: the mouth and eye keypoints translate.
 
 use glam::{Mat2, Vec2};
 
@@ -56,6 +63,11 @@ pub enum Region {
     Nose,
     /// Fixed anchors: forehead, brows, cheeks, face outline.
     Anchor,
+    /// Hair and the back of the head: a ring outside the face oval that turns with the head.
+    Head,
+    /// Neck, shoulders and the background near the head: a wider ring that holds still while the head
+    /// turns.
+    Body,
 }
 
 impl Region {
@@ -66,7 +78,14 @@ impl Region {
             Self::MouthCorner => 0.45,
             Self::UpperJaw => 0.3,
             Self::UpperLip => -0.03,
-            Self::Eye | Self::UpperLidRight | Self::UpperLidLeft | Self::LowerLid | Self::Nose | Self::Anchor => 0.0,
+            Self::Eye
+            | Self::UpperLidRight
+            | Self::UpperLidLeft
+            | Self::LowerLid
+            | Self::Nose
+            | Self::Anchor
+            | Self::Head
+            | Self::Body => 0.0,
         }
     }
 }
@@ -213,6 +232,17 @@ pub const EYE_OUTLINES: [[usize; 16]; 2] = [
     [263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249],
 ];
 
+/// The face oval in Face Mesh order, clockwise from the forehead. Its upper part, pushed outwards, places
+/// the hair ring ([`Region::Head`]); all of it, pushed further, the still ring ([`Region::Body`]).
+const FACE_OVAL: [usize; 36] = [
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150,
+    136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+];
+/// The hair ring's distance from the face centre, as a multiple of the oval's.
+const HEAD_RING: f32 = 1.5;
+/// The still ring's distance from the face centre, as a multiple of the oval's.
+const BODY_RING: f32 = 2.2;
+
 /// How far a shut lid travels, as a share of the way to the lower lid (short of it, so the lids
 /// never cross and fold).
 const LID_CLOSURE: f32 = 0.92;
@@ -246,6 +276,8 @@ pub struct RigKeypoint {
     /// Upper lids: where the lid goes when the eye is shut, relative to `src`.
     #[serde(skip)]
     pub blink_offset: Vec2,
+    /// Depth behind the head's pivot, frame units (Face Mesh z; the head turns about the pivot).
+    pub depth: f32,
 }
 
 /// The driving state of every keypoint at one instant: positions and Jacobians, plus how far each
@@ -282,6 +314,44 @@ impl Pose {
     }
 }
 
+/// How far breathing moves the head and shoulders at `breath = 1`, in face heights.
+const BREATH_FACE_HEIGHTS: f32 = 0.006;
+
+/// A head pose as a rotation about the pivot, applied to points with depth and projected
+/// orthographically onto the frame.
+struct HeadTurn {
+    /// Rotation in face axes (x along the eye line, y down the face, z into the picture).
+    rot: glam::Mat3,
+    /// The Jacobian every turned keypoint gets: the inverse of the rotation's projected 2x2 block, in
+    /// frame axes (source offset per output offset near the keypoint).
+    jac: Mat2,
+    pivot: Vec2,
+    right: Vec2,
+    down: Vec2,
+}
+
+impl HeadTurn {
+    fn new(params: &MotionParams, pivot: Vec2, right: Vec2, down: Vec2) -> Self {
+        let (yaw, pitch, roll) =
+            (params.head_yaw_deg.to_radians(), params.head_pitch_deg.to_radians(), params.head_roll_deg.to_radians());
+        // Positive yaw moves the (near) nose to the viewer's right, positive pitch moves it down, positive
+        // roll turns the face clockwise on screen (y points down).
+        let rot =
+            glam::Mat3::from_rotation_z(roll) * glam::Mat3::from_rotation_x(pitch) * glam::Mat3::from_rotation_y(-yaw);
+        let block = Mat2::from_cols(rot.x_axis.truncate(), rot.y_axis.truncate());
+        let basis = Mat2::from_cols(right, down);
+        let inverse = if block.determinant().abs() > 1e-3 { block.inverse() } else { Mat2::IDENTITY };
+        Self { rot, jac: basis * inverse * basis.transpose(), pivot, right, down }
+    }
+
+    /// The turned position of frame point `p` at `depth`, and its Jacobian.
+    fn apply(&self, p: Vec2, depth: f32) -> (Vec2, Mat2) {
+        let d = p - self.pivot;
+        let v = self.rot * glam::Vec3::new(d.dot(self.right), d.dot(self.down), depth);
+        (self.pivot + self.right * v.x + self.down * v.y, self.jac)
+    }
+}
+
 /// The rig of one portrait.
 #[derive(Debug, Clone)]
 pub struct Rig {
@@ -304,11 +374,17 @@ pub struct Rig {
     pub inner_lip_outline: [usize; 16],
     /// [`EYE_OUTLINES`] as indices into `keypoints`.
     pub eye_outlines: [[usize; 16]; 2],
+    /// The point the head turns about (the top of the neck), frame coordinates.
+    pivot: Vec2,
+    /// Face height, frame units.
+    face_height: f32,
 }
 
 impl Rig {
     /// Places the keypoints on `landmarks` (image pixels) and sizes the motion by the face.
-    pub fn new(landmarks: &[Vec2], face: &FaceGeometry, framing: &Framing, cfg: &RigConfig) -> Self {
+    /// `depth` is Face Mesh's z per landmark in image pixels (smaller is nearer); it lets the head turn in
+    /// 3D.
+    pub fn new(landmarks: &[Vec2], depth: &[f32], face: &FaceGeometry, framing: &Framing, cfg: &RigConfig) -> Self {
         let mw = framing.frame_len(face.mouth_width_px);
         let lip_sigma = Vec2::new(cfg.lip_sigma[1], cfg.lip_sigma[0]) * mw;
         let jaw_sigma = Vec2::splat(cfg.jaw_sigma * mw);
@@ -319,7 +395,16 @@ impl Rig {
                 + framing.frame_len(landmarks[263].distance(landmarks[362])));
         let lid_sigma = Vec2::new(0.18, 0.06) * eye_width;
         let mouth_centre = (framing.frame_from_image(landmarks[61]) + framing.frame_from_image(landmarks[291])) * 0.5;
-        let keypoints: Vec<RigKeypoint> = LAYOUT
+        // The head turns about the top of the neck, behind the face: 0.6 face heights below the face
+        // centre and 0.6 face heights behind the mean depth of the face.
+        let face_height = framing.frame_len(face.height_px);
+        let centre = framing.frame_from_image(face.centre);
+        let pivot = centre + face.down * (0.6 * face_height);
+        let mean_depth = depth.iter().sum::<f32>() / depth.len().max(1) as f32;
+        let depth_of = |lm: usize| {
+            framing.frame_len(depth.get(lm).copied().unwrap_or(mean_depth) - mean_depth) + 0.6 * face_height
+        };
+        let mut keypoints: Vec<RigKeypoint> = LAYOUT
             .iter()
             .map(|&(landmark, region)| {
                 let sigma = match region {
@@ -328,7 +413,9 @@ impl Rig {
                     Region::Eye => Vec2::new(0.10, 0.08) * mw,
                     Region::UpperLidRight | Region::UpperLidLeft | Region::LowerLid => lid_sigma,
                     Region::Nose => Vec2::splat(0.12 * mw),
-                    Region::Chin | Region::Jaw | Region::UpperJaw | Region::Anchor => jaw_sigma,
+                    Region::Chin | Region::Jaw | Region::UpperJaw | Region::Anchor | Region::Head | Region::Body => {
+                        jaw_sigma
+                    }
                 };
                 let src = framing.frame_from_image(landmarks[landmark]);
                 // The lower lip drops most at its centre and less towards the corners, so the opening
@@ -350,9 +437,29 @@ impl Rig {
                     Region::LowerLid => (3.0, Vec2::ZERO),
                     _ => (1.0, Vec2::ZERO),
                 };
-                RigKeypoint { landmark, region, src, sigma, weight, jaw_gain, blink_offset }
+                RigKeypoint { landmark, region, src, sigma, weight, jaw_gain, blink_offset, depth: depth_of(landmark) }
             })
             .collect();
+        // Rings outside the face: hair that turns with the head (the oval's upper part and sides), and
+        // a wider ring that holds the neck, shoulders and background still.
+        let ring_sigma = Vec2::splat(0.3 * mw);
+        for &landmark in &FACE_OVAL {
+            let p = framing.frame_from_image(landmarks[landmark]);
+            let ring = |scale: f32, region: Region| RigKeypoint {
+                landmark,
+                region,
+                src: centre + (p - centre) * scale,
+                sigma: ring_sigma,
+                weight: 1.0,
+                jaw_gain: 0.0,
+                blink_offset: Vec2::ZERO,
+                depth: depth_of(landmark),
+            };
+            if (p - centre).dot(face.down) < 0.15 * face_height {
+                keypoints.push(ring(HEAD_RING, Region::Head));
+            }
+            keypoints.push(ring(BODY_RING, Region::Body));
+        }
         let find = |lm: usize| LAYOUT.iter().position(|&(l, _)| l == lm).expect("landmark in layout");
         let (inner_upper, inner_lower) = (find(INNER_UPPER), find(INNER_LOWER));
         let inner_lip_outline = INNER_LIP_OUTLINE.map(find);
@@ -371,6 +478,8 @@ impl Rig {
             background_weight: cfg.background_weight,
             inner_lip_outline,
             eye_outlines,
+            pivot,
+            face_height,
         }
     }
 
@@ -408,6 +517,9 @@ impl Rig {
         let corner_in =
             (0.12 * params.lip_round.clamp(0.0, 1.0) - 0.08 * params.lip_stretch.clamp(0.0, 1.0)) * self.mouth_width;
         let mouth_centre_x = (self.keypoints[self.inner_upper].src + self.keypoints[self.inner_lower].src) * 0.5;
+        // No turn, no transform: the rest pose stays exactly the source.
+        let turned = params.head_yaw_deg != 0.0 || params.head_pitch_deg != 0.0 || params.head_roll_deg != 0.0;
+        let head = turned.then(|| HeadTurn::new(params, self.pivot, self.right, self.down));
         for ((k, drv), jac) in self.keypoints.iter().zip(&mut pose.drv).zip(&mut pose.jac) {
             let mut p = k.src + self.down * (k.jaw_gain * drop);
             match k.region {
@@ -419,8 +531,13 @@ impl Rig {
                 }
                 _ => {}
             }
-            *drv = p;
-            *jac = Mat2::IDENTITY;
+            if k.region == Region::Body || head.is_none() {
+                *drv = p;
+                *jac = Mat2::IDENTITY;
+            } else if let Some(head) = &head {
+                (*drv, *jac) = head.apply(p, k.depth);
+            }
+            *drv += self.down * (params.breath.clamp(-1.0, 1.0) * BREATH_FACE_HEIGHTS * self.face_height);
         }
         self.add_blinks(params.blink_right, params.blink_left, pose);
     }
@@ -466,7 +583,7 @@ mod tests {
             centre: Vec2::new(100.0, 100.0),
         };
         let framing = Framing { origin: Vec2::ZERO, side: 200.0 };
-        Rig::new(&lm, &face, &framing, &RigConfig::default())
+        Rig::new(&lm, &[0.0; 468], &face, &framing, &RigConfig::default())
     }
 
     #[test]
@@ -524,7 +641,7 @@ mod blink_tests {
             centre: Vec2::splat(100.0),
         };
         let framing = Framing { origin: Vec2::ZERO, side: 200.0 };
-        let rig = Rig::new(&lm, &face, &framing, &RigConfig::default());
+        let rig = Rig::new(&lm, &[0.0; 468], &face, &framing, &RigConfig::default());
         let mut pose = rig.rest_pose();
         rig.drive(&MotionParams { blink_right: 1.0, ..Default::default() }, &mut pose);
         assert_eq!(pose.blink, [1.0, 0.0]);
@@ -534,4 +651,24 @@ mod blink_tests {
             assert!((k.blink_offset - Vec2::new(0.0, 0.92 * 0.08)).length() < 1e-5, "lid {}", k.landmark);
         }
     }
+}
+
+/// The poses of the reference contact sheet, by name: neutral, jaw 0.5 and 1.0, lip_round, lip_stretch,
+/// blink, yaw +-10 degrees, pitch +-8 degrees and roll +-8 degrees.
+pub fn sheet_poses() -> [(&'static str, MotionParams); 12] {
+    let p = MotionParams::default;
+    [
+        ("neutral", p()),
+        ("jaw_0.5", MotionParams { jaw_open: 0.5, ..p() }),
+        ("jaw_1.0", MotionParams { jaw_open: 1.0, ..p() }),
+        ("lip_round", MotionParams { lip_round: 1.0, ..p() }),
+        ("lip_stretch", MotionParams { lip_stretch: 1.0, ..p() }),
+        ("blink", MotionParams { blink_right: 1.0, blink_left: 1.0, ..p() }),
+        ("yaw_+10", MotionParams { head_yaw_deg: 10.0, ..p() }),
+        ("yaw_-10", MotionParams { head_yaw_deg: -10.0, ..p() }),
+        ("pitch_+8", MotionParams { head_pitch_deg: 8.0, ..p() }),
+        ("pitch_-8", MotionParams { head_pitch_deg: -8.0, ..p() }),
+        ("roll_+8", MotionParams { head_roll_deg: 8.0, ..p() }),
+        ("roll_-8", MotionParams { head_roll_deg: -8.0, ..p() }),
+    ]
 }
