@@ -531,12 +531,11 @@ impl Rig {
                 }
                 _ => {}
             }
-            if k.region == Region::Body || head.is_none() {
-                *drv = p;
-                *jac = Mat2::IDENTITY;
-            } else if let Some(head) = &head {
-                (*drv, *jac) = head.apply(p, k.depth);
-            }
+            // The still ring never turns; without a turn nothing does.
+            (*drv, *jac) = match &head {
+                Some(head) if k.region != Region::Body => head.apply(p, k.depth),
+                _ => (p, Mat2::IDENTITY),
+            };
             *drv += self.down * (params.breath.clamp(-1.0, 1.0) * BREATH_FACE_HEIGHTS * self.face_height);
         }
         self.add_blinks(params.blink_right, params.blink_left, pose);
