@@ -1,6 +1,6 @@
 //! Criterion benches, one group per stage of the offline render, with throughput set:
 //! decode (per clip), resample (per second of 44.1 kHz audio), mel (per hop), motion (per hop),
-//! render (per frame at 256 and 512 px, readback included: the GPU is synchronised before the clock
+//! render (per frame at 256, 512 and 1024 px, readback included: the GPU is synchronised before the clock
 //! stops), encode (per 512 px frame).
 //!
 //! Run: `cargo bench --bench stages` (needs scripts/setup.sh done: ONNX Runtime and a Vulkan driver).
@@ -92,7 +92,7 @@ fn bench_render(c: &mut Criterion) {
     let ctx = RenderContext::new().unwrap();
     let mut g = c.benchmark_group("render");
     g.throughput(Throughput::Elements(1));
-    for size in [256u32, 512] {
+    for size in [256u32, 512, 1024] {
         let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
         let mut pose = p.rig.rest_pose();
         let mut k = 0u32;

@@ -8,6 +8,16 @@
 // Keypoints are binned per screen tile on the CPU (by their 4-sigma ellipse): a pixel visits only the
 // keypoints whose support reaches its tile, and a tile with none is the identity map. Beyond 4 sigma a
 // weight is dropped anyway, so binning changes no pixel.
+//
+// Two resolutions (src/render/tiles.rs): the blend is s(z) = z + N / D with N = sum of w_k (m_k(z) - z)
+// and D = bg_weight + sum of w_k. `fs_flow` evaluates the wide keypoints' part (jaw, head and body rings,
+// smooth over a few pixels) on a coarse grid, one sample per `flow_step` pixels; `cs_warp` reads it
+// bilinearly and adds the narrow keypoints (lips, lids, eyes, nose) at every pixel.
+//
+// cs_warp is a compute shader with one workgroup per tile, so the tile's keypoint list is the same for
+// every invocation of a workgroup: compilers (lavapipe's among them) then load each keypoint once per
+// workgroup rather than once per pixel. The mouth interior and the lids are drawn over the result by
+// small scissored render passes.
 
 struct Params {
     crop_origin: vec2f,   // image pixels of frame point (-1,-1)
@@ -19,8 +29,8 @@ struct Params {
     count: u32,           // keypoints in use
     tiles_x: u32,         // tiles per row
     tile_px: u32,         // tile side in pixels
-    _pad0: u32,
-    _pad1: u32,
+    flow_step: u32,       // pixels between coarse flow samples
+    flow_side: u32,       // coarse flow samples per row
     _pad2: u32,
     // Three outlines of 16 keypoint indices each: the inner lips (around the mouth opening), then each
     // eye's opening (outer corner, 7 upper-lid points, inner corner, lower lid), person's right first.
@@ -41,9 +51,9 @@ struct Keypoint {
     src: vec2f,           // source position
     drv: vec2f,           // driving position
     jac: vec4f,           // Jacobian, row-major: (J00, J01, J10, J11)
-    inv_sigma: vec2f,     // 1 / spread along (right, down)
-    weight: f32,
-    _pad: f32,
+    // The Gaussian: exponent e(d) = x d.x^2 + y d.x d.y + z d.y^2 for d = z - drv, and a weight w (see
+    // src/render/tiles.rs, `Spread`): the keypoint weighs w (exp(e) - CUTOFF_WEIGHT) where e > CUTOFF_EXPONENT.
+    spread: vec4f,
     blink_offset: vec2f,  // upper lids: where the lid goes, relative to its driving position, when shut
     _pad2: vec2f,
 }
@@ -52,10 +62,15 @@ struct Keypoint {
 @group(0) @binding(1) var<storage, read> keypoints: array<Keypoint>;
 @group(0) @binding(2) var portrait: texture_2d<f32>;
 @group(0) @binding(3) var portrait_sampler: sampler;
-// Tile t's keypoints are tile_keypoints[tile_offsets[t] .. tile_offsets[t + 1]].
+// List l (WIDE, NARROW) of tile t is tile_keypoints[tile_offsets[o] .. tile_offsets[o + 1]] with
+// o = l * (tiles + 1) + t.
 @group(0) @binding(4) var<storage, read> tile_offsets: array<u32>;
 @group(0) @binding(5) var<storage, read> tile_keypoints: array<u32>;
 @group(0) @binding(6) var<uniform> frame: Frame;
+// The wide keypoints' part of the blend on the coarse grid (rgb: sum of w (m - z), sum of w plus the
+// background weight): rendered by fs_flow, read by cs_warp, which writes the frame.
+@group(1) @binding(1) var flow: texture_2d<f32>;
+@group(1) @binding(2) var frame_out: texture_storage_2d<rgba8unorm, write>;
 
 struct VertexOut {
     @builtin(position) position: vec4f,
@@ -75,7 +90,10 @@ fn vs_main(@builtin(vertex_index) index: u32, @builtin(instance_index) instance:
 }
 
 // Beyond 4 sigma a keypoint's weight (< 3.4e-4 of its peak) is dropped.
-const CUTOFF_SQ: f32 = 16.0;
+// Beyond 3 sigma a keypoint's weight is zero. exp(CUTOFF_EXPONENT) is subtracted from every weight so
+// that it falls to zero there without a seam.
+const CUTOFF_EXPONENT: f32 = -4.5;
+const CUTOFF_WEIGHT: f32 = 0.011108996538242306;
 
 const LIPS: u32 = 0u;
 const RIGHT_EYE: u32 = 1u;
@@ -159,39 +177,74 @@ fn mouth_interior(z: vec2f, d_drv: f32) -> vec3f {
     return colour * mix(0.65, 1.0, smoothstep(0.0, 3.0 * px, -d_drv));
 }
 
-// The source point (frame coordinates) that output point z takes its colour from: each keypoint's local
-// affine map blended by its Gaussian weight, with the identity as background. `frag` is the pixel
-// position, which picks the tile whose keypoints can reach z.
-fn warp_source(z: vec2f, frag: vec2f) -> vec2f {
-    var acc = params.bg_weight * z;
-    var weight_sum = params.bg_weight;
-    let tile = vec2u(frag) / params.tile_px;
-    let t = tile.y * params.tiles_x + tile.x;
+// One list's part of the blend at output point z: (sum of w_k (m_k(z) - z), sum of w_k), where m_k is
+// keypoint k's local affine map p_src + J (z - p_drv) and w_k its Gaussian weight. `tile` is the tile
+// whose keypoints can reach z; `list` is WIDE or NARROW.
+fn blend(z: vec2f, tile: u32, list: u32) -> vec3f {
+    var acc = vec3f(0.0);
+    let t = list * (params.tiles_x * params.tiles_x + 1u) + tile;
     let first = tile_offsets[t];
     let last = tile_offsets[t + 1u];
     for (var i = first; i < last; i++) {
         let kp = keypoints[tile_keypoints[i]];
         let d = z - kp.drv;
-        let local = vec2f(dot(d, params.right), dot(d, params.down)) * kp.inv_sigma;
-        let q = dot(local, local);
-        if (q < CUTOFF_SQ) {
-            let w = kp.weight * exp(-0.5 * q);
+        let e = kp.spread.x * d.x * d.x + kp.spread.y * d.x * d.y + kp.spread.z * d.y * d.y;
+        if (e > CUTOFF_EXPONENT) {
+            let w = kp.spread.w * (exp(e) - CUTOFF_WEIGHT);
             let jd = vec2f(kp.jac.x * d.x + kp.jac.y * d.y, kp.jac.z * d.x + kp.jac.w * d.y);
-            acc += w * (kp.src + jd);
-            weight_sum += w;
+            acc += w * vec3f(kp.src + jd - z, 1.0);
         }
     }
-    return acc / weight_sum;
+    return acc;
 }
 
+const WIDE: u32 = 0u;
+const NARROW: u32 = 1u;
+
+// First pass, a render pass at the coarse grid's size: the wide keypoints' part of the blend, with the
+// background weight, at the centre of each flow_step square.
 @fragment
-fn fs_main(in: VertexOut) -> @location(0) vec4f {
-    return sample_frame(warp_source(in.frame_uv * 2.0 - 1.0, in.position.xy));
+fn fs_flow(in: VertexOut) -> @location(0) vec4f {
+    let frag = in.position.xy * f32(params.flow_step);
+    let z = frag * frame.pixel - 1.0;
+    let tile = min(vec2u(frag) / params.tile_px, vec2u(params.tiles_x - 1u));
+    return vec4f(blend(z, tile.y * params.tiles_x + tile.x, WIDE) + vec3f(0.0, 0.0, params.bg_weight), 0.0);
 }
 
-// Second pass, drawn only inside a scissor rectangle around the mouth and alpha-blended over the warp:
-// the mouth interior covers whatever the flow does inside the driving lip outline. (A separate pass,
-// because software rasterisers run both sides of a branch: in fs_main this would cost every pixel.)
+// The coarse part of the blend at pixel position `frag`, bilinear between the four nearest samples
+// (the edge samples repeat beyond the grid).
+fn coarse_blend(frag: vec2f) -> vec3f {
+    let u = frag / f32(params.flow_step) - 0.5;
+    let lo = floor(u);
+    let f = u - lo;
+    let last = i32(params.flow_side) - 1;
+    let i0 = clamp(vec2i(lo), vec2i(0), vec2i(last));
+    let i1 = clamp(vec2i(lo) + 1, vec2i(0), vec2i(last));
+    let a = textureLoad(flow, vec2i(i0.x, i0.y), 0).xyz;
+    let b = textureLoad(flow, vec2i(i1.x, i0.y), 0).xyz;
+    let c = textureLoad(flow, vec2i(i0.x, i1.y), 0).xyz;
+    let d = textureLoad(flow, vec2i(i1.x, i1.y), 0).xyz;
+    return mix(mix(a, b, f.x), mix(c, d, f.x), f.y);
+}
+
+// Second pass, one workgroup per tile, one invocation per pixel: the source point that the pixel takes
+// its colour from (the coarse wide part plus the tile's narrow keypoints, normalised), sampled.
+@compute @workgroup_size(8, 8)
+fn cs_warp(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local: vec3u) {
+    let pixel = group.xy * params.tile_px + local.xy;
+    let size = textureDimensions(frame_out);
+    if (any(pixel >= size)) {
+        return;
+    }
+    let frag = vec2f(pixel) + 0.5;
+    let z = frag * frame.pixel - 1.0;
+    let sum = coarse_blend(frag) + blend(z, group.y * params.tiles_x + group.x, NARROW);
+    textureStore(frame_out, vec2i(pixel), sample_frame(z + sum.xy / sum.z));
+}
+
+// Drawn only inside a scissor rectangle around the mouth and alpha-blended over the warp: the mouth
+// interior covers whatever the flow does inside the driving lip outline. (A separate pass, because
+// software rasterisers run both sides of a branch: in cs_warp this would cost every pixel.)
 @fragment
 fn fs_mouth(in: VertexOut) -> @location(0) vec4f {
     let z = in.frame_uv * 2.0 - 1.0;
@@ -203,7 +256,7 @@ fn fs_mouth(in: VertexOut) -> @location(0) vec4f {
     return vec4f(mouth_interior(z, d_drv), coverage);
 }
 
-// Third pass, one instance per eye, scissored to the eye and alpha-blended: the closing upper lid.
+// One instance per eye, scissored to the eye and alpha-blended: the closing upper lid.
 // Inside the eye's driving outline (where the warp put the open eye), everything above the closing lid
 // line (each upper-lid point moved by blink * blink_offset) is lid: skin from just above the source
 // lid, stretched down over the closing distance, with the source's lash line at the lid's new edge.

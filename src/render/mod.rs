@@ -5,11 +5,14 @@
 //! Jacobians) with the rig's source keypoints. Output: an RGBA8 frame of `size x size`, read back to the
 //! CPU. Thread: the render thread (the offline render's one thread).
 //!
-//! How a frame is drawn: the keypoints go into a storage buffer, and each keypoint is binned into the
-//! 16-pixel screen tiles its 4-sigma ellipse reaches (a list per tile, rebuilt in place each frame); one
-//! full-screen triangle runs shaders/warp.wgsl, where a pixel visits only its tile's keypoints. It which blends each keypoint's local affine map
-//! `p_src + J (z - p_drv)` by Gaussian masks around the driving keypoints plus an identity background
-//! term and samples the portrait bilinearly; the target is copied into a mapped readback buffer.
+//! How a frame is drawn (details in [`tiles`] and shaders/warp.wgsl): the keypoints go into a storage
+//! buffer and are binned, on the CPU, into the 8-pixel screen tiles their 3-sigma ellipses reach, in two
+//! lists per tile: wide keypoints (jaw, chin, head and body rings) and narrow ones (lips, lids, eyes).
+//! A render pass evaluates the wide keypoints' part of the blend on a coarse grid, one sample per
+//! 4 pixels; a compute pass, one workgroup per tile, reads it bilinearly, adds the tile's narrow
+//! keypoints at every pixel, and samples the portrait bilinearly at the blended source point
+//! `p_src + J (z - p_drv)`. Small scissored render passes draw the mouth interior and the closing lids
+//! over it, and the frame is copied into a mapped readback buffer.
 //!
 //! Following rerun's re_renderer, one [`RenderContext`] owns device and queue; [`WarpRenderer`] owns the
 //! pipeline and every buffer and texture it uses, created once. Nothing is allocated per frame.
@@ -17,6 +20,7 @@
 //! Architecture Invariant: render/ never sees samples or motion parameters, only keypoints.
 
 pub mod reference;
+pub mod tiles;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +29,7 @@ use bytemuck::{Pod, Zeroable};
 use image::RgbaImage;
 
 use crate::portrait::{Framing, Pose, Rig};
+use tiles::{FLOW_STEP_PX, Spread, TILE_PX, Tiling};
 
 /// WGSL source of the warp, embedded at build time from shaders/warp.wgsl.
 pub const WARP_WGSL: &str = include_str!("../../shaders/warp.wgsl");
@@ -117,14 +122,14 @@ impl RenderContext {
     }
 }
 
-/// Side of the screen tiles that keypoints are binned into, pixels.
-const TILE_PX: u32 = 16;
+/// Stages that see the shared bindings (group 0): the compute warp and the overlay passes.
+const VISIBLE: wgpu::ShaderStages = wgpu::ShaderStages::FRAGMENT.union(wgpu::ShaderStages::COMPUTE);
 
-/// A fragment-visible buffer binding: a uniform, or a read-only storage buffer.
+/// A buffer binding of group 0: a uniform, or a read-only storage buffer.
 fn buffer_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
-        visibility: wgpu::ShaderStages::FRAGMENT,
+        visibility: VISIBLE,
         ty: wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None },
         count: None,
     }
@@ -145,7 +150,9 @@ struct GpuParams {
     count: u32,
     tiles_x: u32,
     tile_px: u32,
-    _pad: [u32; 3],
+    flow_step: u32,
+    flow_side: u32,
+    _pad: u32,
     outlines: [u32; 48],
     inner_upper: u32,
     inner_lower: u32,
@@ -167,19 +174,20 @@ struct GpuKeypoint {
     src: [f32; 2],
     drv: [f32; 2],
     jac: [f32; 4],
-    inv_sigma: [f32; 2],
-    weight: f32,
-    _pad: f32,
+    spread: [f32; 4],
     blink_offset: [f32; 2],
     _pad2: [f32; 2],
 }
 
 /// The warp renderer for one portrait at one frame size.
 pub struct WarpRenderer {
-    pipeline: wgpu::RenderPipeline,
+    flow_pipeline: wgpu::RenderPipeline,
+    warp_pipeline: wgpu::ComputePipeline,
     mouth_pipeline: wgpu::RenderPipeline,
     lid_pipeline: wgpu::RenderPipeline,
     bind_group: wgpu::BindGroup,
+    flow_view: wgpu::TextureView,
+    warp_io_group: wgpu::BindGroup,
     keypoint_buffer: wgpu::Buffer,
     target: wgpu::Texture,
     target_view: wgpu::TextureView,
@@ -191,10 +199,7 @@ pub struct WarpRenderer {
     tile_offset_buffer: wgpu::Buffer,
     tile_keypoint_buffer: wgpu::Buffer,
     frame_buffer: wgpu::Buffer,
-    tiles_x: u32,
-    tile_offsets: Vec<u32>,
-    tile_counts: Vec<u32>,
-    tile_keypoints: Vec<u32>,
+    tiling: Tiling,
     frame: Vec<u8>,
     mapped: Arc<AtomicBool>,
 }
@@ -219,12 +224,25 @@ impl WarpRenderer {
             return Err(RenderError::PortraitTooLarge { width: image.width(), height: image.height(), max });
         }
         let device = &ctx.device;
-        let tiles_x = size.div_ceil(TILE_PX);
-        let n_tiles = (tiles_x * tiles_x) as usize;
         let n_keypoints = rig.keypoints.len().max(1);
+        let tiling = Tiling::new(size, n_keypoints);
+        let tiles_x = tiling.tiles_x();
+        let n_tiles = (tiles_x * tiles_x) as usize;
+        let flow_side = tiling.flow_side();
+        let flow_texture = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("coarse flow"),
+            size: wgpu::Extent3d { width: flow_side, height: flow_side, depth_or_array_layers: 1 },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+            view_formats: &[],
+        });
+        let flow_view = flow_texture.create_view(&wgpu::TextureViewDescriptor::default());
         let tile_offset_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("tile offsets"),
-            size: (4 * (n_tiles + 1)) as u64,
+            size: (4 * tiling.offsets.len()) as u64,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -272,7 +290,9 @@ impl WarpRenderer {
             count: rig.keypoints.len() as u32,
             tiles_x,
             tile_px: TILE_PX,
-            _pad: [0; 3],
+            flow_step: FLOW_STEP_PX,
+            flow_side,
+            _pad: 0,
             outlines: {
                 let mut outlines = [0u32; 48];
                 let all = rig.inner_lip_outline.iter().chain(rig.eye_outlines.iter().flatten());
@@ -311,7 +331,9 @@ impl WarpRenderer {
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
             format: wgpu::TextureFormat::Rgba8Unorm,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            usage: wgpu::TextureUsages::STORAGE_BINDING
+                | wgpu::TextureUsages::RENDER_ATTACHMENT
+                | wgpu::TextureUsages::COPY_SRC,
             view_formats: &[],
         });
         let target_view = target.create_view(&wgpu::TextureViewDescriptor::default());
@@ -334,7 +356,7 @@ impl WarpRenderer {
                 buffer_entry(1, STORAGE),
                 wgpu::BindGroupLayoutEntry {
                     binding: 2,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    visibility: VISIBLE,
                     ty: wgpu::BindingType::Texture {
                         sample_type: wgpu::TextureSampleType::Float { filterable: true },
                         view_dimension: wgpu::TextureViewDimension::D2,
@@ -344,13 +366,39 @@ impl WarpRenderer {
                 },
                 wgpu::BindGroupLayoutEntry {
                     binding: 3,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    visibility: VISIBLE,
                     ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
                     count: None,
                 },
                 buffer_entry(4, STORAGE),
                 buffer_entry(5, STORAGE),
                 buffer_entry(6, UNIFORM),
+            ],
+        });
+        // Group 1 of the warp pass: the coarse grid it reads and the frame it writes.
+        let warp_io_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("warp io"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 2,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::StorageTexture {
+                        access: wgpu::StorageTextureAccess::WriteOnly,
+                        format: wgpu::TextureFormat::Rgba8Unorm,
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                    },
+                    count: None,
+                },
             ],
         });
         let portrait_view = portrait.create_view(&wgpu::TextureViewDescriptor::default());
@@ -367,39 +415,33 @@ impl WarpRenderer {
                 wgpu::BindGroupEntry { binding: 6, resource: frame_buffer.as_entire_binding() },
             ],
         });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        let warp_io_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("warp io"),
+            layout: &warp_io_layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&flow_view) },
+                wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&target_view) },
+            ],
+        });
+        let warp_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("warp"),
+            bind_group_layouts: &[Some(&layout), Some(&warp_io_layout)],
+            immediate_size: 0,
+        });
+        let warp_pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("warp"),
+            layout: Some(&warp_layout),
+            module: &shader,
+            entry_point: Some("cs_warp"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        // The coarse flow and the overlays are render passes that see group 0 only.
+        let render_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("render passes"),
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let make_pipeline = |label: &str, entry: &str, blend: Option<wgpu::BlendState>| {
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some(label),
-                layout: Some(&pipeline_layout),
-                vertex: wgpu::VertexState {
-                    module: &shader,
-                    entry_point: Some("vs_main"),
-                    compilation_options: Default::default(),
-                    buffers: &[],
-                },
-                primitive: wgpu::PrimitiveState::default(),
-                depth_stencil: None,
-                multisample: wgpu::MultisampleState::default(),
-                fragment: Some(wgpu::FragmentState {
-                    module: &shader,
-                    entry_point: Some(entry),
-                    compilation_options: Default::default(),
-                    targets: &[Some(wgpu::ColorTargetState {
-                        format: wgpu::TextureFormat::Rgba8Unorm,
-                        blend,
-                        write_mask: wgpu::ColorWrites::ALL,
-                    })],
-                }),
-                multiview_mask: None,
-                cache: None,
-            })
-        };
-        let pipeline = make_pipeline("warp", "fs_main", None);
         // Overlay passes (mouth interior, lids): colour over the warp by coverage; the warp's alpha stays.
         let overlay = Some(wgpu::BlendState {
             color: wgpu::BlendComponent {
@@ -413,7 +455,32 @@ impl WarpRenderer {
                 operation: wgpu::BlendOperation::Add,
             },
         });
-        let mouth_pipeline = make_pipeline("mouth interior", "fs_mouth", overlay);
+        let make_pipeline = |label: &str, entry: &str, format: wgpu::TextureFormat, blend: Option<wgpu::BlendState>| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some(label),
+                layout: Some(&render_layout),
+                vertex: wgpu::VertexState {
+                    module: &shader,
+                    entry_point: Some("vs_main"),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                primitive: wgpu::PrimitiveState::default(),
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: &shader,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    targets: &[Some(wgpu::ColorTargetState { format, blend, write_mask: wgpu::ColorWrites::ALL })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        let flow_pipeline = make_pipeline("coarse flow", "fs_flow", wgpu::TextureFormat::Rgba32Float, None);
+        let mouth_pipeline = make_pipeline("mouth interior", "fs_mouth", wgpu::TextureFormat::Rgba8Unorm, overlay);
+        let lid_pipeline = make_pipeline("lids", "fs_lids", wgpu::TextureFormat::Rgba8Unorm, overlay);
         let staging = rig
             .keypoints
             .iter()
@@ -421,19 +488,19 @@ impl WarpRenderer {
                 src: k.src.to_array(),
                 drv: k.src.to_array(),
                 jac: [1.0, 0.0, 0.0, 1.0],
-                inv_sigma: (1.0 / k.sigma).to_array(),
-                weight: k.weight,
-                _pad: 0.0,
+                spread: Spread::new(k.sigma, rig.right, rig.down, k.weight).coefficients,
                 blink_offset: k.blink_offset.to_array(),
                 _pad2: [0.0; 2],
             })
             .collect();
-        let lid_pipeline = make_pipeline("lids", "fs_lids", overlay);
         Ok(Self {
-            pipeline,
+            flow_pipeline,
+            warp_pipeline,
             mouth_pipeline,
             lid_pipeline,
             bind_group,
+            flow_view,
+            warp_io_group,
             keypoint_buffer,
             target,
             target_view,
@@ -445,10 +512,7 @@ impl WarpRenderer {
             tile_offset_buffer,
             tile_keypoint_buffer,
             frame_buffer,
-            tiles_x,
-            tile_offsets: vec![0; n_tiles + 1],
-            tile_counts: vec![0; n_tiles],
-            tile_keypoints: vec![0; n_tiles * n_keypoints],
+            tiling,
             frame: vec![0; (size * size * 4) as usize],
             mapped: Arc::new(AtomicBool::new(false)),
         })
@@ -475,21 +539,25 @@ impl WarpRenderer {
         ctx.queue.write_buffer(&self.keypoint_buffer, 0, bytemuck::cast_slice(&self.staging));
         let frame = self.frame_uniform(pose);
         ctx.queue.write_buffer(&self.frame_buffer, 0, bytemuck::bytes_of(&frame));
-        let used = self.bin_keypoints();
-        ctx.queue.write_buffer(&self.tile_offset_buffer, 0, bytemuck::cast_slice(&self.tile_offsets));
+        let used = self.tiling.bin(
+            self.staging.iter().zip(&self.rig.keypoints).map(|(g, k)| (glam::Vec2::from(g.drv), k.sigma)),
+            self.rig.right,
+            self.rig.down,
+        );
+        ctx.queue.write_buffer(&self.tile_offset_buffer, 0, bytemuck::cast_slice(&self.tiling.offsets));
         if used > 0 {
-            ctx.queue.write_buffer(&self.tile_keypoint_buffer, 0, bytemuck::cast_slice(&self.tile_keypoints[..used]));
+            ctx.queue.write_buffer(&self.tile_keypoint_buffer, 0, bytemuck::cast_slice(&self.tiling.keypoints[..used]));
         }
         let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
         {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("warp"),
+                label: Some("coarse flow"),
                 color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &self.target_view,
+                    view: &self.flow_view,
                     depth_slice: None,
                     resolve_target: None,
                     ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                        load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
                         store: wgpu::StoreOp::Store,
                     },
                 })],
@@ -498,20 +566,49 @@ impl WarpRenderer {
                 occlusion_query_set: None,
                 multiview_mask: None,
             });
-            pass.set_pipeline(&self.pipeline);
+            pass.set_pipeline(&self.flow_pipeline);
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.draw(0..3, 0..1);
-            if frame.interior > 0.0
-                && let Some((x, y, w, h)) = self.mouth_scissor(pose)
-            {
+        }
+        {
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("warp"), timestamp_writes: None });
+            let tiles = self.tiling.tiles_x();
+            pass.set_bind_group(0, &self.bind_group, &[]);
+            pass.set_pipeline(&self.warp_pipeline);
+            pass.set_bind_group(1, &self.warp_io_group, &[]);
+            pass.dispatch_workgroups(tiles, tiles, 1);
+        }
+        let mouth = if frame.interior > 0.0 { self.mouth_scissor(pose) } else { None };
+        let lids = [0, 1].map(|eye| {
+            if frame.blink[eye] > 0.0 {
+                self.scissor(self.rig.eye_outlines[eye].iter().map(|&i| pose.drv[i]))
+            } else {
+                None
+            }
+        });
+        if mouth.is_some() || lids.iter().any(Option::is_some) {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("overlays"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &self.target_view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations { load: wgpu::LoadOp::Load, store: wgpu::StoreOp::Store },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_bind_group(0, &self.bind_group, &[]);
+            if let Some((x, y, w, h)) = mouth {
                 pass.set_scissor_rect(x, y, w, h);
                 pass.set_pipeline(&self.mouth_pipeline);
                 pass.draw(0..3, 0..1);
             }
-            for (eye, outline) in self.rig.eye_outlines.iter().enumerate() {
-                if frame.blink[eye] > 0.0
-                    && let Some((x, y, w, h)) = self.scissor(outline.iter().map(|&i| pose.drv[i]))
-                {
+            for (eye, rect) in lids.iter().enumerate() {
+                if let Some((x, y, w, h)) = *rect {
                     pass.set_scissor_rect(x, y, w, h);
                     pass.set_pipeline(&self.lid_pipeline);
                     pass.draw(0..3, eye as u32..eye as u32 + 1);
@@ -579,53 +676,6 @@ impl WarpRenderer {
         let lo = ((lo + 1.0) * 0.5 * size - 2.0).floor().max(glam::Vec2::ZERO);
         let hi = ((hi + 1.0) * 0.5 * size + 2.0).ceil().min(glam::Vec2::splat(size));
         (hi.x > lo.x && hi.y > lo.y).then_some((lo.x as u32, lo.y as u32, (hi.x - lo.x) as u32, (hi.y - lo.y) as u32))
-    }
-
-    /// The pixel rectangle of tiles (x0, y0, x1, y1 inclusive) that keypoint `k`'s 4-sigma ellipse reaches.
-    fn tile_span(&self, k: &GpuKeypoint) -> (u32, u32, u32, u32) {
-        let (right, down) = (self.rig.right, self.rig.down);
-        let sigma = glam::Vec2::new(1.0 / k.inv_sigma[0], 1.0 / k.inv_sigma[1]);
-        // Half extents of the ellipse {d + a sx right + b sy down : a^2 + b^2 <= 16} along x and y.
-        let half = 4.0
-            * glam::Vec2::new((sigma.x * right.x).hypot(sigma.y * down.x), (sigma.x * right.y).hypot(sigma.y * down.y));
-        let to_px = |v: glam::Vec2| (v + 1.0) * 0.5 * self.size as f32;
-        let centre = glam::Vec2::from(k.drv);
-        let lo = to_px(centre - half);
-        let hi = to_px(centre + half);
-        let last = self.tiles_x as f32 - 1.0;
-        let tile = |v: f32| (v / TILE_PX as f32).floor().clamp(0.0, last) as u32;
-        (tile(lo.x), tile(lo.y), tile(hi.x), tile(hi.y))
-    }
-
-    /// Rebuilds the per-tile keypoint lists in place (a counting sort); returns how many entries are used.
-    fn bin_keypoints(&mut self) -> usize {
-        self.tile_counts.fill(0);
-        for i in 0..self.staging.len() {
-            let (x0, y0, x1, y1) = self.tile_span(&self.staging[i]);
-            for ty in y0..=y1 {
-                for tx in x0..=x1 {
-                    self.tile_counts[(ty * self.tiles_x + tx) as usize] += 1;
-                }
-            }
-        }
-        let mut total = 0;
-        for (offset, count) in self.tile_offsets.iter_mut().zip(&mut self.tile_counts) {
-            *offset = total;
-            total += *count;
-            *count = *offset; // now the write cursor of the tile
-        }
-        *self.tile_offsets.last_mut().expect("n_tiles + 1 offsets") = total;
-        for i in 0..self.staging.len() {
-            let (x0, y0, x1, y1) = self.tile_span(&self.staging[i]);
-            for ty in y0..=y1 {
-                for tx in x0..=x1 {
-                    let cursor = &mut self.tile_counts[(ty * self.tiles_x + tx) as usize];
-                    self.tile_keypoints[*cursor as usize] = i as u32;
-                    *cursor += 1;
-                }
-            }
-        }
-        total as usize
     }
 
     /// The rig this renderer was built for.
