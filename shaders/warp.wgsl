@@ -37,8 +37,16 @@ struct Params {
     outlines: array<vec4u, 12>,
     inner_upper: u32,           // keypoint index of the inner upper lip's centre
     inner_lower: u32,           // keypoint index of the inner lower lip's centre
-    _pad3: vec2u,
+    bg_mode: u32,               // BG_KEEP, BG_COLOR, BG_IMAGE or BG_ALPHA
+    _pad3: u32,
+    bg_color: vec4f,            // BG_COLOR's colour
 }
+
+// What shows behind the person; the portrait's alpha is the person mask (1 in BG_KEEP).
+const BG_KEEP: u32 = 0u;
+const BG_COLOR: u32 = 1u;
+const BG_IMAGE: u32 = 2u;
+const BG_ALPHA: u32 = 3u;
 
 // What changes per frame besides the keypoints.
 struct Frame {
@@ -67,6 +75,8 @@ struct Keypoint {
 @group(0) @binding(4) var<storage, read> tile_offsets: array<u32>;
 @group(0) @binding(5) var<storage, read> tile_keypoints: array<u32>;
 @group(0) @binding(6) var<uniform> frame: Frame;
+// BG_IMAGE's picture, already at the frame's size.
+@group(0) @binding(7) var backdrop: texture_2d<f32>;
 // The wide keypoints' part of the blend on the coarse grid (rgb: sum of w (m - z), sum of w plus the
 // background weight): rendered by fs_flow, read by cs_warp, which writes the frame.
 @group(1) @binding(1) var flow: texture_2d<f32>;
@@ -127,7 +137,7 @@ fn sample_frame(s: vec2f) -> vec4f {
     let pixel = params.crop_origin + (s + 1.0) * 0.5 * params.crop_side;
     let uv = pixel / params.image_size;
     if (any(uv < vec2f(0.0)) || any(uv > vec2f(1.0))) {
-        return vec4f(0.0, 0.0, 0.0, 1.0);
+        return vec4f(0.0);   // black, and no person
     }
     return textureSampleLevel(portrait, portrait_sampler, uv, 0.0);
 }
@@ -239,7 +249,16 @@ fn cs_warp(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) lo
     let frag = vec2f(pixel) + 0.5;
     let z = frag * frame.pixel - 1.0;
     let sum = coarse_blend(frag) + blend(z, group.y * params.tiles_x + group.x, NARROW);
-    textureStore(frame_out, vec2i(pixel), sample_frame(z + sum.xy / sum.z));
+    let c = sample_frame(z + sum.xy / sum.z);
+    var out = vec4f(c.rgb, 1.0);
+    if (params.bg_mode == BG_COLOR) {
+        out = vec4f(mix(params.bg_color.rgb, c.rgb, c.a), 1.0);
+    } else if (params.bg_mode == BG_IMAGE) {
+        out = vec4f(mix(textureLoad(backdrop, vec2i(pixel), 0).rgb, c.rgb, c.a), 1.0);
+    } else if (params.bg_mode == BG_ALPHA) {
+        out = c;   // straight alpha
+    }
+    textureStore(frame_out, vec2i(pixel), out);
 }
 
 // Drawn only inside a scissor rectangle around the mouth and alpha-blended over the warp: the mouth

@@ -8,6 +8,8 @@
 pub const FACE_DETECTOR_ONNX: &[u8] = include_bytes!("../models/face_detection_short_range.onnx");
 /// Face Mesh, 468 landmarks (MediaPipe, Apache-2.0), ONNX.
 pub const FACE_LANDMARK_ONNX: &[u8] = include_bytes!("../models/face_landmark.onnx");
+/// Selfie segmentation, the person mask (MediaPipe, Apache-2.0), ONNX.
+pub const SELFIE_SEGMENTATION_ONNX: &[u8] = include_bytes!("../models/selfie_segmentation.onnx");
 /// The baseline audio-to-motion model (speech-band energy to jaw opening), built by
 /// scripts/make_baseline_model.py.
 pub const BASELINE_MOTION_ONNX: &[u8] = include_bytes!("../models/baseline_energy.onnx");

@@ -45,6 +45,62 @@ pub struct Config {
     pub output: OutputConfig,
     /// Idle life that no audio drives (blinks).
     pub idle: IdleConfig,
+    /// What shows behind the person.
+    pub background: BackgroundConfig,
+}
+
+/// What shows behind the person.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BackgroundMode {
+    /// The portrait's own background.
+    Keep,
+    /// A solid colour (`color`).
+    Color,
+    /// A replacement image (`image`), scaled to cover the frame.
+    Image,
+    /// Transparent: frames carry the person mask as alpha (PNG sequence or raw RGBA; an MP4 has no alpha).
+    Alpha,
+}
+
+/// `[background]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackgroundConfig {
+    /// keep, color, image or alpha.
+    pub mode: BackgroundMode,
+    /// The colour of `color` mode, "#rrggbb".
+    pub color: String,
+    /// The picture of `image` mode.
+    pub image: Option<PathBuf>,
+    /// Pull the mask's soft edge onto the portrait's own edges (hair) with a guided filter.
+    pub refine_edges: bool,
+}
+
+impl Default for BackgroundConfig {
+    fn default() -> Self {
+        Self { mode: BackgroundMode::Keep, color: "#00b140".into(), image: None, refine_edges: true }
+    }
+}
+
+impl BackgroundConfig {
+    /// The colour as linear 0..1 RGB values of the sRGB bytes (no conversion: the frame is sRGB bytes too).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] unless `color` is "#rrggbb".
+    pub fn rgb(&self) -> Result<[f32; 3], ConfigError> {
+        let hex = self.color.strip_prefix('#').filter(|h| h.len() == 6 && h.chars().all(|c| c.is_ascii_hexdigit()));
+        let hex = hex.ok_or_else(|| {
+            ConfigError::Invalid(format!("background.color must look like \"#00b140\", not {:?}", self.color))
+        })?;
+        let byte = |i: usize| f32::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0)) / 255.0;
+        Ok([byte(0), byte(2), byte(4)])
+    }
+
+    /// Whether this mode needs the person mask.
+    pub fn needs_mask(&self) -> bool {
+        self.mode != BackgroundMode::Keep
+    }
 }
 
 /// `[idle]`: motion with no audio behind it.
@@ -228,6 +284,10 @@ impl Config {
         }
         if !(r.background_weight > 0.0 && r.jaw_sigma > 0.0 && r.lip_sigma.iter().all(|v| *v > 0.0)) {
             return bad("rig: background_weight and sigmas must be > 0");
+        }
+        self.background.rgb()?;
+        if self.background.mode == BackgroundMode::Image && self.background.image.is_none() {
+            return bad("background.mode = \"image\" needs background.image = \"picture.jpg\"");
         }
         if self.output.video_bitrate_kbps < 100 || self.output.audio_bitrate_kbps < 16 {
             return bad("output: video_bitrate_kbps >= 100 and audio_bitrate_kbps >= 16");

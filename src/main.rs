@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use facecast::Config;
+use facecast::config::BackgroundMode;
 use facecast::pipeline::{self, Input, RenderJob, RenderSummary, StageTime};
 
 /// facecast: a portrait that talks along with speech.
@@ -54,6 +55,14 @@ struct RenderArgs {
     /// Also write a contact sheet: 12 frames spread over the render, with mouth opening bars.
     #[arg(long, value_name = "FILE.png")]
     sheet: Option<PathBuf>,
+    /// What shows behind the person: keep (the portrait's own), alpha (transparent; needs
+    /// --frames-dir), a colour "#rrggbb", or an image file. Overrides [background] in the config.
+    #[arg(long, value_name = "MODE")]
+    background: Option<String>,
+    /// Also write every frame as an RGBA PNG into this folder (frame_000000.png, ...): the output that
+    /// keeps alpha.
+    #[arg(long, value_name = "DIR")]
+    frames_dir: Option<PathBuf>,
     /// Print the summary as JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -122,6 +131,23 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn render(args: RenderArgs) -> Result<()> {
+    let mut config = load_config(args.config.as_ref())?;
+    if let Some(mode) = &args.background {
+        let bg = &mut config.background;
+        match mode.as_str() {
+            "keep" => bg.mode = BackgroundMode::Keep,
+            "alpha" => bg.mode = BackgroundMode::Alpha,
+            colour if colour.starts_with('#') => {
+                bg.mode = BackgroundMode::Color;
+                bg.color = colour.to_owned();
+            }
+            path => {
+                bg.mode = BackgroundMode::Image;
+                bg.image = Some(PathBuf::from(path));
+            }
+        }
+        config.validate().context("--background")?;
+    }
     let job = RenderJob {
         portrait: Input::File(args.portrait),
         audio: Input::File(args.audio),
@@ -130,7 +156,8 @@ fn render(args: RenderArgs) -> Result<()> {
         fps: args.fps,
         motion_out: args.motion_out,
         sheet_out: args.sheet,
-        config: load_config(args.config.as_ref())?,
+        frames_dir: args.frames_dir,
+        config,
         progress: !args.json,
     };
     let summary = pipeline::render_offline(&job).context("render failed")?;
@@ -200,6 +227,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         fps: args.fps,
         motion_out: None,
         sheet_out: None,
+        frames_dir: None,
         config: load_config(args.config.as_ref())?,
         progress: false,
     };

@@ -295,3 +295,37 @@ fn background_holds_still_while_the_head_moves_and_speaks() {
     eprintln!("background beyond 1.5 face widths: mean change {mean:.3}/255 over {n} frames, worst frame {worst:.3}");
     assert!(mean <= 2.0, "the background moves: mean change {mean:.3}/255 (worst frame {worst:.3})");
 }
+
+#[test]
+fn background_modes_cut_the_person_out_with_the_selfie_mask() {
+    use facecast::portrait::segment::{Segmenter, mask_into_alpha};
+    use facecast::render::Backdrop;
+    let (mut p, ctx, _) = setup();
+    let source = facecast::onnx::ModelSource::Bundled {
+        name: "selfie_segmentation.onnx",
+        bytes: facecast::assets::SELFIE_SEGMENTATION_ONNX,
+    };
+    let mut seg = Segmenter::new(facecast::onnx::session(&source, 1).unwrap());
+    mask_into_alpha(&mut seg, &mut p.image, true).unwrap();
+    let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, SIZE).unwrap();
+    let face = p.rig.keypoints.iter().find(|k| k.landmark == 1).unwrap().src; // nose tip
+    let at = |img: &RgbaImage, z: glam::Vec2| {
+        let q = (z + 1.0) * 0.5 * SIZE as f32;
+        *img.get_pixel(q.x as u32, q.y as u32)
+    };
+    // The wall above her right shoulder, near the frame's top-left corner, and her nose.
+    let wall = glam::Vec2::new(-0.9, -0.7);
+    r.set_backdrop(&ctx, &Backdrop::Alpha);
+    let alpha = render(&p, &ctx, &mut r, MotionParams { jaw_open: 0.4, ..Default::default() });
+    assert!(at(&alpha, wall)[3] < 20, "wall alpha {:?}", at(&alpha, wall));
+    assert_eq!(at(&alpha, face)[3], 255, "face alpha");
+    r.set_backdrop(&ctx, &Backdrop::Color([0.0, 0.0, 1.0]));
+    let blue = render(&p, &ctx, &mut r, MotionParams { jaw_open: 0.4, ..Default::default() });
+    let w = at(&blue, wall);
+    assert!(w[2] > 230 && w[0] < 30 && w[3] == 255, "wall over blue {w:?}");
+    assert_eq!(at(&blue, face), at(&alpha, face), "the face is the same over any background");
+    r.set_backdrop(&ctx, &Backdrop::Keep);
+    let keep = render(&p, &ctx, &mut r, MotionParams { jaw_open: 0.4, ..Default::default() });
+    assert_eq!(at(&keep, wall)[3], 255);
+    assert!(at(&keep, wall)[0] > 150, "the portrait's own wall is light: {:?}", at(&keep, wall));
+}

@@ -48,6 +48,51 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
     move |source| OutputError::Io { path: path.to_owned(), source }
 }
 
+/// Writes every frame as an RGBA PNG, `frame_000000.png` on, into one folder: the sink that keeps alpha.
+pub struct PngSequence {
+    dir: PathBuf,
+    size: u32,
+    frames: u64,
+}
+
+impl PngSequence {
+    /// Creates the folder (and its parents) if missing.
+    ///
+    /// # Errors
+    /// [`OutputError::Io`] when the folder cannot be made.
+    pub fn create(dir: &Path, size: u32) -> Result<Self, OutputError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        Ok(Self { dir: dir.to_owned(), size, frames: 0 })
+    }
+
+    /// Writes the next frame (`size * size * 4` bytes of RGBA8, straight alpha).
+    ///
+    /// # Errors
+    /// [`OutputError::FrameSize`] or [`OutputError::Io`].
+    pub fn write(&mut self, rgba: &[u8]) -> Result<(), OutputError> {
+        let expected = (self.size * self.size * 4) as usize;
+        if rgba.len() != expected {
+            return Err(OutputError::FrameSize { got: rgba.len(), expected });
+        }
+        let path = self.dir.join(format!("frame_{:06}.png", self.frames));
+        let file = BufWriter::new(File::create(&path).map_err(io_err(&path))?);
+        let encoder = image::codecs::png::PngEncoder::new_with_quality(
+            file,
+            image::codecs::png::CompressionType::Fast,
+            image::codecs::png::FilterType::Adaptive,
+        );
+        image::ImageEncoder::write_image(encoder, rgba, self.size, self.size, image::ExtendedColorType::Rgba8)
+            .map_err(|e| OutputError::Io { path: path.clone(), source: std::io::Error::other(e) })?;
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Frames written so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+}
+
 /// Writes an H.264 MP4 with the audio of another file.
 pub struct Mp4Writer {
     encoder: Encoder,

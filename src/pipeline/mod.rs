@@ -19,15 +19,16 @@ use image::RgbaImage;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::audio::{self, AudioError};
-use crate::config::{Config, ConfigError};
+use crate::config::{BackgroundMode, Config, ConfigError};
 use crate::features::{self, FeatureError, HOP_SAMPLES, LogMel, N_FFT};
 use crate::motion::idle::IdleMotion;
 use crate::motion::smooth::OneEuro;
 use crate::motion::{MotionError, MotionModel, MotionParams};
 use crate::onnx::ModelSource;
-use crate::output::{self, MotionRecord, MotionWriter, Mp4Writer, OutputError};
+use crate::output::{self, MotionRecord, MotionWriter, Mp4Writer, OutputError, PngSequence};
+use crate::portrait::segment::Segmenter;
 use crate::portrait::{FaceModels, Portrait, PortraitError, Pose};
-use crate::render::{RenderContext, RenderError, WarpRenderer};
+use crate::render::{Backdrop, RenderContext, RenderError, WarpRenderer};
 
 /// Every error a render can end with, each from the stage that raised it.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +104,8 @@ pub struct RenderJob {
     pub motion_out: Option<PathBuf>,
     /// Where to write a contact sheet PNG of sampled frames, if anywhere.
     pub sheet_out: Option<PathBuf>,
+    /// A folder to write every frame into as an RGBA PNG (the sink that keeps alpha), if any.
+    pub frames_dir: Option<PathBuf>,
     /// Configuration.
     pub config: Config,
     /// Show a progress bar on the terminal.
@@ -215,8 +218,29 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         Input::Bundled { name, bytes } => crate::portrait::decode_image(bytes, name)?,
     };
     let mut face_models = FaceModels::load(&cfg.portrait)?;
-    let portrait = Portrait::analyze(image, &job.portrait.name(), &mut face_models, cfg)?;
+    let mut portrait = Portrait::analyze(image, &job.portrait.name(), &mut face_models, cfg)?;
     drop(face_models);
+    let bg = &cfg.background;
+    if bg.mode == BackgroundMode::Alpha && job.frames_dir.is_none() {
+        return Err(PipelineError::Invalid(
+            "background mode alpha needs --frames-dir (an MP4 has no alpha; the MP4 shows the person over black)"
+                .into(),
+        ));
+    }
+    let backdrop_image = match (&bg.mode, &bg.image) {
+        (BackgroundMode::Image, Some(path)) => Some(
+            image::open(path)
+                .map_err(|e| PipelineError::Invalid(format!("cannot read background image {}: {e}", path.display())))?
+                .to_rgba8(),
+        ),
+        _ => None,
+    };
+    if bg.needs_mask() {
+        let source =
+            ModelSource::Bundled { name: "selfie_segmentation.onnx", bytes: crate::assets::SELFIE_SEGMENTATION_ONNX };
+        let mut segmenter = Segmenter::new(crate::onnx::session(&source, 1).map_err(PortraitError::from)?);
+        crate::portrait::segment::mask_into_alpha(&mut segmenter, &mut portrait.image, bg.refine_edges)?;
+    }
     t.portrait.add(start.elapsed(), 1);
 
     let model_source = cfg.motion.model.clone().map_or_else(crate::motion::baseline_model, ModelSource::File);
@@ -225,6 +249,15 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let start = Instant::now();
     let ctx = RenderContext::new()?;
     let mut renderer = WarpRenderer::new(&ctx, &portrait.image, &portrait.framing, &portrait.rig, job.size)?;
+    renderer.set_backdrop(
+        &ctx,
+        &match bg.mode {
+            BackgroundMode::Keep => Backdrop::Keep,
+            BackgroundMode::Color => Backdrop::Color(bg.rgb()?),
+            BackgroundMode::Image => backdrop_image.as_ref().map_or(Backdrop::Keep, Backdrop::Image),
+            BackgroundMode::Alpha => Backdrop::Alpha,
+        },
+    );
     t.render_setup.add(start.elapsed(), 1);
 
     // Per hop: mel -> motion -> rig -> smoothing. The signal is padded with one window of silence so
@@ -291,6 +324,10 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let audio_secs = audio.duration_secs();
     let n_frames = ((audio_secs * f64::from(job.fps)).round() as u64).max(1);
     let mut mp4 = Mp4Writer::create(&job.output, job.size, job.fps, &cfg.output)?;
+    let mut png_frames = job.frames_dir.as_deref().map(|d| PngSequence::create(d, job.size)).transpose()?;
+    // Alpha frames go to the MP4 over black.
+    let mut over_black =
+        if bg.mode == BackgroundMode::Alpha { vec![0u8; (job.size * job.size * 4) as usize] } else { Vec::new() };
     let mut motion_out = job.motion_out.as_deref().map(MotionWriter::create).transpose()?;
     let sheet_every = (n_frames / 12).max(1);
     let mut sheet_frames: Vec<RgbaImage> = Vec::new();
@@ -331,7 +368,21 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
             sheet_bars.push(mouth_open);
         }
         let s = Instant::now();
-        mp4.write_frame(rgba)?;
+        if let Some(png) = png_frames.as_mut() {
+            png.write(rgba)?;
+        }
+        if over_black.is_empty() {
+            mp4.write_frame(rgba)?;
+        } else {
+            for (dst, src) in over_black.chunks_exact_mut(4).zip(rgba.chunks_exact(4)) {
+                let a = u16::from(src[3]);
+                for c in 0..3 {
+                    dst[c] = ((u16::from(src[c]) * a + 127) / 255) as u8;
+                }
+                dst[3] = 255;
+            }
+            mp4.write_frame(&over_black)?;
+        }
         t.encode.add(s.elapsed(), 1);
 
         if let Some(w) = motion_out.as_mut() {

@@ -12,6 +12,7 @@
 pub mod detect;
 pub mod landmarks;
 pub mod rig;
+pub mod segment;
 
 use std::path::Path;
 

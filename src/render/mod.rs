@@ -156,7 +156,9 @@ struct GpuParams {
     outlines: [u32; 48],
     inner_upper: u32,
     inner_lower: u32,
-    _pad3: [u32; 2],
+    bg_mode: u32,
+    _pad3: u32,
+    bg_color: [f32; 4],
 }
 
 /// The per-frame uniform (shaders/warp.wgsl `Frame`).
@@ -177,6 +179,19 @@ struct GpuKeypoint {
     spread: [f32; 4],
     blink_offset: [f32; 2],
     _pad2: [f32; 2],
+}
+
+/// What the renderer draws behind the person.
+#[derive(Debug, Clone, Copy)]
+pub enum Backdrop<'a> {
+    /// The portrait's own background (the default).
+    Keep,
+    /// A solid colour, RGB 0..1.
+    Color([f32; 3]),
+    /// A picture, scaled to cover the frame.
+    Image(&'a RgbaImage),
+    /// Nothing: the frame's alpha is the person mask (straight alpha).
+    Alpha,
 }
 
 /// The warp renderer for one portrait at one frame size.
@@ -200,6 +215,9 @@ pub struct WarpRenderer {
     tile_keypoint_buffer: wgpu::Buffer,
     frame_buffer: wgpu::Buffer,
     tiling: Tiling,
+    params: GpuParams,
+    param_buffer: wgpu::Buffer,
+    backdrop: wgpu::Texture,
     frame: Vec<u8>,
     mapped: Arc<AtomicBool>,
 }
@@ -303,7 +321,9 @@ impl WarpRenderer {
             },
             inner_upper: rig.inner_upper() as u32,
             inner_lower: rig.inner_lower() as u32,
-            _pad3: [0; 2],
+            bg_mode: 0,
+            _pad3: 0,
+            bg_color: [0.0; 4],
         };
         let param_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("warp params"),
@@ -345,6 +365,16 @@ impl WarpRenderer {
             mapped_at_creation: false,
         });
 
+        let backdrop = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("backdrop"),
+            size: wgpu::Extent3d { width: size, height: size, depth_or_array_layers: 1 },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
         let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("warp.wgsl"),
             source: wgpu::ShaderSource::Wgsl(WARP_WGSL.into()),
@@ -373,6 +403,16 @@ impl WarpRenderer {
                 buffer_entry(4, STORAGE),
                 buffer_entry(5, STORAGE),
                 buffer_entry(6, UNIFORM),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 7,
+                    visibility: VISIBLE,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
             ],
         });
         // Group 1 of the warp pass: the coarse grid it reads and the frame it writes.
@@ -413,6 +453,12 @@ impl WarpRenderer {
                 wgpu::BindGroupEntry { binding: 4, resource: tile_offset_buffer.as_entire_binding() },
                 wgpu::BindGroupEntry { binding: 5, resource: tile_keypoint_buffer.as_entire_binding() },
                 wgpu::BindGroupEntry { binding: 6, resource: frame_buffer.as_entire_binding() },
+                wgpu::BindGroupEntry {
+                    binding: 7,
+                    resource: wgpu::BindingResource::TextureView(
+                        &backdrop.create_view(&wgpu::TextureViewDescriptor::default()),
+                    ),
+                },
             ],
         });
         let warp_io_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -513,9 +559,52 @@ impl WarpRenderer {
             tile_keypoint_buffer,
             frame_buffer,
             tiling,
+            params,
+            param_buffer,
+            backdrop,
             frame: vec![0; (size * size * 4) as usize],
             mapped: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Sets what shows behind the person from the next frame on. Every mode but [`Backdrop::Keep`] needs
+    /// the person mask in the portrait's alpha (`portrait::segment::mask_into_alpha`).
+    pub fn set_backdrop(&mut self, ctx: &RenderContext, backdrop: &Backdrop) {
+        let (mode, color) = match backdrop {
+            Backdrop::Keep => (0, [0.0; 3]),
+            Backdrop::Color(c) => (1, *c),
+            Backdrop::Image(img) => {
+                // Scale to cover the square frame, then take its centre.
+                let (w, h) = (img.width().max(1) as f32, img.height().max(1) as f32);
+                let scale = self.size as f32 / w.min(h);
+                let (sw, sh) =
+                    (((w * scale).round() as u32).max(self.size), ((h * scale).round() as u32).max(self.size));
+                let scaled = image::imageops::resize(*img, sw, sh, image::imageops::FilterType::Triangle);
+                let cropped = image::imageops::crop_imm(
+                    &scaled,
+                    (sw - self.size) / 2,
+                    (sh - self.size) / 2,
+                    self.size,
+                    self.size,
+                )
+                .to_image();
+                ctx.queue.write_texture(
+                    self.backdrop.as_image_copy(),
+                    cropped.as_raw(),
+                    wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(4 * self.size),
+                        rows_per_image: Some(self.size),
+                    },
+                    self.backdrop.size(),
+                );
+                (2, [0.0; 3])
+            }
+            Backdrop::Alpha => (3, [0.0; 3]),
+        };
+        self.params.bg_mode = mode;
+        self.params.bg_color = [color[0], color[1], color[2], 1.0];
+        ctx.queue.write_buffer(&self.param_buffer, 0, bytemuck::bytes_of(&self.params));
     }
 
     /// Frame side in pixels.
