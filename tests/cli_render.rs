@@ -204,6 +204,13 @@ fn bad_inputs_are_clear_errors_not_panics() {
 
     let out = run_with(&portrait, &speech, &["--size", "101"]);
     assert_clean_failure(&out, "frame size 101", &mp4);
+
+    let out = run_with(&portrait, &speech, &["--background", "#12"]);
+    assert_clean_failure(&out, "background.color must look like", &mp4);
+    let out = run_with(&portrait, &speech, &["--background", dir.join("missing.jpg").to_str().unwrap()]);
+    assert_clean_failure(&out, "cannot read background image", &mp4);
+    let out = run_with(&portrait, &speech, &["--background", "alpha"]);
+    assert_clean_failure(&out, "alpha needs --frames-dir", &mp4);
 }
 
 #[test]

@@ -199,9 +199,25 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     if job.fps == 0 || job.fps > 120 {
         return Err(PipelineError::Invalid(format!("--fps {} must be in 1..=120", job.fps)));
     }
+    // The background settings and picture next: cheaper to reject than the audio or the portrait.
+    let bg = &cfg.background;
+    if bg.mode == BackgroundMode::Alpha && job.frames_dir.is_none() {
+        return Err(PipelineError::Invalid(
+            "background mode alpha needs --frames-dir (an MP4 has no alpha; the MP4 shows the person over black)"
+                .into(),
+        ));
+    }
+    let backdrop_image = match (&bg.mode, &bg.image) {
+        (BackgroundMode::Image, Some(path)) => Some(
+            image::open(path)
+                .map_err(|e| PipelineError::Invalid(format!("cannot read background image {}: {e}", path.display())))?
+                .to_rgba8(),
+        ),
+        _ => None,
+    };
     let mut t = StageTimings::default();
 
-    // Audio first: it is the cheapest input to reject.
+    // Then the audio: the cheapest input file to reject.
     let start = Instant::now();
     let (decoded, audio_name) = match &job.audio {
         Input::File(p) => (audio::decode_file(p)?, p.clone()),
@@ -220,21 +236,6 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let mut face_models = FaceModels::load(&cfg.portrait)?;
     let mut portrait = Portrait::analyze(image, &job.portrait.name(), &mut face_models, cfg)?;
     drop(face_models);
-    let bg = &cfg.background;
-    if bg.mode == BackgroundMode::Alpha && job.frames_dir.is_none() {
-        return Err(PipelineError::Invalid(
-            "background mode alpha needs --frames-dir (an MP4 has no alpha; the MP4 shows the person over black)"
-                .into(),
-        ));
-    }
-    let backdrop_image = match (&bg.mode, &bg.image) {
-        (BackgroundMode::Image, Some(path)) => Some(
-            image::open(path)
-                .map_err(|e| PipelineError::Invalid(format!("cannot read background image {}: {e}", path.display())))?
-                .to_rgba8(),
-        ),
-        _ => None,
-    };
     if bg.needs_mask() {
         let source =
             ModelSource::Bundled { name: "selfie_segmentation.onnx", bytes: crate::assets::SELFIE_SEGMENTATION_ONNX };
