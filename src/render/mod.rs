@@ -135,6 +135,40 @@ fn buffer_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLay
     }
 }
 
+/// A 2D sampled-texture binding of float texels, filterable or not (read with textureLoad).
+fn texture_entry(binding: u32, visibility: wgpu::ShaderStages, filterable: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility,
+        ty: wgpu::BindingType::Texture {
+            sample_type: wgpu::TextureSampleType::Float { filterable },
+            view_dimension: wgpu::TextureViewDimension::D2,
+            multisampled: false,
+        },
+        count: None,
+    }
+}
+
+/// A 2D texture with one mip level and one sample.
+fn texture_2d(
+    device: &wgpu::Device,
+    label: &str,
+    (width, height): (u32, u32),
+    format: wgpu::TextureFormat,
+    usage: wgpu::TextureUsages,
+) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage,
+        view_formats: &[],
+    })
+}
+
 const UNIFORM: wgpu::BufferBindingType = wgpu::BufferBindingType::Uniform;
 const STORAGE: wgpu::BufferBindingType = wgpu::BufferBindingType::Storage { read_only: true };
 
@@ -247,16 +281,13 @@ impl WarpRenderer {
         let tiles_x = tiling.tiles_x();
         let n_tiles = (tiles_x * tiles_x) as usize;
         let flow_side = tiling.flow_side();
-        let flow_texture = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("coarse flow"),
-            size: wgpu::Extent3d { width: flow_side, height: flow_side, depth_or_array_layers: 1 },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba32Float,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
-            view_formats: &[],
-        });
+        let flow_texture = texture_2d(
+            device,
+            "coarse flow",
+            (flow_side, flow_side),
+            wgpu::TextureFormat::Rgba32Float,
+            wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+        );
         let flow_view = flow_texture.create_view(&wgpu::TextureViewDescriptor::default());
         let tile_offset_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("tile offsets"),
@@ -270,16 +301,13 @@ impl WarpRenderer {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let portrait = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("portrait"),
-            size: wgpu::Extent3d { width: image.width(), height: image.height(), depth_or_array_layers: 1 },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba8Unorm,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
+        let portrait = texture_2d(
+            device,
+            "portrait",
+            (image.width(), image.height()),
+            wgpu::TextureFormat::Rgba8Unorm,
+            wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        );
         ctx.queue.write_texture(
             portrait.as_image_copy(),
             image.as_raw(),
@@ -344,18 +372,15 @@ impl WarpRenderer {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let target = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("frame"),
-            size: wgpu::Extent3d { width: size, height: size, depth_or_array_layers: 1 },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba8Unorm,
-            usage: wgpu::TextureUsages::STORAGE_BINDING
+        let target = texture_2d(
+            device,
+            "frame",
+            (size, size),
+            wgpu::TextureFormat::Rgba8Unorm,
+            wgpu::TextureUsages::STORAGE_BINDING
                 | wgpu::TextureUsages::RENDER_ATTACHMENT
                 | wgpu::TextureUsages::COPY_SRC,
-            view_formats: &[],
-        });
+        );
         let target_view = target.create_view(&wgpu::TextureViewDescriptor::default());
         let padded_row_bytes = (4 * size).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
         let readback = device.create_buffer(&wgpu::BufferDescriptor {
@@ -365,16 +390,13 @@ impl WarpRenderer {
             mapped_at_creation: false,
         });
 
-        let backdrop = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("backdrop"),
-            size: wgpu::Extent3d { width: size, height: size, depth_or_array_layers: 1 },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba8Unorm,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
+        let backdrop = texture_2d(
+            device,
+            "backdrop",
+            (size, size),
+            wgpu::TextureFormat::Rgba8Unorm,
+            wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        );
         let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("warp.wgsl"),
             source: wgpu::ShaderSource::Wgsl(WARP_WGSL.into()),
@@ -384,16 +406,7 @@ impl WarpRenderer {
             entries: &[
                 buffer_entry(0, UNIFORM),
                 buffer_entry(1, STORAGE),
-                wgpu::BindGroupLayoutEntry {
-                    binding: 2,
-                    visibility: VISIBLE,
-                    ty: wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                    count: None,
-                },
+                texture_entry(2, VISIBLE, true),
                 wgpu::BindGroupLayoutEntry {
                     binding: 3,
                     visibility: VISIBLE,
@@ -403,32 +416,14 @@ impl WarpRenderer {
                 buffer_entry(4, STORAGE),
                 buffer_entry(5, STORAGE),
                 buffer_entry(6, UNIFORM),
-                wgpu::BindGroupLayoutEntry {
-                    binding: 7,
-                    visibility: VISIBLE,
-                    ty: wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                    count: None,
-                },
+                texture_entry(7, VISIBLE, false),
             ],
         });
         // Group 1 of the warp pass: the coarse grid it reads and the frame it writes.
         let warp_io_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("warp io"),
             entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 1,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                    count: None,
-                },
+                texture_entry(1, wgpu::ShaderStages::COMPUTE, false),
                 wgpu::BindGroupLayoutEntry {
                     binding: 2,
                     visibility: wgpu::ShaderStages::COMPUTE,
