@@ -33,13 +33,18 @@ fn sample(image: &RgbaImage, uv: Vec2) -> [f32; 4] {
     out
 }
 
+/// Every keypoint's Gaussian, as the renderer uploads it.
+fn spreads(rig: &Rig) -> Vec<Spread> {
+    rig.keypoints.iter().map(|k| Spread::new(k.sigma, rig.right, rig.down, k.weight)).collect()
+}
+
 /// One list's part of the blend at `z` (sum of w (m - z), sum of w), over the keypoints `indices`.
-fn blend(rig: &Rig, pose: &Pose, z: Vec2, indices: impl Iterator<Item = usize>) -> (Vec2, f32) {
+fn blend(rig: &Rig, pose: &Pose, spreads: &[Spread], z: Vec2, indices: impl Iterator<Item = usize>) -> (Vec2, f32) {
     let (mut acc, mut weight_sum) = (Vec2::ZERO, 0.0);
     for i in indices {
         let k = &rig.keypoints[i];
         let d = z - pose.drv[i];
-        let w = Spread::new(k.sigma, rig.right, rig.down, k.weight).weight(d);
+        let w = spreads[i].weight(d);
         if w > 0.0 {
             acc += w * (k.src + pose.jac[i] * d - z);
             weight_sum += w;
@@ -51,7 +56,11 @@ fn blend(rig: &Rig, pose: &Pose, z: Vec2, indices: impl Iterator<Item = usize>) 
 /// The source point (frame coordinates) that output point `z` takes its colour from, every keypoint
 /// evaluated exactly at `z`.
 pub fn source_point(rig: &Rig, pose: &Pose, z: Vec2) -> Vec2 {
-    let (acc, weight_sum) = blend(rig, pose, z, 0..rig.keypoints.len());
+    exact_at(rig, pose, &spreads(rig), z)
+}
+
+fn exact_at(rig: &Rig, pose: &Pose, spreads: &[Spread], z: Vec2) -> Vec2 {
+    let (acc, weight_sum) = blend(rig, pose, spreads, z, 0..rig.keypoints.len());
     z + acc / (rig.background_weight + weight_sum)
 }
 
@@ -63,12 +72,13 @@ pub fn source_points(rig: &Rig, pose: &Pose, size: u32) -> Vec<Vec2> {
     let px = 2.0 / size as f32;
     let step = FLOW_STEP_PX as f32;
     let side = tiling.flow_side() as usize;
+    let spreads = spreads(rig);
     let wide: Vec<usize> = (0..rig.keypoints.len()).filter(|&i| !tiling.is_narrow(rig.keypoints[i].sigma)).collect();
     // The coarse grid: sample (i, j) at the centre of its step x step square, as (N.x, N.y, D).
     let mut grid = vec![glam::Vec3::ZERO; side * side];
     for (n, g) in grid.iter_mut().enumerate() {
         let z = (Vec2::new((n % side) as f32, (n / side) as f32) + 0.5) * step * px - 1.0;
-        let (acc, w) = blend(rig, pose, z, wide.iter().copied());
+        let (acc, w) = blend(rig, pose, &spreads, z, wide.iter().copied());
         *g = acc.extend(w + rig.background_weight);
     }
     let at = |i: i64, j: i64| grid[j.clamp(0, side as i64 - 1) as usize * side + i.clamp(0, side as i64 - 1) as usize];
@@ -85,7 +95,7 @@ pub fn source_points(rig: &Rig, pose: &Pose, size: u32) -> Vec<Vec2> {
             let bottom = at(i, j + 1).lerp(at(i + 1, j + 1), f.x);
             let coarse = top.lerp(bottom, f.y);
             let narrow = tiling.list(List::Narrow, tiling.tile_of(x, y)).iter().map(|&k| k as usize);
-            let (acc, w) = blend(rig, pose, z, narrow);
+            let (acc, w) = blend(rig, pose, &spreads, z, narrow);
             out.push(z + (coarse.truncate() + acc) / (coarse.z + w));
         }
     }
@@ -95,8 +105,9 @@ pub fn source_points(rig: &Rig, pose: &Pose, size: u32) -> Vec<Vec2> {
 /// The source point of every output pixel, evaluated exactly at each (no coarse grid).
 pub fn exact_source_points(rig: &Rig, pose: &Pose, size: u32) -> Vec<Vec2> {
     let px = 2.0 / size as f32;
+    let spreads = spreads(rig);
     (0..size * size)
-        .map(|n| source_point(rig, pose, Vec2::new((n % size) as f32 + 0.5, (n / size) as f32 + 0.5) * px - 1.0))
+        .map(|n| exact_at(rig, pose, &spreads, Vec2::new((n % size) as f32 + 0.5, (n / size) as f32 + 0.5) * px - 1.0))
         .collect()
 }
 
