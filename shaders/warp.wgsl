@@ -32,9 +32,11 @@ struct Params {
     flow_step: u32,       // pixels between coarse flow samples
     flow_side: u32,       // coarse flow samples per row
     _pad2: u32,
-    // Three outlines of 16 keypoint indices each: the inner lips (around the mouth opening), then each
-    // eye's opening (outer corner, 7 upper-lid points, inner corner, lower lid), person's right first.
-    outlines: array<vec4u, 12>,
+    // Four outlines of 16 keypoint indices each: the inner lips (around the mouth opening), each eye's
+    // opening (outer corner, 7 upper-lid points, inner corner, lower lid; person's right first), and
+    // the outer edge of the lips. Each lip outline runs from the corner on the image's left along the
+    // upper lip and back along the lower one.
+    outlines: array<vec4u, 16>,
     inner_upper: u32,           // keypoint index of the inner upper lip's centre
     inner_lower: u32,           // keypoint index of the inner lower lip's centre
     bg_mode: u32,               // BG_KEEP, BG_COLOR, BG_IMAGE or BG_ALPHA
@@ -53,6 +55,8 @@ struct Frame {
     interior: f32,        // 0..1: how much mouth interior to draw (0 = lips no wider apart than at rest)
     pixel: f32,           // one pixel in frame units
     blink: vec2f,         // how far each eye (person's right, left) is shut, 0..1
+    gaze: vec2f,          // where the eyes look (across, down), -1..1
+    _pad: vec2f,
 }
 
 struct Keypoint {
@@ -107,8 +111,9 @@ const CUTOFF_WEIGHT: f32 = 0.011108996538242306;
 
 const LIPS: u32 = 0u;
 const RIGHT_EYE: u32 = 1u;
+const OUTER_LIPS: u32 = 3u;
 
-// Keypoint index of point i of outline `which` (LIPS, RIGHT_EYE, RIGHT_EYE + 1).
+// Keypoint index of point i of outline `which` (LIPS, RIGHT_EYE, RIGHT_EYE + 1, OUTER_LIPS).
 fn outline_index(which: u32, i: u32) -> u32 {
     let n = which * 16u + i;
     return params.outlines[n / 4u][n % 4u];
@@ -261,27 +266,153 @@ fn cs_warp(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) lo
     textureStore(frame_out, vec2i(pixel), out);
 }
 
-// Drawn only inside a scissor rectangle around the mouth and alpha-blended over the warp: the mouth
-// interior covers whatever the flow does inside the driving lip outline. (A separate pass, because
-// software rasterisers run both sides of a branch: in cs_warp this would cost every pixel.)
+// The segment of outline `which` among points first .. first + 8 (the upper line: first = 0u; the lower
+// one: first = 8u) that spans place u along the face's right axis, through driving positions:
+// (index of its first point, t along it, 1), or all 0 when none does.
+fn segment_at(which: u32, first: u32, u: f32) -> vec3f {
+    for (var i = first; i < first + 8u; i++) {
+        let ua = dot(keypoints[outline_index(which, i)].drv, params.right);
+        let ub = dot(keypoints[outline_index(which, (i + 1u) % 16u)].drv, params.right);
+        if (abs(ub - ua) > 1e-9 && u >= min(ua, ub) && u <= max(ua, ub)) {
+            return vec3f(f32(i), (u - ua) / (ub - ua), 1.0);
+        }
+    }
+    return vec3f(0.0);
+}
+
+// The driving point of a segment from `segment_at`, and the source point its two keypoints' maps give
+// for output point z (their local maps blended by t).
+fn segment_point(which: u32, seg: vec3f) -> vec2f {
+    let i = u32(seg.x);
+    return mix(keypoints[outline_index(which, i)].drv, keypoints[outline_index(which, (i + 1u) % 16u)].drv, seg.y);
+}
+fn segment_map(which: u32, seg: vec3f, z: vec2f) -> vec2f {
+    let i = u32(seg.x);
+    let a = keypoints[outline_index(which, i)];
+    let b = keypoints[outline_index(which, (i + 1u) % 16u)];
+    return mix(local_map(a, z), local_map(b, z), seg.y);
+}
+
+const LIP_INSET_PX: f32 = 1.5;
+const LIP_PRESS_PX: f32 = 5.0;
+
+// The lips, drawn inside a scissor rectangle around them and alpha-blended over the warp, whenever the
+// mouth opens wider than in the portrait or closes over its opening. The Gaussian blend averages the
+// maps of keypoints that move apart or together, so between closing lips it would keep showing what
+// lay between them (teeth). Here every pixel inside the outer lip outline takes one map: above the
+// driving inner upper lip line the upper lip's (its keypoints' maps at that place), below the inner
+// lower lip line the lower lip's, and in between the portrait's own opening, squeezed or stretched
+// between the two. Closed lips meet with nothing between them. Where the lips have opened wider than
+// in the portrait the mouth interior covers the opening.
 @fragment
 fn fs_mouth(in: VertexOut) -> @location(0) vec4f {
     let z = in.frame_uv * 2.0 - 1.0;
-    let d_drv = outline_distance(z, LIPS, true);
-    let coverage = smoothstep(frame.pixel, -frame.pixel, d_drv) * frame.interior;
+    let px = frame.pixel;
+    // Inside the outer lip edge, fading in over two pixels so the warp's lip edge shows through.
+    var coverage = smoothstep(0.0, 2.0 * px, -outline_distance(z, OUTER_LIPS, true));
+    let u = dot(z, params.right);
+    let upper = segment_at(LIPS, 0u, u);
+    let lower = segment_at(LIPS, 8u, u);
+    // Past the inner corners there is no opening: fade out towards them over a pixel.
+    let u0 = dot(keypoints[outline_index(LIPS, 0u)].drv, params.right);
+    let u1 = dot(keypoints[outline_index(LIPS, 8u)].drv, params.right);
+    coverage *= smoothstep(0.0, px, min(abs(u - u0), abs(u - u1))) * upper.z * lower.z;
     if (coverage <= 0.0) {
         discard;
     }
-    return vec4f(mouth_interior(z, d_drv), coverage);
+    let top = segment_point(LIPS, upper);
+    let bottom = segment_point(LIPS, lower);
+    let below_top = dot(z - top, params.down);
+    let above_bottom = dot(bottom - z, params.down);
+    // Lips pressed together thin out: where they are closer than in the portrait each is drawn from a
+    // little further into itself near the line where they meet (up to LIP_INSET_PX, fading out over
+    // LIP_PRESS_PX), so no sliver of what lay between them survives at the seam.
+    let gap_src = dot(segment_map(LIPS, lower, bottom) - segment_map(LIPS, upper, top), params.down);
+    let squeeze = max(gap_src - (below_top + above_bottom), 0.0);
+    let inset = min(0.5 * squeeze, LIP_INSET_PX * px);
+    var s: vec2f;
+    if (below_top <= 0.0) {
+        let f = 1.0 - smoothstep(0.0, LIP_PRESS_PX * px, -below_top);
+        s = segment_map(LIPS, upper, z - params.down * (inset * f));
+    } else if (above_bottom <= 0.0) {
+        let f = 1.0 - smoothstep(0.0, LIP_PRESS_PX * px, -above_bottom);
+        s = segment_map(LIPS, lower, z + params.down * (inset * f));
+    } else {
+        let v = below_top / max(below_top + above_bottom, 1e-6);
+        s = mix(segment_map(LIPS, upper, top), segment_map(LIPS, lower, bottom), v);
+    }
+    var colour = sample_frame(s).rgb;
+    let d_drv = outline_distance(z, LIPS, true);
+    let interior = smoothstep(px, -px, d_drv) * frame.interior;
+    if (interior > 0.0) {
+        colour = mix(colour, mouth_interior(z, d_drv), interior);
+    }
+    return vec4f(colour, coverage);
 }
 
-// One instance per eye, scissored to the eye and alpha-blended: the closing upper lid.
-// Inside the eye's driving outline (where the warp put the open eye), everything above the closing lid
-// line (each upper-lid point moved by blink * blink_offset) is lid: skin from just above the source
-// lid, stretched down over the closing distance, with the source's lash line at the lid's new edge.
-// Below the closing lid the eye is the warp's.
+// The point of an eye's upper (first = 0u) or lower (first = 8u) lid line at place u along the eye line
+// (u = dot(point, params.right)), through driving or source positions; w is 1 where the line reaches u.
+// The upper line runs outer corner, 7 lid points, inner corner; the lower one inner corner, 7 lid
+// points, outer corner.
+fn lid_line(which: u32, first: u32, u: f32, driving: bool) -> vec3f {
+    for (var i = first; i < first + 8u; i++) {
+        let a = keypoints[outline_index(which, i)];
+        let b = keypoints[outline_index(which, (i + 1u) % 16u)];
+        let pa = select(a.src, a.drv, driving);
+        let pb = select(b.src, b.drv, driving);
+        let ua = dot(pa, params.right);
+        let ub = dot(pb, params.right);
+        if (abs(ub - ua) > 1e-9 && u >= min(ua, ub) && u <= max(ua, ub)) {
+            return vec3f(mix(pa, pb, (u - ua) / (ub - ua)), 1.0);
+        }
+    }
+    return vec3f(0.0);
+}
+
+// How far gaze = 1 moves the middle of the eye, as a share of the eye's width (across) and of its
+// opening (down). The shift tapers as sin(pi t) to zero at the corners and lids, so the map stays
+// one-to-one (below 1 / pi) and the outline does not move.
+const GAZE_ACROSS: f32 = 0.2;
+const GAZE_DOWN: f32 = 0.2;
+
+// The eyeball under the lids, turned by the gaze: the source point for output point z inside an eye's
+// driving outline. The eye is mapped by its own coordinates: t across, from the outer corner to the
+// inner one, and v down, from the upper lid line to the lower one at that place. The gaze shifts
+// (t, v), and the source outline maps them back.
+fn gazed_source(which: u32, z: vec2f) -> vec2f {
+    let outer = keypoints[outline_index(which, 0u)];
+    let inner = keypoints[outline_index(which, 8u)];
+    let u = dot(z, params.right);
+    let u0 = dot(outer.drv, params.right);
+    let u1 = dot(inner.drv, params.right);
+    let t = clamp((u - u0) / (u1 - u0), 0.0, 1.0);
+    let top = lid_line(which, 0u, u, true);
+    let bottom = lid_line(which, 8u, u, true);
+    let opening = dot(bottom.xy - top.xy, params.down);
+    let v = clamp(dot(z - top.xy, params.down) / max(opening, 1e-6), 0.0, 1.0);
+    // Gaze is in frame axes; t runs towards the viewer's right for the person's right eye and left for
+    // the other.
+    let across = frame.gaze.x * sign(u1 - u0);
+    let ts = clamp(t - GAZE_ACROSS * across * sin(3.14159265 * t), 0.0, 1.0);
+    let vs = clamp(v - GAZE_DOWN * frame.gaze.y * sin(3.14159265 * v), 0.0, 1.0);
+    let us = mix(dot(outer.src, params.right), dot(inner.src, params.right), ts);
+    let top_src = lid_line(which, 0u, us, false);
+    let bottom_src = lid_line(which, 8u, us, false);
+    if (top.z * bottom.z * top_src.z * bottom_src.z == 0.0) {
+        return z + (outer.src - outer.drv);   // off the lines (only at the corners): no gaze
+    }
+    return mix(top_src.xy, bottom_src.xy, vs);
+}
+
+// One instance per eye, scissored to the eye and alpha-blended: the eyeball turned by the gaze, and the
+// closing upper lid over it.
+// Inside the eye's driving outline (where the warp put the open eye) the gaze redraws the eye from
+// the source (`gazed_source`). Everything above the closing lid line (each upper-lid point moved by
+// blink * blink_offset) is lid: skin from just above the source lid, stretched down over the closing
+// distance, with the source's lash line at the lid's new edge. Below the closing lid the eye is the
+// warp's, or the gaze's.
 @fragment
-fn fs_lids(in: VertexOut) -> @location(0) vec4f {
+fn fs_eyes(in: VertexOut) -> @location(0) vec4f {
     let eye = in.instance;
     let which = RIGHT_EYE + eye;
     let closure = frame.blink[eye];
@@ -291,8 +422,13 @@ fn fs_lids(in: VertexOut) -> @location(0) vec4f {
     if (inside <= 0.0) {
         discard;
     }
-    // The upper-lid line (outer corner, 7 lid points, inner corner) at z's place along the eye: where
-    // the warp draws it, where it closes to, and where it is in the portrait.
+    let gazing = any(frame.gaze != vec2f(0.0));
+    var eye_colour = vec3f(0.0);
+    if (gazing) {
+        eye_colour = sample_frame(gazed_source(which, z)).rgb;
+    }
+    // The upper-lid line at z's place along the eye: where the warp draws it, where it closes to, and
+    // where it is in the portrait.
     let u = dot(z, params.right);
     var lid_open = vec2f(0.0);
     var lid_shut = vec2f(0.0);
@@ -312,18 +448,20 @@ fn fs_lids(in: VertexOut) -> @location(0) vec4f {
         }
     }
     let drop = dot(lid_shut - lid_open, params.down);
-    if (!found || drop <= 0.25 * px) {
-        discard;
-    }
     let above_shut = dot(lid_shut - z, params.down);
-    let cover = inside * smoothstep(-px, px, above_shut) * clamp(drop / (2.0 * px), 0.0, 1.0);
-    if (cover <= 0.0) {
+    var cover = 0.0;
+    if (found && drop > 0.25 * px) {
+        cover = inside * smoothstep(-px, px, above_shut) * clamp(drop / (2.0 * px), 0.0, 1.0);
+    }
+    let base = select(0.0, inside, gazing);
+    let alpha = max(base, cover);
+    if (alpha <= 0.0) {
         discard;
     }
-    let t = clamp(dot(z - lid_open, params.down) / drop, 0.0, 1.0);
+    let t = clamp(dot(z - lid_open, params.down) / max(drop, 1e-6), 0.0, 1.0);
     let band = 0.5 * drop + 2.0 * px;
-    var colour = sample_frame(lid_src - params.down * ((1.0 - t) * band + 1.5 * px)).rgb;
+    var lid_colour = sample_frame(lid_src - params.down * ((1.0 - t) * band + 1.5 * px)).rgb;
     let lash = 1.0 - smoothstep(0.0, 2.0 * px, above_shut);
-    colour = mix(colour, 0.85 * sample_frame(lid_src + params.down * 0.5 * px).rgb, lash);
-    return vec4f(colour, cover);
+    lid_colour = mix(lid_colour, 0.85 * sample_frame(lid_src + params.down * 0.5 * px).rgb, lash);
+    return vec4f(mix(eye_colour, lid_colour, cover / alpha), alpha);
 }

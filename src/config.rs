@@ -121,6 +121,13 @@ pub struct IdleConfig {
     pub nod_gain: f32,
     /// Breathing, a 4 s rise and fall of head and shoulders; 0 switches it off.
     pub breathing_gain: f32,
+    /// Small, quick shifts of gaze (saccades) at random intervals.
+    pub saccades: bool,
+    /// Saccades come this far apart, seconds, drawn uniformly from [min, max].
+    pub saccade_interval_secs: [f32; 2],
+    /// How far a saccade may look away from straight ahead, 0..1 of the gaze range (half that
+    /// vertically).
+    pub gaze_range: f32,
 }
 
 impl Default for IdleConfig {
@@ -133,6 +140,9 @@ impl Default for IdleConfig {
             sway_gain: 1.0,
             nod_gain: 1.0,
             breathing_gain: 1.0,
+            saccades: true,
+            saccade_interval_secs: [0.8, 2.5],
+            gaze_range: 0.35,
         }
     }
 }
@@ -301,6 +311,12 @@ impl Config {
         }
         if [i.sway_gain, i.nod_gain, i.breathing_gain].iter().any(|g| !(0.0..=3.0).contains(g)) {
             return bad("idle: sway_gain, nod_gain and breathing_gain must be in 0..3");
+        }
+        if !(i.saccade_interval_secs[0] >= 0.1 && i.saccade_interval_secs[1] >= i.saccade_interval_secs[0]) {
+            return bad("idle.saccade_interval_secs must be [min, max] with 0.1 <= min <= max");
+        }
+        if !(0.0..=1.0).contains(&i.gaze_range) {
+            return bad("idle.gaze_range must be in 0..1");
         }
         if self.motion.threads == 0 {
             return bad("motion.threads must be >= 1");

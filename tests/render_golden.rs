@@ -216,15 +216,18 @@ fn the_coarse_flow_grid_stays_within_a_pixel_of_the_exact_blend() {
 
 #[test]
 fn golden_pose_sheets_at_256_and_512() {
-    // neutral, jaw 0.5/1.0, lip_round, lip_stretch, blink, yaw +-10, pitch +-8, roll +-8
+    // neutral, jaw 0.5/1.0, lip_round, lip_stretch, blink, yaw +-10, pitch +-8, roll +-8, smile,
+    // brow_raise, gaze +-1; then all of them again with the mouth closed at rest by the rig.
     let cfg = Config::default();
     let img = portrait::load_image(&common::root().join("assets/portraits/astronaut.png")).unwrap();
     let mut models = FaceModels::load(&cfg.portrait).unwrap();
     let p = Portrait::analyze(img, "astronaut.png", &mut models, &cfg).unwrap();
     let ctx = RenderContext::new().unwrap();
-    for size in [256u32, 512] {
+    let sheets =
+        [("poses", facecast::portrait::rig::sheet_poses()), ("closed", facecast::portrait::rig::closed_sheet_poses())];
+    for (size, (sheet, poses)) in [256u32, 512].into_iter().flat_map(|s| sheets.iter().map(move |p| (s, p))) {
         let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
-        let frames: Vec<RgbaImage> = facecast::portrait::rig::sheet_poses()
+        let frames: Vec<RgbaImage> = poses
             .iter()
             .map(|(_, params)| {
                 let mut pose = p.rig.rest_pose();
@@ -232,18 +235,18 @@ fn golden_pose_sheets_at_256_and_512() {
                 RgbaImage::from_raw(size, size, r.render(&ctx, &pose).unwrap().to_vec()).unwrap()
             })
             .collect();
-        let golden_path = common::data(&format!("golden/poses_{size}.png"));
+        let golden_path = common::data(&format!("golden/{sheet}_{size}.png"));
         if std::env::var_os("FACECAST_UPDATE_GOLDEN").is_some() {
             facecast::output::contact_sheet(&frames, &[], 4, size).save(&golden_path).unwrap();
         }
         let golden = image::open(&golden_path).expect("golden sheet").to_rgba8();
         let cell = size + 4;
-        for (i, ((name, _), frame)) in facecast::portrait::rig::sheet_poses().iter().zip(&frames).enumerate() {
+        for (i, ((name, _), frame)) in poses.iter().zip(&frames).enumerate() {
             let (x0, y0) = ((i % 4) as u32 * cell + 4, (i / 4) as u32 * (cell + (size / 24).max(4) + 4) + 4);
             let want = image::imageops::crop_imm(&golden, x0, y0, size, size).to_image();
             let (mean, big) = compare(frame, &want);
             if mean > 1.0 || big > 0.002 {
-                let dir = common::scratch(&format!("poses_{size}"));
+                let dir = common::scratch(&format!("{sheet}_{size}"));
                 frame.save(dir.join(format!("{name}.png"))).unwrap();
                 want.save(dir.join(format!("{name}_golden.png"))).unwrap();
                 panic!("{size} px {name}: mean |d| {mean:.3}, {:.3}% off by > 16 (see {})", big * 100.0, dir.display());
@@ -328,4 +331,175 @@ fn background_modes_cut_the_person_out_with_the_selfie_mask() {
     let keep = render(&p, &ctx, &mut r, MotionParams { jaw_open: 0.4, ..Default::default() });
     assert_eq!(at(&keep, wall)[3], 255);
     assert!(at(&keep, wall)[0] > 150, "the portrait's own wall is light: {:?}", at(&keep, wall));
+}
+
+/// Whether frame point `p` lies inside the polygon through the rig keypoints `outline` (source
+/// positions).
+fn inside(p: &Portrait, outline: &[usize], q: glam::Vec2) -> bool {
+    let pts: Vec<glam::Vec2> = outline.iter().map(|&i| p.rig.keypoints[i].src).collect();
+    let mut inside = false;
+    for (i, a) in pts.iter().enumerate() {
+        let b = pts[(i + 1) % pts.len()];
+        if (a.y > q.y) != (b.y > q.y) && q.x < (b.x - a.x) * (q.y - a.y) / (b.y - a.y) + a.x {
+            inside = !inside;
+        }
+    }
+    inside
+}
+
+/// Pixels of `img` (side `size`) inside the outline, as (x, y, rgb).
+fn pixels_in(p: &Portrait, img: &RgbaImage, outline: &[usize]) -> Vec<(f32, f32, [f32; 3])> {
+    let size = img.width();
+    img.enumerate_pixels()
+        .filter_map(|(x, y, c)| {
+            let q = (glam::Vec2::new(x as f32, y as f32) + 0.5) / size as f32 * 2.0 - 1.0;
+            inside(p, outline, q).then(|| (x as f32, y as f32, [0, 1, 2].map(|i| f32::from(c[i]))))
+        })
+        .collect()
+}
+
+#[test]
+fn lips_closed_over_smiling_teeth_leave_no_ghost_of_them() {
+    // The bundled portrait smiles with its upper teeth showing. Closed by the rig (lip_close = 1), the
+    // lips meet: inside the outer lip outline no teeth-coloured pixel (light, and yellow-white rather
+    // than the pink of a lip highlight) may remain but a few at the corners.
+    let (p, ctx, _) = setup();
+    let size = 512;
+    let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
+    let draw = |r: &mut WarpRenderer, params: MotionParams| {
+        let mut pose = p.rig.rest_pose();
+        p.rig.drive(&params, &mut pose);
+        RgbaImage::from_raw(size, size, r.render(&ctx, &pose).unwrap().to_vec()).unwrap()
+    };
+    let teeth_coloured = |[r, g, b]: [f32; 3]| r > 170.0 && g / r > 0.9 && g - b > -2.0;
+    let teeth =
+        |img: &RgbaImage| pixels_in(&p, img, &p.rig.outer_lip_outline).iter().filter(|q| teeth_coloured(q.2)).count();
+    let rest = draw(&mut r, MotionParams::default());
+    let open = teeth(&rest);
+    // The lips themselves have a few such pixels (highlights): those on the lips, outside the opening.
+    let opening = pixels_in(&p, &rest, &p.rig.inner_lip_outline).iter().filter(|q| teeth_coloured(q.2)).count();
+    let highlights = open - opening;
+    for params in [
+        MotionParams { lip_close: 1.0, ..Default::default() },
+        MotionParams { lip_close: 1.0, smile: 1.0, ..Default::default() },
+        MotionParams { lip_close: 1.0, lip_round: 1.0, ..Default::default() },
+        MotionParams { lip_close: 1.0, head_yaw_deg: 8.0, ..Default::default() },
+    ] {
+        let closed = teeth(&draw(&mut r, params));
+        eprintln!(
+            "teeth-coloured pixels in the lips: {open} open ({highlights} on the lips), {closed} closed ({params:?})"
+        );
+        assert!(opening > 150, "the portrait shows only {opening} teeth pixels");
+        assert!(
+            closed <= highlights + opening / 20,
+            "closed lips show {closed} teeth-coloured pixels: the lips' own {highlights} highlights and {} of the \
+             {opening} teeth ({params:?})",
+            closed.saturating_sub(highlights)
+        );
+    }
+}
+
+#[test]
+fn gaze_turns_the_iris_and_leaves_the_lids() {
+    let (p, ctx, _) = setup();
+    let size = 512;
+    let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
+    let mut draw = |params: MotionParams| {
+        let mut pose = p.rig.rest_pose();
+        p.rig.drive(&params, &mut pose);
+        RgbaImage::from_raw(size, size, r.render(&ctx, &pose).unwrap().to_vec()).unwrap()
+    };
+    let (rest, right, left) = (
+        draw(MotionParams::default()),
+        draw(MotionParams { gaze_x: 1.0, ..Default::default() }),
+        draw(MotionParams { gaze_x: -1.0, ..Default::default() }),
+    );
+    // The iris is the darkest stretch of the eye's middle rows: its centre (the darkest 7-px window of
+    // column means) moves with the gaze, in both eyes.
+    let iris_x = |img: &RgbaImage, eye: usize| {
+        let pts = pixels_in(&p, img, &p.rig.eye_outlines[eye]);
+        let (y_lo, y_hi) = pts.iter().fold((f32::MAX, f32::MIN), |(lo, hi), q| (lo.min(q.1), hi.max(q.1)));
+        let (band_lo, band_hi) = (y_lo + 0.3 * (y_hi - y_lo), y_lo + 0.7 * (y_hi - y_lo));
+        let mut columns = std::collections::BTreeMap::<i32, (f32, f32)>::new();
+        for (x, _, [r, g, b]) in pts.iter().filter(|q| q.1 >= band_lo && q.1 <= band_hi) {
+            let e = columns.entry(*x as i32).or_default();
+            *e = (e.0 + 0.299 * r + 0.587 * g + 0.114 * b, e.1 + 1.0);
+        }
+        let means: Vec<(i32, f32)> = columns.iter().map(|(&x, &(sum, n))| (x, sum / n)).collect();
+        assert!(means.len() > 20, "eye {eye}: only {} columns", means.len());
+        let best = means
+            .windows(7)
+            .min_by(|a, b| {
+                let m = |w: &[(i32, f32)]| w.iter().map(|q| q.1).sum::<f32>();
+                m(a).total_cmp(&m(b))
+            })
+            .unwrap();
+        best[3].0 as f32
+    };
+    for eye in 0..2 {
+        let (x0, xr, xl) = (iris_x(&rest, eye), iris_x(&right, eye), iris_x(&left, eye));
+        eprintln!("eye {eye}: iris centre x {x0:.1} ahead, {xr:.1} looking right, {xl:.1} looking left");
+        assert!(xr > x0 + 1.5 && xl < x0 - 1.5, "eye {eye}: iris at {x0:.1}, {xr:.1} (right), {xl:.1} (left)");
+    }
+    // Outside the eyes nothing changes.
+    let changed = rest
+        .enumerate_pixels()
+        .filter(|&(x, y, a)| {
+            let b = right.get_pixel(x, y);
+            let q = (glam::Vec2::new(x as f32, y as f32) + 0.5) / size as f32 * 2.0 - 1.0;
+            // Within two pixels of an eye's outline, or inside it.
+            let near_eye = p.rig.eye_outlines.iter().any(|o| {
+                let seg = |i: usize| {
+                    let (a, b) = (p.rig.keypoints[o[i]].src, p.rig.keypoints[o[(i + 1) % 16]].src);
+                    let t = ((q - a).dot(b - a) / (b - a).length_squared().max(1e-12)).clamp(0.0, 1.0);
+                    q.distance(a + (b - a) * t)
+                };
+                (0..16).any(|i| seg(i) < 2.0 * 2.0 / size as f32) || inside(&p, o, q)
+            });
+            !near_eye && (0..3).any(|c| a[c].abs_diff(b[c]) > 1)
+        })
+        .count();
+    assert_eq!(changed, 0, "{changed} pixels outside the eyes changed with the gaze");
+}
+
+#[test]
+fn a_brow_raise_lifts_the_brows_without_copying_the_lashes_up() {
+    let (p, ctx, _) = setup();
+    let size = 512;
+    let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
+    let mut draw = |params: MotionParams| {
+        let mut pose = p.rig.rest_pose();
+        p.rig.drive(&params, &mut pose);
+        RgbaImage::from_raw(size, size, r.render(&ctx, &pose).unwrap().to_vec()).unwrap()
+    };
+    let (rest, raised) = (draw(MotionParams::default()), draw(MotionParams { brow_raise: 1.0, ..Default::default() }));
+    let to_px = |v: glam::Vec2| (v + 1.0) * 0.5 * size as f32;
+    let luma = |img: &RgbaImage, x: u32, y: u32| {
+        let c = img.get_pixel(x, y);
+        0.299 * f32::from(c[0]) + 0.587 * f32::from(c[1]) + 0.114 * f32::from(c[2])
+    };
+    // A column through each brow's middle (105 / 334), down to its upper lid (159 / 386). The brow's
+    // profile (from 5 px above the landmark to 8 px below) reappears higher up: the shift that matches
+    // it best is the rise. Below the raised brow, the skin down to the lashes stays as light as at
+    // rest, give or take the lid's shading, which the stretch moves up a little (a copied lash line
+    // would be a dark band there, 60 to 100 darker).
+    for (brow, lid) in [(105, 159), (334, 386)] {
+        let at = |lm: usize| to_px(p.rig.keypoints.iter().find(|k| k.landmark == lm).unwrap().src);
+        let (b, l) = (at(brow), at(lid));
+        let xs = (b.x.round() as u32 - 3)..=(b.x.round() as u32 + 3);
+        let profile = |img: &RgbaImage, y: u32| xs.clone().map(|x| luma(img, x, y)).sum::<f32>() / 7.0;
+        let brow_rows = (b.y.round() as u32 - 5)..=(b.y.round() as u32 + 8);
+        let mismatch =
+            |k: u32| brow_rows.clone().map(|y| (profile(&rest, y) - profile(&raised, y - k)).abs()).sum::<f32>();
+        let rise = (0..16).min_by(|&a, &c| mismatch(a).total_cmp(&mismatch(c))).unwrap();
+        // 0.04 face heights, in pixels.
+        let want = 0.04 * p.face.height_px / p.framing.side * size as f32;
+        eprintln!("brow {brow}: rose {rise} px (the rig asks {want:.1})");
+        assert!((rise as f32 - want).abs() <= 2.0, "brow {brow} rose {rise} px, not {want:.1}");
+        let bottom = (l.y - 5.0) as u32;
+        let below = |img: &RgbaImage, from: u32| (from..bottom).map(|y| profile(img, y)).fold(f32::MAX, f32::min);
+        let (skin, band) = (below(&rest, *brow_rows.end()), below(&raised, *brow_rows.end() - rise));
+        eprintln!("  darkest row under it: {band:.0} raised, {skin:.0} at rest");
+        assert!(band > skin - 35.0, "brow {brow}: a dark band ({band:.0}) under the raised brow (skin {skin:.0})");
+    }
 }

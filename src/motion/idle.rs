@@ -11,9 +11,28 @@
 //! A blink closes in 40% of its duration, stays shut for 20% and opens in the remaining 40%, with
 //! smoothstep ramps. Intervals are drawn uniformly from `blink_interval_secs`; the first blink comes
 //! after one such interval.
+//!
+//! Saccades: at intervals drawn from `saccade_interval_secs` the gaze jumps, in [`SACCADE_SECS`] with a
+//! smoothstep, to a new fixation drawn uniformly within `gaze_range` across and half that up and down;
+//! every third fixation returns to straight ahead. They draw from their own random stream, so
+//! switching them off leaves the blinks where they were.
 
-use super::MotionParams;
+use super::{MotionParams, NOD_DEG};
 use crate::config::IdleConfig;
+
+/// How long one saccade (a jump of gaze) takes, seconds.
+pub const SACCADE_SECS: f64 = 0.04;
+
+/// Gaze jumps: where the eyes look, where they are going, and when.
+#[derive(Debug, Clone)]
+struct Saccades {
+    rng: fastrand::Rng,
+    from: [f32; 2],
+    to: [f32; 2],
+    start_secs: f64,
+    next_secs: f64,
+    count: u32,
+}
 
 /// Blink scheduler.
 #[derive(Debug, Clone)]
@@ -25,6 +44,7 @@ pub struct IdleMotion {
     phases: [f64; 6],
     jaw_fast: f32,
     jaw_slow: f32,
+    saccades: Saccades,
 }
 
 impl IdleMotion {
@@ -38,6 +58,14 @@ impl IdleMotion {
             phases: [0.0; 6],
             jaw_fast: 0.0,
             jaw_slow: 0.0,
+            saccades: Saccades {
+                rng: fastrand::Rng::new(),
+                from: [0.0; 2],
+                to: [0.0; 2],
+                start_secs: 0.0,
+                next_secs: 0.0,
+                count: 0,
+            },
         };
         idle.reset();
         idle
@@ -81,7 +109,8 @@ impl IdleMotion {
         self.jaw_fast = follow(self.jaw_fast, jaw, if jaw > self.jaw_fast { 0.03 } else { 0.25 });
         self.jaw_slow = follow(self.jaw_slow, jaw, 1.5);
         let emphasis = ((self.jaw_fast - self.jaw_slow) * 2.0).clamp(0.0, 1.0);
-        params.head_pitch_deg += self.cfg.nod_gain * 3.0 * emphasis;
+        // 3 degrees at gain 1.
+        params.nod += (self.cfg.nod_gain * 3.0 / NOD_DEG * emphasis).min(1.0);
         params.breath += self.cfg.breathing_gain * wave(0.25, 0.0);
         if self.cfg.blinks {
             let b = self.blink();
@@ -91,7 +120,34 @@ impl IdleMotion {
                 self.next_blink_secs += f64::from(self.cfg.blink_duration_secs) + self.draw_interval();
             }
         }
+        if self.cfg.saccades {
+            let [x, y] = self.gaze();
+            params.gaze_x += x;
+            params.gaze_y += y;
+        }
         self.t_secs += dt_secs;
+    }
+
+    /// The gaze at the current time. A jump starts when its time has come; the next one is scheduled
+    /// an interval after it ends.
+    fn gaze(&mut self) -> [f32; 2] {
+        let [lo, hi] = self.cfg.saccade_interval_secs;
+        let range = self.cfg.gaze_range;
+        let s = &mut self.saccades;
+        if self.t_secs >= s.next_secs {
+            s.count += 1;
+            s.from = s.to;
+            s.to = if s.count.is_multiple_of(3) {
+                [0.0; 2]
+            } else {
+                [range * (2.0 * s.rng.f32() - 1.0), 0.5 * range * (2.0 * s.rng.f32() - 1.0)]
+            };
+            s.start_secs = self.t_secs;
+            s.next_secs = self.t_secs + SACCADE_SECS + f64::from(lo) + s.rng.f64() * f64::from(hi - lo);
+        }
+        let u = ((self.t_secs - s.start_secs) / SACCADE_SECS).clamp(0.0, 1.0);
+        let k = (u * u * (3.0 - 2.0 * u)) as f32;
+        [s.from[0] + (s.to[0] - s.from[0]) * k, s.from[1] + (s.to[1] - s.from[1]) * k]
     }
 
     /// Starts over from time 0 with the configured seed.
@@ -102,6 +158,10 @@ impl IdleMotion {
         self.phases = std::array::from_fn(|_| self.rng.f64() * std::f64::consts::TAU);
         self.jaw_fast = 0.0;
         self.jaw_slow = 0.0;
+        let mut rng = fastrand::Rng::with_seed(self.cfg.seed ^ 0x5acc_ade5);
+        let [lo, hi] = self.cfg.saccade_interval_secs;
+        let next_secs = f64::from(lo) + rng.f64() * f64::from(hi - lo);
+        self.saccades = Saccades { rng, from: [0.0; 2], to: [0.0; 2], start_secs: 0.0, next_secs, count: 0 };
     }
 }
 
@@ -197,7 +257,41 @@ mod life_tests {
         assert!(quiet.iter().all(|q| q.head_pitch_deg == 0.0));
         // Stressed syllables: the jaw opens wide for 150 ms every 600 ms.
         let speech = run(&cfg, |h| if h % 60 < 15 { 0.9 } else { 0.1 }, 600);
-        let nod = speech.iter().map(|q| q.head_pitch_deg).fold(0.0, f32::max);
+        assert!(quiet.iter().all(|q| q.nod == 0.0));
+        let nod = speech.iter().map(|q| q.nod * NOD_DEG).fold(0.0, f32::max);
         assert!(nod > 1.0 && nod <= 3.0, "nod reaches {nod} deg");
+    }
+
+    #[test]
+    fn saccades_are_quick_small_jumps_at_random_intervals() {
+        let cfg = IdleConfig { sway_gain: 0.0, nod_gain: 0.0, breathing_gain: 0.0, ..IdleConfig::default() };
+        let p = run(&cfg, |_| 0.0, 60_000);
+        // A hop is "moving" when the gaze changed since the last; a run of moving hops is one jump.
+        let moving: Vec<bool> =
+            p.windows(2).map(|w| (w[1].gaze_x - w[0].gaze_x).abs() + (w[1].gaze_y - w[0].gaze_y).abs() > 0.0).collect();
+        let mut jumps = Vec::new();
+        let mut run_len = 0;
+        for (i, &m) in moving.iter().enumerate() {
+            if m {
+                run_len += 1;
+            } else if run_len > 0 {
+                jumps.push((i, run_len));
+                run_len = 0;
+            }
+        }
+        // 600 s at one jump every 0.8..2.5 s (plus 40 ms each): about 240..720.
+        assert!((230..=730).contains(&jumps.len()), "{} saccades in 600 s", jumps.len());
+        assert!(jumps.iter().all(|&(_, len)| len <= 5), "a saccade takes at most 50 ms");
+        for w in jumps.windows(2) {
+            let gap_secs = (w[1].0 - w[0].0) as f64 * 0.01;
+            assert!((0.75..=2.6).contains(&gap_secs), "saccades {gap_secs:.2} s apart");
+        }
+        let (gx, gy) = p.iter().fold((0.0f32, 0.0f32), |(x, y), q| (x.max(q.gaze_x.abs()), y.max(q.gaze_y.abs())));
+        assert!(gx > 0.2 && gx <= 0.35 && gy > 0.1 && gy <= 0.175, "gaze reaches {gx} across, {gy} down");
+        let off = IdleConfig { saccades: false, ..cfg.clone() };
+        assert!(run(&off, |_| 0.0, 3_000).iter().all(|q| q.gaze_x == 0.0 && q.gaze_y == 0.0));
+        // Saccades draw from their own stream: the blinks are the same with them on or off.
+        let blinks = |c: &IdleConfig| run(c, |_| 0.0, 3_000).iter().map(|q| q.blink_left).collect::<Vec<_>>();
+        assert_eq!(blinks(&cfg), blinks(&off));
     }
 }

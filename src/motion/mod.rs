@@ -62,7 +62,20 @@ pub struct MotionParams {
     pub head_roll_deg: f32,
     /// Breathing, -1..1: the head and shoulders rise (negative) and settle (positive) a little.
     pub breath: f32,
+    /// A smile: the mouth corners and cheeks rise and the corners widen.
+    pub smile: f32,
+    /// Both brows raised.
+    pub brow_raise: f32,
+    /// Gaze across the eye, -1..1: positive looks to the viewer's right.
+    pub gaze_x: f32,
+    /// Gaze up and down, -1..1: positive looks down.
+    pub gaze_y: f32,
+    /// A nod, 0..1: the head tips down by up to [`NOD_DEG`] degrees, on top of `head_pitch_deg`.
+    pub nod: f32,
 }
+
+/// How far `nod = 1` tips the head down, degrees.
+pub const NOD_DEG: f32 = 6.0;
 
 impl MotionParams {
     fn set(&mut self, name: &str, value: f32) -> bool {
@@ -73,6 +86,14 @@ impl MotionParams {
             "lip_stretch" => &mut self.lip_stretch,
             "blink_right" => &mut self.blink_right,
             "blink_left" => &mut self.blink_left,
+            "smile" => &mut self.smile,
+            "brow_raise" => &mut self.brow_raise,
+            "nod" => &mut self.nod,
+            "gaze_x" | "gaze_y" => {
+                let slot = if name == "gaze_x" { &mut self.gaze_x } else { &mut self.gaze_y };
+                *slot = value.clamp(-1.0, 1.0);
+                return true;
+            }
             "head_yaw_deg" | "head_pitch_deg" | "head_roll_deg" => {
                 let slot = match name {
                     "head_yaw_deg" => &mut self.head_yaw_deg,
@@ -102,6 +123,11 @@ impl MotionParams {
             head_pitch_deg: l(self.head_pitch_deg, other.head_pitch_deg),
             head_roll_deg: l(self.head_roll_deg, other.head_roll_deg),
             breath: l(self.breath, other.breath),
+            smile: l(self.smile, other.smile),
+            brow_raise: l(self.brow_raise, other.brow_raise),
+            gaze_x: l(self.gaze_x, other.gaze_x),
+            gaze_y: l(self.gaze_y, other.gaze_y),
+            nod: l(self.nod, other.nod),
         }
     }
 }

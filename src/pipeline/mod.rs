@@ -291,11 +291,12 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         let mut idle_params = MotionParams::default();
         idle.step(features::HOP_SECS, &params, &mut idle_params);
         // Head sway, nods and breathing are slow: they go through the rig and the filter with the speech.
-        // Blinks are kept apart and added after smoothing.
+        // Blinks and saccades are kept apart and added after smoothing.
         params.head_yaw_deg += idle_params.head_yaw_deg;
         params.head_pitch_deg += idle_params.head_pitch_deg;
         params.head_roll_deg += idle_params.head_roll_deg;
         params.breath += idle_params.breath;
+        params.nod += idle_params.nod;
         t.motion.add(s.elapsed(), 1);
         let s = Instant::now();
         rig.drive(&params, &mut pose);
@@ -353,10 +354,12 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         }
         pose.from_flat(&flat);
         let idle_now = hop_idle[i0].lerp(&hop_idle[i1], frac);
-        rig.add_blinks(idle_now.blink_right, idle_now.blink_left, &mut pose);
         let mut params = hop_params[i0].lerp(&hop_params[i1], frac);
         params.blink_right = params.blink_right.max(idle_now.blink_right);
         params.blink_left = params.blink_left.max(idle_now.blink_left);
+        params.gaze_x += idle_now.gaze_x;
+        params.gaze_y += idle_now.gaze_y;
+        rig.set_eyes(&params, &mut pose);
         let mouth_open = rig.mouth_open(&pose);
         sum_open += f64::from(mouth_open);
         max_open = max_open.max(mouth_open);

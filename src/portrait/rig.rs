@@ -20,6 +20,14 @@
 //!   does not move them: blended Gaussian maps smeared the iris into a vertical bar instead of closing
 //!   the eye.
 //!
+//! - `gaze_x` / `gaze_y` turn the eyeballs ([`Pose::gaze`]): the renderer's eye pass redraws each eye
+//!   from the source in the eye's own coordinates, shifted; no keypoint moves;
+//! - `smile` lifts the mouth corners (0.07 mouth widths) and widens them (0.06), the lips by the square
+//!   of their place along the mouth so they curve up, and lifts the cheeks (0.04);
+//! - `brow_raise` lifts the brows by 0.04 face heights. Each brow keypoint's Jacobian stretches the
+//!   skin down to the upper lid below it, which holds; translation alone copied the lash line up into
+//!   the stretched skin;
+//! - `nod` (0..1) adds a downward pitch of up to [`NOD_DEG`] degrees;
 //! - `head_yaw_deg`, `head_pitch_deg`, `head_roll_deg` turn the head in 3D: every keypoint but the still
 //!   ring rotates about a pivot at the top of the neck, 0.6 face heights behind the face, using Face
 //!   Mesh's depth, and is projected orthographically. Its Jacobian is the inverse of the rotation's
@@ -33,7 +41,7 @@ use glam::{Mat2, Vec2};
 
 use super::{FaceGeometry, Framing};
 use crate::config::RigConfig;
-use crate::motion::MotionParams;
+use crate::motion::{MotionParams, NOD_DEG};
 
 /// What part of the face a keypoint belongs to; it sets the spread and the jaw gain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -61,7 +69,11 @@ pub enum Region {
     LowerLid,
     /// Nose.
     Nose,
-    /// Fixed anchors: forehead, brows, cheeks, face outline.
+    /// Brows: they rise with `brow_raise`.
+    Brow,
+    /// Cheeks: they rise with `smile`.
+    Cheek,
+    /// Fixed anchors: forehead, face outline.
     Anchor,
     /// Hair and the back of the head: a ring outside the face oval that turns with the head.
     Head,
@@ -83,6 +95,8 @@ impl Region {
             | Self::UpperLidLeft
             | Self::LowerLid
             | Self::Nose
+            | Self::Brow
+            | Self::Cheek
             | Self::Anchor
             | Self::Head
             | Self::Body => 0.0,
@@ -183,18 +197,32 @@ const LAYOUT: &[(usize, Region)] = &[
     (4, Region::Nose),
     (98, Region::Nose),
     (327, Region::Nose),
-    // fixed anchors: forehead, brows, cheeks, outline
+    // brows: upper edge outer to inner, then lower edge, person's right first
+    (70, Region::Brow),
+    (63, Region::Brow),
+    (105, Region::Brow),
+    (66, Region::Brow),
+    (107, Region::Brow),
+    (46, Region::Brow),
+    (52, Region::Brow),
+    (65, Region::Brow),
+    (300, Region::Brow),
+    (293, Region::Brow),
+    (334, Region::Brow),
+    (296, Region::Brow),
+    (336, Region::Brow),
+    (276, Region::Brow),
+    (282, Region::Brow),
+    (295, Region::Brow),
+    // cheeks
+    (205, Region::Cheek),
+    (425, Region::Cheek),
+    (50, Region::Cheek),
+    (280, Region::Cheek),
+    // fixed anchors: forehead, outline
     (10, Region::Anchor),
     (151, Region::Anchor),
     (9, Region::Anchor),
-    (70, Region::Anchor),
-    (300, Region::Anchor),
-    (105, Region::Anchor),
-    (334, Region::Anchor),
-    (205, Region::Anchor),
-    (425, Region::Anchor),
-    (50, Region::Anchor),
-    (280, Region::Anchor),
     (58, Region::Anchor),
     (288, Region::Anchor),
     (132, Region::Anchor),
@@ -251,6 +279,10 @@ const LID_CLOSURE: f32 = 0.92;
 /// image's left along the upper lip to the other corner, then back along the lower lip.
 pub const INNER_LIP_OUTLINE: [usize; 16] = [78, 80, 81, 82, 13, 312, 311, 310, 308, 318, 402, 317, 14, 87, 178, 88];
 
+/// The outer-lip outline, in the same order: from the corner on the image's left along the upper lip's
+/// outer edge to the other corner, then back along the lower lip's.
+pub const OUTER_LIP_OUTLINE: [usize; 16] = [61, 40, 39, 37, 0, 267, 269, 270, 291, 321, 405, 314, 17, 84, 181, 91];
+
 /// Face Mesh landmark of the inner upper lip's centre.
 const INNER_UPPER: usize = 13;
 /// Face Mesh landmark of the inner lower lip's centre.
@@ -273,6 +305,12 @@ pub struct RigKeypoint {
     pub weight: f32,
     /// How far it drops at `jaw_open = 1`, as a share of the full jaw drop.
     pub jaw_gain: f32,
+    /// Brows: the distance down to the upper lid below, frame units (0 for every other keypoint). A brow
+    /// raise stretches the skin between over it.
+    pub lid_gap: f32,
+    /// Lips and mouth corners: where it sits along the mouth, -1 at the corner on the image's left, 1
+    /// at the other (0 for every other keypoint). A smile lifts and widens the lips by its square.
+    pub along_mouth: f32,
     /// Upper lids: where the lid goes when the eye is shut, relative to `src`.
     #[serde(skip)]
     pub blink_offset: Vec2,
@@ -291,6 +329,9 @@ pub struct Pose {
     /// How far each eye (person's right, left) is shut, 0..1. The renderer's lid pass closes the upper
     /// lid from its driving position towards the lower lid by this much; the warp does not see it.
     pub blink: [f32; 2],
+    /// Where the eyes look, (across, down), -1..1 ([`MotionParams::gaze_x`], `gaze_y`). The renderer's
+    /// eye pass moves the eyeball under the lids; the warp does not see it.
+    pub gaze: [f32; 2],
 }
 
 impl Pose {
@@ -316,6 +357,15 @@ impl Pose {
 
 /// How far breathing moves the head and shoulders at `breath = 1`, in face heights.
 const BREATH_FACE_HEIGHTS: f32 = 0.006;
+/// How far `brow_raise = 1` lifts the brows, in face heights.
+const BROW_RAISE_FACE_HEIGHTS: f32 = 0.04;
+/// How far `smile = 1` lifts the mouth corners, in mouth widths (the lips by the square of their place
+/// along the mouth).
+const SMILE_LIFT: f32 = 0.07;
+/// How far `smile = 1` widens each mouth corner, in mouth widths.
+const SMILE_WIDEN: f32 = 0.06;
+/// How far `smile = 1` lifts the cheeks, in mouth widths.
+const SMILE_CHEEK_LIFT: f32 = 0.04;
 
 /// A head pose as a rotation about the pivot, applied to points with depth and projected
 /// orthographically onto the frame.
@@ -332,8 +382,9 @@ struct HeadTurn {
 
 impl HeadTurn {
     fn new(params: &MotionParams, pivot: Vec2, right: Vec2, down: Vec2) -> Self {
+        let pitch_deg = params.head_pitch_deg + params.nod.clamp(0.0, 1.0) * NOD_DEG;
         let (yaw, pitch, roll) =
-            (params.head_yaw_deg.to_radians(), params.head_pitch_deg.to_radians(), params.head_roll_deg.to_radians());
+            (params.head_yaw_deg.to_radians(), pitch_deg.to_radians(), params.head_roll_deg.to_radians());
         // Positive yaw moves the (near) nose to the viewer's right, positive pitch moves it down, positive
         // roll turns the face clockwise on screen (y points down).
         let rot =
@@ -374,6 +425,8 @@ pub struct Rig {
     pub inner_lip_outline: [usize; 16],
     /// [`EYE_OUTLINES`] as indices into `keypoints`.
     pub eye_outlines: [[usize; 16]; 2],
+    /// [`OUTER_LIP_OUTLINE`] as indices into `keypoints`.
+    pub outer_lip_outline: [usize; 16],
     /// The point the head turns about (the top of the neck), frame coordinates.
     pivot: Vec2,
     /// Face height, frame units.
@@ -413,16 +466,36 @@ impl Rig {
                     Region::Eye => Vec2::new(0.10, 0.08) * mw,
                     Region::UpperLidRight | Region::UpperLidLeft | Region::LowerLid => lid_sigma,
                     Region::Nose => Vec2::splat(0.12 * mw),
-                    Region::Chin | Region::Jaw | Region::UpperJaw | Region::Anchor | Region::Head | Region::Body => {
-                        jaw_sigma
-                    }
+                    Region::Brow => Vec2::new(0.12, 0.08) * mw,
+                    Region::Chin
+                    | Region::Jaw
+                    | Region::UpperJaw
+                    | Region::Cheek
+                    | Region::Anchor
+                    | Region::Head
+                    | Region::Body => jaw_sigma,
                 };
                 let src = framing.frame_from_image(landmarks[landmark]);
                 // The lower lip drops most at its centre and less towards the corners, so the opening
                 // is a rounded arc rather than a flat-bottomed trapezoid.
+                let along_mouth = match region {
+                    Region::LowerLip | Region::UpperLip | Region::MouthCorner => {
+                        ((src - mouth_centre).dot(face.right) / (0.5 * mw)).clamp(-1.0, 1.0)
+                    }
+                    _ => 0.0,
+                };
+                // A brow's lid: the upper-lid centre (159 or 386) on its side of the face.
+                let lid_gap = if region == Region::Brow {
+                    let lids = [159, 386].map(|lm| framing.frame_from_image(landmarks[lm]));
+                    let side = |p: Vec2| (p - centre).dot(face.right);
+                    let lid = if side(lids[0]).signum() == side(src).signum() { lids[0] } else { lids[1] };
+                    (lid - src).dot(face.down).max(0.0)
+                } else {
+                    0.0
+                };
                 let jaw_gain = match region {
                     Region::LowerLip => {
-                        let u = ((src - mouth_centre).dot(face.right) / (0.5 * mw)).abs().min(1.0);
+                        let u = along_mouth.abs();
                         let corner = Region::MouthCorner.jaw_gain();
                         corner + (1.0 - corner) * (1.0 - u * u)
                     }
@@ -437,7 +510,18 @@ impl Rig {
                     Region::LowerLid => (3.0, Vec2::ZERO),
                     _ => (1.0, Vec2::ZERO),
                 };
-                RigKeypoint { landmark, region, src, sigma, weight, jaw_gain, blink_offset, depth: depth_of(landmark) }
+                RigKeypoint {
+                    landmark,
+                    region,
+                    src,
+                    sigma,
+                    weight,
+                    jaw_gain,
+                    lid_gap,
+                    along_mouth,
+                    blink_offset,
+                    depth: depth_of(landmark),
+                }
             })
             .collect();
         // Rings outside the face: hair that turns with the head (the oval's upper part and sides), and
@@ -452,6 +536,8 @@ impl Rig {
                 sigma: ring_sigma,
                 weight: 1.0,
                 jaw_gain: 0.0,
+                lid_gap: 0.0,
+                along_mouth: 0.0,
                 blink_offset: Vec2::ZERO,
                 depth: depth_of(landmark),
             };
@@ -464,6 +550,7 @@ impl Rig {
         let (inner_upper, inner_lower) = (find(INNER_UPPER), find(INNER_LOWER));
         let inner_lip_outline = INNER_LIP_OUTLINE.map(find);
         let eye_outlines = EYE_OUTLINES.map(|eye| eye.map(find));
+        let outer_lip_outline = OUTER_LIP_OUTLINE.map(find);
         let down = face.down;
         let rest_gap = (keypoints[inner_lower].src - keypoints[inner_upper].src).dot(down).max(0.0);
         Self {
@@ -478,6 +565,7 @@ impl Rig {
             background_weight: cfg.background_weight,
             inner_lip_outline,
             eye_outlines,
+            outer_lip_outline,
             pivot,
             face_height,
         }
@@ -500,12 +588,28 @@ impl Rig {
         (gap - self.rest_gap).max(0.0)
     }
 
+    /// How much nearer together the inner lips are in `pose` than in the portrait, frame units: the
+    /// largest shrink of the seven upper/lower inner-lip pairs' gaps (0 when none is closer). Where the
+    /// lips close over the portrait's own opening the renderer's lip pass keeps them apart from what
+    /// was between them (teeth).
+    pub fn lip_squeeze(&self, pose: &Pose) -> f32 {
+        let o = &self.inner_lip_outline;
+        (1..8)
+            .map(|i| {
+                let (up, low) = (o[i], o[16 - i]);
+                let source_gap = (self.keypoints[low].src - self.keypoints[up].src).dot(self.down);
+                source_gap - (pose.drv[low] - pose.drv[up]).dot(self.down)
+            })
+            .fold(0.0, f32::max)
+    }
+
     /// A pose with every keypoint at rest (driving = source, identity Jacobians).
     pub fn rest_pose(&self) -> Pose {
         Pose {
             drv: self.keypoints.iter().map(|k| k.src).collect(),
             jac: vec![Mat2::IDENTITY; self.keypoints.len()],
             blink: [0.0; 2],
+            gaze: [0.0; 2],
         }
     }
 
@@ -516,35 +620,53 @@ impl Rig {
         let close = params.lip_close.clamp(0.0, 1.0) * 0.5 * self.rest_gap;
         let corner_in =
             (0.12 * params.lip_round.clamp(0.0, 1.0) - 0.08 * params.lip_stretch.clamp(0.0, 1.0)) * self.mouth_width;
-        let mouth_centre_x = (self.keypoints[self.inner_upper].src + self.keypoints[self.inner_lower].src) * 0.5;
+        let smile = params.smile.clamp(0.0, 1.0) * self.mouth_width;
+        let brow = params.brow_raise.clamp(0.0, 1.0) * BROW_RAISE_FACE_HEIGHTS * self.face_height;
         // No turn, no transform: the rest pose stays exactly the source.
-        let turned = params.head_yaw_deg != 0.0 || params.head_pitch_deg != 0.0 || params.head_roll_deg != 0.0;
+        let turned = params.head_yaw_deg != 0.0
+            || params.head_pitch_deg != 0.0
+            || params.head_roll_deg != 0.0
+            || params.nod > 0.0;
         let head = turned.then(|| HeadTurn::new(params, self.pivot, self.right, self.down));
         for ((k, drv), jac) in self.keypoints.iter().zip(&mut pose.drv).zip(&mut pose.jac) {
             let mut p = k.src + self.down * (k.jaw_gain * drop);
             match k.region {
                 Region::UpperLip => p += self.down * close,
                 Region::LowerLip => p -= self.down * close,
-                Region::MouthCorner => {
-                    let side = (k.src - mouth_centre_x).dot(self.right).signum();
-                    p -= self.right * (side * corner_in);
-                }
+                Region::MouthCorner => p -= self.right * (k.along_mouth.signum() * corner_in),
+                Region::Brow => p -= self.down * brow,
+                Region::Cheek => p -= self.down * (SMILE_CHEEK_LIFT * smile),
                 _ => {}
             }
+            // A smile lifts and widens the mouth, most at the corners: by the square of the place
+            // along the mouth, so the lips curve up.
+            let u = k.along_mouth;
+            p += (self.right * (SMILE_WIDEN * u * u.abs()) - self.down * (SMILE_LIFT * u * u)) * smile;
             // The still ring never turns; without a turn nothing does.
             (*drv, *jac) = match &head {
                 Some(head) if k.region != Region::Body => head.apply(p, k.depth),
                 _ => (p, Mat2::IDENTITY),
             };
+            // A raised brow stretches the skin down to the lid, which holds: its map takes the lid's
+            // source point at the lid (down axis scaled by gap / (gap + raise)), so the lashes are not
+            // copied up into the stretched skin.
+            if k.region == Region::Brow && brow > 0.0 && k.lid_gap > 0.0 {
+                let scale = k.lid_gap / (k.lid_gap + brow);
+                let down = self.down;
+                let stretch = Mat2::IDENTITY + Mat2::from_cols(down * down.x, down * down.y) * (scale - 1.0);
+                *jac = stretch * *jac;
+            }
             *drv += self.down * (params.breath.clamp(-1.0, 1.0) * BREATH_FACE_HEIGHTS * self.face_height);
         }
-        self.add_blinks(params.blink_right, params.blink_left, pose);
+        self.set_eyes(params, pose);
     }
 
-    /// Shuts the eyes by `right` and `left` (0 = open, 1 = shut) in `pose`. The pipeline calls it after
-    /// smoothing for scheduled blinks, which are clean signals that a jitter filter would only blunt.
-    pub fn add_blinks(&self, right: f32, left: f32, pose: &mut Pose) {
-        pose.blink = [right.clamp(0.0, 1.0), left.clamp(0.0, 1.0)];
+    /// Sets the lids (`blink_right`, `blink_left`, 0 = open, 1 = shut) and the gaze (`gaze_x`, `gaze_y`)
+    /// of `params` in `pose`. The pipeline calls it after smoothing: blinks and saccades are quick, clean
+    /// signals that a jitter filter would only blunt.
+    pub fn set_eyes(&self, params: &MotionParams, pose: &mut Pose) {
+        pose.blink = [params.blink_right.clamp(0.0, 1.0), params.blink_left.clamp(0.0, 1.0)];
+        pose.gaze = [params.gaze_x.clamp(-1.0, 1.0), params.gaze_y.clamp(-1.0, 1.0)];
     }
 
     /// The opening of the inner lips in `pose`, 0 = closed, 1 = the widest this rig opens
@@ -613,6 +735,36 @@ mod tests {
     }
 
     #[test]
+    fn smile_lifts_and_widens_the_corners_and_nod_tips_the_head() {
+        let rig = rig();
+        let rest = rig.rest_pose();
+        let mut pose = rig.rest_pose();
+        rig.drive(&MotionParams { smile: 1.0, ..Default::default() }, &mut pose);
+        for (i, k) in rig.keypoints.iter().enumerate() {
+            let d = pose.drv[i] - rest.drv[i];
+            match k.region {
+                Region::MouthCorner if k.along_mouth.abs() > 0.9 => {
+                    // Up (negative y) and outwards, by the square of the place along the mouth.
+                    assert!(d.y < -0.5 * SMILE_LIFT * rig.mouth_width, "corner {} rose {}", k.landmark, -d.y);
+                    assert!(d.x * k.along_mouth > 0.0, "corner {} moved {d} inwards", k.landmark);
+                }
+                Region::Cheek => assert!(d.y < 0.0 && d.x == 0.0, "cheek {} moved {d}", k.landmark),
+                Region::Nose | Region::Eye | Region::Anchor | Region::Body => assert_eq!(d, Vec2::ZERO),
+                _ => {}
+            }
+        }
+        // A nod is a downward pitch of NOD_DEG at 1.
+        let (mut a, mut b) = (rig.rest_pose(), rig.rest_pose());
+        rig.drive(&MotionParams { nod: 0.5, ..Default::default() }, &mut a);
+        rig.drive(&MotionParams { head_pitch_deg: 0.5 * NOD_DEG, ..Default::default() }, &mut b);
+        assert_eq!(a, b);
+        assert_ne!(a.drv, rest.drv);
+        // Eyes: set_eyes carries blinks and gaze into the pose, clamped.
+        rig.set_eyes(&MotionParams { gaze_x: 2.0, gaze_y: -0.3, blink_left: 0.4, ..Default::default() }, &mut a);
+        assert_eq!((a.gaze, a.blink), ([1.0, -0.3], [0.0, 0.4]));
+    }
+
+    #[test]
     fn lip_close_closes_the_source_gap() {
         let rig = rig();
         let mut pose = rig.rest_pose();
@@ -653,8 +805,9 @@ mod blink_tests {
 }
 
 /// The poses of the reference contact sheet, by name: neutral, jaw 0.5 and 1.0, lip_round, lip_stretch,
-/// blink, yaw +-10 degrees, pitch +-8 degrees and roll +-8 degrees.
-pub fn sheet_poses() -> [(&'static str, MotionParams); 12] {
+/// blink, yaw +-10 degrees, pitch +-8 degrees, roll +-8 degrees, smile, brow_raise and gaze to either
+/// side.
+pub fn sheet_poses() -> [(&'static str, MotionParams); 16] {
     let p = MotionParams::default;
     [
         ("neutral", p()),
@@ -669,5 +822,15 @@ pub fn sheet_poses() -> [(&'static str, MotionParams); 12] {
         ("pitch_-8", MotionParams { head_pitch_deg: -8.0, ..p() }),
         ("roll_+8", MotionParams { head_roll_deg: 8.0, ..p() }),
         ("roll_-8", MotionParams { head_roll_deg: -8.0, ..p() }),
+        ("smile", MotionParams { smile: 1.0, ..p() }),
+        ("brow_raise", MotionParams { brow_raise: 1.0, ..p() }),
+        ("gaze_+1", MotionParams { gaze_x: 1.0, ..p() }),
+        ("gaze_-1", MotionParams { gaze_x: -1.0, ..p() }),
     ]
+}
+
+/// [`sheet_poses`] with the mouth closed at rest (`lip_close = 1`): a portrait that shows its teeth
+/// played as a closed-mouth one.
+pub fn closed_sheet_poses() -> [(&'static str, MotionParams); 16] {
+    sheet_poses().map(|(name, params)| (name, MotionParams { lip_close: 1.0, ..params }))
 }

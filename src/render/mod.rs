@@ -187,7 +187,7 @@ struct GpuParams {
     flow_step: u32,
     flow_side: u32,
     _pad: u32,
-    outlines: [u32; 48],
+    outlines: [u32; 64],
     inner_upper: u32,
     inner_lower: u32,
     bg_mode: u32,
@@ -202,6 +202,8 @@ struct GpuFrame {
     interior: f32,
     pixel: f32,
     blink: [f32; 2],
+    gaze: [f32; 2],
+    _pad: [f32; 2],
 }
 
 #[repr(C)]
@@ -233,7 +235,7 @@ pub struct WarpRenderer {
     flow_pipeline: wgpu::RenderPipeline,
     warp_pipeline: wgpu::ComputePipeline,
     mouth_pipeline: wgpu::RenderPipeline,
-    lid_pipeline: wgpu::RenderPipeline,
+    eye_pipeline: wgpu::RenderPipeline,
     bind_group: wgpu::BindGroup,
     flow_view: wgpu::TextureView,
     warp_io_group: wgpu::BindGroup,
@@ -340,8 +342,9 @@ impl WarpRenderer {
             flow_side,
             _pad: 0,
             outlines: {
-                let mut outlines = [0u32; 48];
-                let all = rig.inner_lip_outline.iter().chain(rig.eye_outlines.iter().flatten());
+                let mut outlines = [0u32; 64];
+                let all =
+                    rig.inner_lip_outline.iter().chain(rig.eye_outlines.iter().flatten()).chain(&rig.outer_lip_outline);
                 for (dst, &i) in outlines.iter_mut().zip(all) {
                     *dst = i as u32;
                 }
@@ -521,7 +524,7 @@ impl WarpRenderer {
         };
         let flow_pipeline = make_pipeline("coarse flow", "fs_flow", wgpu::TextureFormat::Rgba32Float, None);
         let mouth_pipeline = make_pipeline("mouth interior", "fs_mouth", wgpu::TextureFormat::Rgba8Unorm, overlay);
-        let lid_pipeline = make_pipeline("lids", "fs_lids", wgpu::TextureFormat::Rgba8Unorm, overlay);
+        let eye_pipeline = make_pipeline("eyes", "fs_eyes", wgpu::TextureFormat::Rgba8Unorm, overlay);
         let staging = rig
             .keypoints
             .iter()
@@ -538,7 +541,7 @@ impl WarpRenderer {
             flow_pipeline,
             warp_pipeline,
             mouth_pipeline,
-            lid_pipeline,
+            eye_pipeline,
             bind_group,
             flow_view,
             warp_io_group,
@@ -663,15 +666,17 @@ impl WarpRenderer {
             pass.set_bind_group(1, &self.warp_io_group, &[]);
             pass.dispatch_workgroups(tiles, tiles, 1);
         }
-        let mouth = if frame.interior > 0.0 { self.mouth_scissor(pose) } else { None };
-        let lids = [0, 1].map(|eye| {
-            if frame.blink[eye] > 0.0 {
+        let squeezed = self.rig.lip_squeeze(pose) > 0.25 * frame.pixel;
+        let mouth = if frame.interior > 0.0 || squeezed { self.mouth_scissor(pose) } else { None };
+        let gazing = frame.gaze != [0.0; 2];
+        let eyes = [0, 1].map(|eye| {
+            if frame.blink[eye] > 0.0 || gazing {
                 self.scissor(self.rig.eye_outlines[eye].iter().map(|&i| pose.drv[i]))
             } else {
                 None
             }
         });
-        if mouth.is_some() || lids.iter().any(Option::is_some) {
+        if mouth.is_some() || eyes.iter().any(Option::is_some) {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("overlays"),
                 color_attachments: &[Some(wgpu::RenderPassColorAttachment {
@@ -691,10 +696,10 @@ impl WarpRenderer {
                 pass.set_pipeline(&self.mouth_pipeline);
                 pass.draw(0..3, 0..1);
             }
-            for (eye, rect) in lids.iter().enumerate() {
+            for (eye, rect) in eyes.iter().enumerate() {
                 if let Some((x, y, w, h)) = *rect {
                     pass.set_scissor_rect(x, y, w, h);
-                    pass.set_pipeline(&self.lid_pipeline);
+                    pass.set_pipeline(&self.eye_pipeline);
                     pass.draw(0..3, eye as u32..eye as u32 + 1);
                 }
             }
@@ -739,13 +744,19 @@ impl WarpRenderer {
     /// extra opening, so the rest pose stays exactly the portrait.
     fn frame_uniform(&self, pose: &Pose) -> GpuFrame {
         let pixel = 2.0 / self.size as f32;
-        GpuFrame { interior: (self.rig.extra_gap(pose) / (2.0 * pixel)).clamp(0.0, 1.0), pixel, blink: pose.blink }
+        GpuFrame {
+            interior: (self.rig.extra_gap(pose) / (2.0 * pixel)).clamp(0.0, 1.0),
+            pixel,
+            blink: pose.blink,
+            gaze: pose.gaze,
+            _pad: [0.0; 2],
+        }
     }
 
-    /// The pixel rectangle (x, y, w, h) around the driving inner-lip outline, two pixels wider on each
+    /// The pixel rectangle (x, y, w, h) around the driving outer-lip outline, two pixels wider on each
     /// side; `None` when it is off the frame.
     fn mouth_scissor(&self, pose: &Pose) -> Option<(u32, u32, u32, u32)> {
-        self.scissor(self.rig.inner_lip_outline.iter().map(|&i| pose.drv[i]))
+        self.scissor(self.rig.outer_lip_outline.iter().map(|&i| pose.drv[i]))
     }
 
     /// The pixel rectangle (x, y, w, h) around `points` (frame coordinates), two pixels wider on each
