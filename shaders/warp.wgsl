@@ -296,16 +296,16 @@ fn segment_map(which: u32, seg: vec3f, z: vec2f) -> vec2f {
 const LIP_INSET_PX: f32 = 1.5;
 const LIP_PRESS_PX: f32 = 5.0;
 
-// The lips, drawn inside a scissor rectangle around them and alpha-blended over the warp, whenever the
-// mouth opens wider than in the portrait or closes over its opening. The Gaussian blend averages the
+// The lips, drawn inside a scissor rectangle around them and alpha-blended over the warp, whenever
+// they close over the portrait's opening (Rig::lip_squeeze). The Gaussian blend averages the
 // maps of keypoints that move apart or together, so between closing lips it would keep showing what
 // lay between them (teeth). Here every pixel inside the outer lip outline takes one map: above the
 // driving inner upper lip line the upper lip's (its keypoints' maps at that place), below the inner
 // lower lip line the lower lip's, and in between the portrait's own opening, squeezed or stretched
 // between the two. Closed lips meet with nothing between them. Where the lips have opened wider than
-// in the portrait the mouth interior covers the opening.
+// in the portrait fs_mouth then covers the opening.
 @fragment
-fn fs_mouth(in: VertexOut) -> @location(0) vec4f {
+fn fs_lips(in: VertexOut) -> @location(0) vec4f {
     let z = in.frame_uv * 2.0 - 1.0;
     let px = frame.pixel;
     // Inside the outer lip edge, fading in over two pixels so the warp's lip edge shows through.
@@ -341,13 +341,21 @@ fn fs_mouth(in: VertexOut) -> @location(0) vec4f {
         let v = below_top / max(below_top + above_bottom, 1e-6);
         s = mix(segment_map(LIPS, upper, top), segment_map(LIPS, lower, bottom), v);
     }
-    var colour = sample_frame(s).rgb;
+    return vec4f(sample_frame(s).rgb, coverage);
+}
+
+// Drawn inside a scissor rectangle around the driving inner lips, after fs_lips, and alpha-blended:
+// the mouth interior, where the lips have opened wider than in the portrait. (Separate passes, because
+// software rasterisers run both sides of a branch: in cs_warp this would cost every pixel.)
+@fragment
+fn fs_mouth(in: VertexOut) -> @location(0) vec4f {
+    let z = in.frame_uv * 2.0 - 1.0;
     let d_drv = outline_distance(z, LIPS, true);
-    let interior = smoothstep(px, -px, d_drv) * frame.interior;
-    if (interior > 0.0) {
-        colour = mix(colour, mouth_interior(z, d_drv), interior);
+    let coverage = smoothstep(frame.pixel, -frame.pixel, d_drv) * frame.interior;
+    if (coverage <= 0.0) {
+        discard;
     }
-    return vec4f(colour, coverage);
+    return vec4f(mouth_interior(z, d_drv), coverage);
 }
 
 // The point of an eye's upper (first = 0u) or lower (first = 8u) lid line at place u along the eye line

@@ -197,23 +197,13 @@ const LAYOUT: &[(usize, Region)] = &[
     (4, Region::Nose),
     (98, Region::Nose),
     (327, Region::Nose),
-    // brows: upper edge outer to inner, then lower edge, person's right first
+    // brows: outer end, middle and inner end of the upper edge, person's right first
     (70, Region::Brow),
-    (63, Region::Brow),
     (105, Region::Brow),
-    (66, Region::Brow),
     (107, Region::Brow),
-    (46, Region::Brow),
-    (52, Region::Brow),
-    (65, Region::Brow),
     (300, Region::Brow),
-    (293, Region::Brow),
     (334, Region::Brow),
-    (296, Region::Brow),
     (336, Region::Brow),
-    (276, Region::Brow),
-    (282, Region::Brow),
-    (295, Region::Brow),
     // cheeks
     (205, Region::Cheek),
     (425, Region::Cheek),
@@ -466,7 +456,7 @@ impl Rig {
                     Region::Eye => Vec2::new(0.10, 0.08) * mw,
                     Region::UpperLidRight | Region::UpperLidLeft | Region::LowerLid => lid_sigma,
                     Region::Nose => Vec2::splat(0.12 * mw),
-                    Region::Brow => Vec2::new(0.12, 0.08) * mw,
+                    Region::Brow => Vec2::new(0.14, 0.10) * mw,
                     Region::Chin
                     | Region::Jaw
                     | Region::UpperJaw

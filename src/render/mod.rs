@@ -234,6 +234,7 @@ pub enum Backdrop<'a> {
 pub struct WarpRenderer {
     flow_pipeline: wgpu::RenderPipeline,
     warp_pipeline: wgpu::ComputePipeline,
+    lip_pipeline: wgpu::RenderPipeline,
     mouth_pipeline: wgpu::RenderPipeline,
     eye_pipeline: wgpu::RenderPipeline,
     bind_group: wgpu::BindGroup,
@@ -523,6 +524,7 @@ impl WarpRenderer {
             })
         };
         let flow_pipeline = make_pipeline("coarse flow", "fs_flow", wgpu::TextureFormat::Rgba32Float, None);
+        let lip_pipeline = make_pipeline("lips", "fs_lips", wgpu::TextureFormat::Rgba8Unorm, overlay);
         let mouth_pipeline = make_pipeline("mouth interior", "fs_mouth", wgpu::TextureFormat::Rgba8Unorm, overlay);
         let eye_pipeline = make_pipeline("eyes", "fs_eyes", wgpu::TextureFormat::Rgba8Unorm, overlay);
         let staging = rig
@@ -540,6 +542,7 @@ impl WarpRenderer {
         Ok(Self {
             flow_pipeline,
             warp_pipeline,
+            lip_pipeline,
             mouth_pipeline,
             eye_pipeline,
             bind_group,
@@ -667,7 +670,8 @@ impl WarpRenderer {
             pass.dispatch_workgroups(tiles, tiles, 1);
         }
         let squeezed = self.rig.lip_squeeze(pose) > 0.25 * frame.pixel;
-        let mouth = if frame.interior > 0.0 || squeezed { self.mouth_scissor(pose) } else { None };
+        let lips = if squeezed { self.lip_scissor(pose) } else { None };
+        let mouth = if frame.interior > 0.0 { self.mouth_scissor(pose) } else { None };
         let gazing = frame.gaze != [0.0; 2];
         let eyes = [0, 1].map(|eye| {
             if frame.blink[eye] > 0.0 || gazing {
@@ -676,7 +680,7 @@ impl WarpRenderer {
                 None
             }
         });
-        if mouth.is_some() || eyes.iter().any(Option::is_some) {
+        if lips.is_some() || mouth.is_some() || eyes.iter().any(Option::is_some) {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("overlays"),
                 color_attachments: &[Some(wgpu::RenderPassColorAttachment {
@@ -691,10 +695,12 @@ impl WarpRenderer {
                 multiview_mask: None,
             });
             pass.set_bind_group(0, &self.bind_group, &[]);
-            if let Some((x, y, w, h)) = mouth {
-                pass.set_scissor_rect(x, y, w, h);
-                pass.set_pipeline(&self.mouth_pipeline);
-                pass.draw(0..3, 0..1);
+            for (rect, pipeline) in [(lips, &self.lip_pipeline), (mouth, &self.mouth_pipeline)] {
+                if let Some((x, y, w, h)) = rect {
+                    pass.set_scissor_rect(x, y, w, h);
+                    pass.set_pipeline(pipeline);
+                    pass.draw(0..3, 0..1);
+                }
             }
             for (eye, rect) in eyes.iter().enumerate() {
                 if let Some((x, y, w, h)) = *rect {
@@ -755,8 +761,14 @@ impl WarpRenderer {
 
     /// The pixel rectangle (x, y, w, h) around the driving outer-lip outline, two pixels wider on each
     /// side; `None` when it is off the frame.
-    fn mouth_scissor(&self, pose: &Pose) -> Option<(u32, u32, u32, u32)> {
+    fn lip_scissor(&self, pose: &Pose) -> Option<(u32, u32, u32, u32)> {
         self.scissor(self.rig.outer_lip_outline.iter().map(|&i| pose.drv[i]))
+    }
+
+    /// The pixel rectangle (x, y, w, h) around the driving inner-lip outline, two pixels wider on each
+    /// side; `None` when it is off the frame.
+    fn mouth_scissor(&self, pose: &Pose) -> Option<(u32, u32, u32, u32)> {
+        self.scissor(self.rig.inner_lip_outline.iter().map(|&i| pose.drv[i]))
     }
 
     /// The pixel rectangle (x, y, w, h) around `points` (frame coordinates), two pixels wider on each
