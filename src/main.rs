@@ -1,5 +1,6 @@
 //! The `facecast` command line: a thin layer over `facecast::pipeline`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -56,13 +57,19 @@ struct RenderArgs {
     #[arg(long, value_name = "FILE.png")]
     sheet: Option<PathBuf>,
     /// What shows behind the person: keep (the portrait's own), alpha (transparent; needs
-    /// --frames-dir), a colour "#rrggbb", or an image file. Overrides [background] in the config.
+    /// --frames-dir or --raw-out), a colour "#rrggbb", or an image file. Overrides [background] in the
+    /// config.
     #[arg(long, value_name = "MODE")]
     background: Option<String>,
     /// Also write every frame as an RGBA PNG into this folder (frame_000000.png, ...): the output that
     /// keeps alpha.
     #[arg(long, value_name = "DIR")]
     frames_dir: Option<PathBuf>,
+    /// Also write every frame as raw RGBA8 (SIZE x SIZE x 4 bytes, no header, straight alpha) to this
+    /// file, or to standard output with "-" (the summary then goes to standard error). For example:
+    /// --raw-out - | ffmpeg -f rawvideo -pix_fmt rgba -s 512x512 -r 30 -i - -c:v qtrle out.mov
+    #[arg(long, value_name = "FILE|-")]
+    raw_out: Option<PathBuf>,
     /// Print the summary as JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -157,20 +164,25 @@ fn render(args: RenderArgs) -> Result<()> {
         motion_out: args.motion_out,
         sheet_out: args.sheet,
         frames_dir: args.frames_dir,
+        raw_out: args.raw_out,
         config,
         progress: !args.json,
     };
     let summary = pipeline::render_offline(&job).context("render failed")?;
+    // With raw frames on standard output, the summary goes to standard error.
+    let raw_to_stdout = job.raw_out.as_deref().is_some_and(facecast::output::RawFrames::is_stdout);
+    let mut out: Box<dyn Write> = if raw_to_stdout { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
-        print_summary(&summary, &job);
+        print_summary(&mut out, &summary, &job)?;
     }
     Ok(())
 }
 
-fn print_summary(s: &RenderSummary, job: &RenderJob) {
-    println!(
+fn print_summary(out: &mut dyn Write, s: &RenderSummary, job: &RenderJob) -> std::io::Result<()> {
+    writeln!(
+        out,
         "wrote {} ({} frames, {}x{} @ {} fps, {:.2} s of audio)",
         s.output.display(),
         s.frames,
@@ -178,26 +190,38 @@ fn print_summary(s: &RenderSummary, job: &RenderJob) {
         s.size,
         s.fps,
         s.audio_secs
-    );
+    )?;
     if let Some(p) = &job.motion_out {
-        println!("motion: {}", p.display());
+        writeln!(out, "motion: {}", p.display())?;
     }
     if let Some(p) = &job.sheet_out {
-        println!("contact sheet: {}", p.display());
+        writeln!(out, "contact sheet: {}", p.display())?;
     }
-    println!("model {}; adapter {}", s.motion_model, s.adapter);
-    println!("mouth_open: mean {:.2}, max {:.2}", s.mean_mouth_open, s.max_mouth_open);
-    println!(
+    if let Some(p) = &job.frames_dir {
+        writeln!(out, "RGBA frames: {}", p.display())?;
+    }
+    if let Some(p) = &job.raw_out {
+        writeln!(
+            out,
+            "raw RGBA frames: {}",
+            if p.as_os_str() == "-" { "standard output".into() } else { p.display().to_string() }
+        )?;
+    }
+    writeln!(out, "model {}; adapter {}", s.motion_model, s.adapter)?;
+    writeln!(out, "mouth_open: mean {:.2}, max {:.2}", s.mean_mouth_open, s.max_mouth_open)?;
+    writeln!(
+        out,
         "took {:.2} s ({:.1}x real time): render {:.2} ms/frame, encode {:.2} ms/frame, motion {:.3} ms/hop",
         s.wall_secs,
         s.audio_secs / s.wall_secs,
         s.timings.render.ms_per_item(),
         s.timings.encode.ms_per_item(),
         s.timings.motion.ms_per_item()
-    );
+    )?;
     if s.audio_truncated {
-        println!("warning: the audio file ends early (truncated); rendered what could be decoded");
+        writeln!(out, "warning: the audio file ends early (truncated); rendered what could be decoded")?;
     }
+    Ok(())
 }
 
 #[derive(serde::Serialize)]
@@ -228,6 +252,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         motion_out: None,
         sheet_out: None,
         frames_dir: None,
+        raw_out: None,
         config: load_config(args.config.as_ref())?,
         progress: false,
     };

@@ -210,7 +210,75 @@ fn bad_inputs_are_clear_errors_not_panics() {
     let out = run_with(&portrait, &speech, &["--background", dir.join("missing.jpg").to_str().unwrap()]);
     assert_clean_failure(&out, "cannot read background image", &mp4);
     let out = run_with(&portrait, &speech, &["--background", "alpha"]);
-    assert_clean_failure(&out, "alpha needs --frames-dir", &mp4);
+    assert_clean_failure(&out, "alpha needs --frames-dir or --raw-out", &mp4);
+}
+
+#[test]
+fn raw_rgba_frames_stream_to_stdout_with_alpha_and_nothing_else() {
+    // `--raw-out -` is for a pipe into ffmpeg or OBS: standard output must hold the frames and nothing
+    // else (the summary goes to standard error), with the person's alpha.
+    let dir = common::scratch("cli_raw");
+    let mp4 = dir.join("raw.mp4");
+    let size = 128usize;
+    let out = facecast(&[
+        "render",
+        "--portrait",
+        common::root().join("assets/portraits/astronaut.png").to_str().unwrap(),
+        "--audio",
+        common::root().join("tests/data/cards_001_22k.wav").to_str().unwrap(),
+        "--output",
+        mp4.to_str().unwrap(),
+        "--size",
+        &size.to_string(),
+        "--fps",
+        "25",
+        "--background",
+        "alpha",
+        "--raw-out",
+        "-",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("raw RGBA frames: standard output"), "summary not on stderr: {stderr}");
+    let frame_bytes = size * size * 4;
+    assert_eq!(out.stdout.len() % frame_bytes, 0, "stdout is not whole frames ({} bytes)", out.stdout.len());
+    let frames = out.stdout.len() / frame_bytes;
+    let mp4_frames: usize = ffprobe_streams(&mp4)
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .and_then(|s| s["nb_read_frames"].as_str())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(frames, mp4_frames, "raw and MP4 frame counts differ");
+    // Every frame: the wall is transparent (top corners) and the face is opaque (the centre).
+    for f in out.stdout.chunks_exact(frame_bytes) {
+        let alpha = |x: usize, y: usize| f[(y * size + x) * 4 + 3];
+        assert!(alpha(2, 2) < 20 && alpha(size - 3, 2) < 20, "wall alpha {} {}", alpha(2, 2), alpha(size - 3, 2));
+        assert!(alpha(size / 2, size / 2) > 240, "face alpha {}", alpha(size / 2, size / 2));
+    }
+
+    // To a file: the same bytes. A failed render leaves no file behind.
+    let raw = dir.join("frames.rgba");
+    let out2 = facecast(&[
+        "render",
+        "--portrait",
+        common::root().join("assets/portraits/astronaut.png").to_str().unwrap(),
+        "--audio",
+        common::root().join("tests/data/cards_001_22k.wav").to_str().unwrap(),
+        "--output",
+        mp4.to_str().unwrap(),
+        "--size",
+        &size.to_string(),
+        "--fps",
+        "25",
+        "--background",
+        "alpha",
+        "--raw-out",
+        raw.to_str().unwrap(),
+    ]);
+    assert!(out2.status.success(), "{}", String::from_utf8_lossy(&out2.stderr));
+    assert!(std::fs::read(&raw).unwrap() == out.stdout, "the raw file differs from the stdout stream");
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //! Input: RGBA8 frames of one size at one frame rate, and per frame a [`MotionRecord`]. Output:
 //! - [`Mp4Writer`]: H.264 (openh264, constrained baseline) muxed with the input audio (AAC) into MP4 by
 //!   ffmpeg, run as a subprocess once at the end (`-c:v copy`: ffmpeg does not re-encode the video);
+//! - [`PngSequence`]: every frame as an RGBA PNG (keeps alpha);
+//! - [`RawFrames`]: every frame as raw RGBA8 bytes, to a file or standard output, for a pipe into
+//!   ffmpeg, GStreamer or OBS (keeps alpha);
 //! - [`MotionWriter`]: the motion JSONL, one object per frame (format in README.md);
 //! - [`contact_sheet`]: a grid of frames as one PNG, for people to look at.
 //!
@@ -46,6 +49,74 @@ pub enum OutputError {
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
     move |source| OutputError::Io { path: path.to_owned(), source }
+}
+
+/// Writes every frame as raw RGBA8 (`size * size * 4` bytes, row-major, straight alpha, no header) to a
+/// file or to standard output (`-`): what `ffmpeg -f rawvideo -pix_fmt rgba -s WxH -r FPS -i -` reads.
+/// A file that was not finished (the render failed) is removed when the sink is dropped.
+pub struct RawFrames {
+    out: Box<dyn Write + Send>,
+    path: PathBuf,
+    size: u32,
+    frames: u64,
+    finished: bool,
+}
+
+impl RawFrames {
+    /// Opens `path` for writing, or standard output when `path` is `-`.
+    ///
+    /// # Errors
+    /// [`OutputError::Io`] when the file cannot be created.
+    pub fn create(path: &Path, size: u32) -> Result<Self, OutputError> {
+        let out: Box<dyn Write + Send> = if Self::is_stdout(path) {
+            Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout()))
+        } else {
+            Box::new(BufWriter::with_capacity(1 << 20, File::create(path).map_err(io_err(path))?))
+        };
+        Ok(Self { out, path: path.to_owned(), size, frames: 0, finished: false })
+    }
+
+    /// Whether `path` means standard output.
+    pub fn is_stdout(path: &Path) -> bool {
+        path.as_os_str() == "-"
+    }
+
+    /// Writes the next frame.
+    ///
+    /// # Errors
+    /// [`OutputError::FrameSize`], or [`OutputError::Io`] (a reader that went away: broken pipe).
+    pub fn write(&mut self, rgba: &[u8]) -> Result<(), OutputError> {
+        let expected = (self.size * self.size * 4) as usize;
+        if rgba.len() != expected {
+            return Err(OutputError::FrameSize { got: rgba.len(), expected });
+        }
+        self.out.write_all(rgba).map_err(io_err(&self.path))?;
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Frames written so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Flushes the last frames.
+    ///
+    /// # Errors
+    /// [`OutputError::Io`].
+    pub fn finish(mut self) -> Result<(), OutputError> {
+        self.out.flush().map_err(io_err(&self.path))?;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for RawFrames {
+    fn drop(&mut self) {
+        if !self.finished && !Self::is_stdout(&self.path) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Writes every frame as an RGBA PNG, `frame_000000.png` on, into one folder: the sink that keeps alpha.

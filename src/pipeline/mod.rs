@@ -25,7 +25,7 @@ use crate::motion::idle::IdleMotion;
 use crate::motion::smooth::OneEuro;
 use crate::motion::{MotionError, MotionModel, MotionParams};
 use crate::onnx::ModelSource;
-use crate::output::{self, MotionRecord, MotionWriter, Mp4Writer, OutputError, PngSequence};
+use crate::output::{self, MotionRecord, MotionWriter, Mp4Writer, OutputError, PngSequence, RawFrames};
 use crate::portrait::segment::Segmenter;
 use crate::portrait::{FaceModels, Portrait, PortraitError, Pose};
 use crate::render::{Backdrop, RenderContext, RenderError, WarpRenderer};
@@ -106,6 +106,8 @@ pub struct RenderJob {
     pub sheet_out: Option<PathBuf>,
     /// A folder to write every frame into as an RGBA PNG (the sink that keeps alpha), if any.
     pub frames_dir: Option<PathBuf>,
+    /// A file (or `-`, standard output) to write every frame into as raw RGBA8, if any.
+    pub raw_out: Option<PathBuf>,
     /// Configuration.
     pub config: Config,
     /// Show a progress bar on the terminal.
@@ -201,11 +203,15 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     }
     // The background settings and picture next: cheaper to reject than the audio or the portrait.
     let bg = &cfg.background;
-    if bg.mode == BackgroundMode::Alpha && job.frames_dir.is_none() {
+    if bg.mode == BackgroundMode::Alpha && job.frames_dir.is_none() && job.raw_out.is_none() {
         return Err(PipelineError::Invalid(
-            "background mode alpha needs --frames-dir (an MP4 has no alpha; the MP4 shows the person over black)"
+            "background mode alpha needs --frames-dir or --raw-out (an MP4 has no alpha; the MP4 shows the person \
+             over black)"
                 .into(),
         ));
+    }
+    if job.raw_out.as_deref().is_some_and(|p| p == job.output) {
+        return Err(PipelineError::Invalid("--raw-out must not be the MP4 output".into()));
     }
     let backdrop_image = match (&bg.mode, &bg.image) {
         (BackgroundMode::Image, Some(path)) => Some(
@@ -327,6 +333,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let n_frames = ((audio_secs * f64::from(job.fps)).round() as u64).max(1);
     let mut mp4 = Mp4Writer::create(&job.output, job.size, job.fps, &cfg.output)?;
     let mut png_frames = job.frames_dir.as_deref().map(|d| PngSequence::create(d, job.size)).transpose()?;
+    let mut raw_frames = job.raw_out.as_deref().map(|p| RawFrames::create(p, job.size)).transpose()?;
     // Alpha frames go to the MP4 over black.
     let mut over_black =
         if bg.mode == BackgroundMode::Alpha { vec![0u8; (job.size * job.size * 4) as usize] } else { Vec::new() };
@@ -375,6 +382,9 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         if let Some(png) = png_frames.as_mut() {
             png.write(rgba)?;
         }
+        if let Some(raw) = raw_frames.as_mut() {
+            raw.write(rgba)?;
+        }
         if over_black.is_empty() {
             mp4.write_frame(rgba)?;
         } else {
@@ -408,6 +418,9 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     bar.finish_and_clear();
     if let Some(w) = motion_out {
         w.finish()?;
+    }
+    if let Some(raw) = raw_frames {
+        raw.finish()?;
     }
 
     // The muxer needs the audio as a file; a bundled clip is written beside the output for it.
