@@ -220,23 +220,26 @@ fn raw_rgba_frames_stream_to_stdout_with_alpha_and_nothing_else() {
     let dir = common::scratch("cli_raw");
     let mp4 = dir.join("raw.mp4");
     let size = 128usize;
-    let out = facecast(&[
-        "render",
-        "--portrait",
-        common::root().join("assets/portraits/astronaut.png").to_str().unwrap(),
-        "--audio",
-        common::root().join("tests/data/cards_001_22k.wav").to_str().unwrap(),
-        "--output",
-        mp4.to_str().unwrap(),
-        "--size",
-        &size.to_string(),
-        "--fps",
-        "25",
-        "--background",
-        "alpha",
-        "--raw-out",
-        "-",
-    ]);
+    let render_raw = |raw_out: &str| {
+        facecast(&[
+            "render",
+            "--portrait",
+            common::root().join("assets/portraits/astronaut.png").to_str().unwrap(),
+            "--audio",
+            common::root().join("tests/data/cards_001_22k.wav").to_str().unwrap(),
+            "--output",
+            mp4.to_str().unwrap(),
+            "--size",
+            &size.to_string(),
+            "--fps",
+            "25",
+            "--background",
+            "alpha",
+            "--raw-out",
+            raw_out,
+        ])
+    };
+    let out = render_raw("-");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("raw RGBA frames: standard output"), "summary not on stderr: {stderr}");
@@ -258,25 +261,9 @@ fn raw_rgba_frames_stream_to_stdout_with_alpha_and_nothing_else() {
         assert!(alpha(size / 2, size / 2) > 240, "face alpha {}", alpha(size / 2, size / 2));
     }
 
-    // To a file: the same bytes. A failed render leaves no file behind.
+    // To a file: the same bytes.
     let raw = dir.join("frames.rgba");
-    let out2 = facecast(&[
-        "render",
-        "--portrait",
-        common::root().join("assets/portraits/astronaut.png").to_str().unwrap(),
-        "--audio",
-        common::root().join("tests/data/cards_001_22k.wav").to_str().unwrap(),
-        "--output",
-        mp4.to_str().unwrap(),
-        "--size",
-        &size.to_string(),
-        "--fps",
-        "25",
-        "--background",
-        "alpha",
-        "--raw-out",
-        raw.to_str().unwrap(),
-    ]);
+    let out2 = render_raw(raw.to_str().unwrap());
     assert!(out2.status.success(), "{}", String::from_utf8_lossy(&out2.stderr));
     assert!(std::fs::read(&raw).unwrap() == out.stdout, "the raw file differs from the stdout stream");
 }

@@ -24,10 +24,11 @@ fn setup() -> (Portrait, RenderContext, WarpRenderer) {
     (p, ctx, r)
 }
 
+/// One frame at the renderer's size, posed by `params`.
 fn render(p: &Portrait, ctx: &RenderContext, r: &mut WarpRenderer, params: MotionParams) -> RgbaImage {
     let mut pose = p.rig.rest_pose();
     p.rig.drive(&params, &mut pose);
-    RgbaImage::from_raw(SIZE, SIZE, r.render(ctx, &pose).unwrap().to_vec()).unwrap()
+    RgbaImage::from_raw(r.size(), r.size(), r.render(ctx, &pose).unwrap().to_vec()).unwrap()
 }
 
 /// (mean absolute difference, share of channel values off by more than 16), over RGB.
@@ -227,14 +228,7 @@ fn golden_pose_sheets_at_256_and_512() {
         [("poses", facecast::portrait::rig::sheet_poses()), ("closed", facecast::portrait::rig::closed_sheet_poses())];
     for (size, (sheet, poses)) in [256u32, 512].into_iter().flat_map(|s| sheets.iter().map(move |p| (s, p))) {
         let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
-        let frames: Vec<RgbaImage> = poses
-            .iter()
-            .map(|(_, params)| {
-                let mut pose = p.rig.rest_pose();
-                p.rig.drive(params, &mut pose);
-                RgbaImage::from_raw(size, size, r.render(&ctx, &pose).unwrap().to_vec()).unwrap()
-            })
-            .collect();
+        let frames: Vec<RgbaImage> = poses.iter().map(|(_, params)| render(&p, &ctx, &mut r, *params)).collect();
         let golden_path = common::data(&format!("golden/{sheet}_{size}.png"));
         if std::env::var_os("FACECAST_UPDATE_GOLDEN").is_some() {
             facecast::output::contact_sheet(&frames, &[], 4, size).save(&golden_path).unwrap();
@@ -366,15 +360,10 @@ fn lips_closed_over_smiling_teeth_leave_no_ghost_of_them() {
     let (p, ctx, _) = setup();
     let size = 512;
     let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
-    let draw = |r: &mut WarpRenderer, params: MotionParams| {
-        let mut pose = p.rig.rest_pose();
-        p.rig.drive(&params, &mut pose);
-        RgbaImage::from_raw(size, size, r.render(&ctx, &pose).unwrap().to_vec()).unwrap()
-    };
     let teeth_coloured = |[r, g, b]: [f32; 3]| r > 170.0 && g / r > 0.9 && g - b > -2.0;
     let teeth =
         |img: &RgbaImage| pixels_in(&p, img, &p.rig.outer_lip_outline).iter().filter(|q| teeth_coloured(q.2)).count();
-    let rest = draw(&mut r, MotionParams::default());
+    let rest = render(&p, &ctx, &mut r, MotionParams::default());
     let open = teeth(&rest);
     // The lips themselves have a few such pixels (highlights): those on the lips, outside the opening.
     let opening = pixels_in(&p, &rest, &p.rig.inner_lip_outline).iter().filter(|q| teeth_coloured(q.2)).count();
@@ -385,7 +374,7 @@ fn lips_closed_over_smiling_teeth_leave_no_ghost_of_them() {
         MotionParams { lip_close: 1.0, lip_round: 1.0, ..Default::default() },
         MotionParams { lip_close: 1.0, head_yaw_deg: 8.0, ..Default::default() },
     ] {
-        let closed = teeth(&draw(&mut r, params));
+        let closed = teeth(&render(&p, &ctx, &mut r, params));
         eprintln!(
             "teeth-coloured pixels in the lips: {open} open ({highlights} on the lips), {closed} closed ({params:?})"
         );
@@ -404,11 +393,7 @@ fn gaze_turns_the_iris_and_leaves_the_lids() {
     let (p, ctx, _) = setup();
     let size = 512;
     let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
-    let mut draw = |params: MotionParams| {
-        let mut pose = p.rig.rest_pose();
-        p.rig.drive(&params, &mut pose);
-        RgbaImage::from_raw(size, size, r.render(&ctx, &pose).unwrap().to_vec()).unwrap()
-    };
+    let mut draw = |params: MotionParams| render(&p, &ctx, &mut r, params);
     let (rest, right, left) = (
         draw(MotionParams::default()),
         draw(MotionParams { gaze_x: 1.0, ..Default::default() }),
@@ -467,11 +452,7 @@ fn a_brow_raise_lifts_the_brows_without_copying_the_lashes_up() {
     let (p, ctx, _) = setup();
     let size = 512;
     let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
-    let mut draw = |params: MotionParams| {
-        let mut pose = p.rig.rest_pose();
-        p.rig.drive(&params, &mut pose);
-        RgbaImage::from_raw(size, size, r.render(&ctx, &pose).unwrap().to_vec()).unwrap()
-    };
+    let mut draw = |params: MotionParams| render(&p, &ctx, &mut r, params);
     let (rest, raised) = (draw(MotionParams::default()), draw(MotionParams { brow_raise: 1.0, ..Default::default() }));
     let to_px = |v: glam::Vec2| (v + 1.0) * 0.5 * size as f32;
     let luma = |img: &RgbaImage, x: u32, y: u32| {

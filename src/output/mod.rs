@@ -362,3 +362,30 @@ pub fn contact_sheet(frames: &[RgbaImage], bars: &[f32], columns: usize, cell: u
     }
     sheet
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_frames_keep_finished_files_and_remove_unfinished_ones() {
+        let dir = std::env::temp_dir().join(format!("facecast_raw_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let frame = vec![7u8; 4 * 4 * 4];
+        let done = dir.join("done.rgba");
+        let mut raw = RawFrames::create(&done, 4).unwrap();
+        raw.write(&frame).unwrap();
+        raw.write(&frame).unwrap();
+        assert!(matches!(raw.write(&frame[1..]), Err(OutputError::FrameSize { got: 63, expected: 64 })));
+        assert_eq!(raw.frames(), 2);
+        raw.finish().unwrap();
+        assert_eq!(std::fs::read(&done).unwrap().len(), 128);
+        // A render that fails drops the sink unfinished: no partial file is left.
+        let failed = dir.join("failed.rgba");
+        let mut raw = RawFrames::create(&failed, 4).unwrap();
+        raw.write(&frame).unwrap();
+        drop(raw);
+        assert!(!failed.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
