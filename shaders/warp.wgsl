@@ -266,13 +266,16 @@ fn cs_warp(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) lo
     textureStore(frame_out, vec2i(pixel), out);
 }
 
-// The segment of outline `which` among points first .. first + 8 (the upper line: first = 0u; the lower
-// one: first = 8u) that spans place u along the face's right axis, through driving positions:
-// (index of its first point, t along it, 1), or all 0 when none does.
-fn segment_at(which: u32, first: u32, u: f32) -> vec3f {
+// The segment of outline `which` among points first .. first + 8 (an upper line: first = 0u; a lower
+// one: first = 8u) that spans place u along the face's right axis, through driving or source
+// positions: (index of its first point, t along it, 1), or all 0 when none does. Lip outlines run
+// corner, upper line, corner, lower line; eye outlines outer corner, upper lid, inner corner, lower lid.
+fn segment_at(which: u32, first: u32, u: f32, driving: bool) -> vec3f {
     for (var i = first; i < first + 8u; i++) {
-        let ua = dot(keypoints[outline_index(which, i)].drv, params.right);
-        let ub = dot(keypoints[outline_index(which, (i + 1u) % 16u)].drv, params.right);
+        let a = keypoints[outline_index(which, i)];
+        let b = keypoints[outline_index(which, (i + 1u) % 16u)];
+        let ua = dot(select(a.src, a.drv, driving), params.right);
+        let ub = dot(select(b.src, b.drv, driving), params.right);
         if (abs(ub - ua) > 1e-9 && u >= min(ua, ub) && u <= max(ua, ub)) {
             return vec3f(f32(i), (u - ua) / (ub - ua), 1.0);
         }
@@ -280,17 +283,21 @@ fn segment_at(which: u32, first: u32, u: f32) -> vec3f {
     return vec3f(0.0);
 }
 
-// The driving point of a segment from `segment_at`, and the source point its two keypoints' maps give
-// for output point z (their local maps blended by t).
-fn segment_point(which: u32, seg: vec3f) -> vec2f {
+// The two keypoints at the ends of a segment from `segment_at`.
+fn segment_ends(which: u32, seg: vec3f) -> array<Keypoint, 2> {
     let i = u32(seg.x);
-    return mix(keypoints[outline_index(which, i)].drv, keypoints[outline_index(which, (i + 1u) % 16u)].drv, seg.y);
+    return array<Keypoint, 2>(keypoints[outline_index(which, i)], keypoints[outline_index(which, (i + 1u) % 16u)]);
 }
+
+// The driving (or source) point of a segment from `segment_at`, at its t.
+fn segment_point(which: u32, seg: vec3f, driving: bool) -> vec2f {
+    let k = segment_ends(which, seg);
+    return mix(select(k[0].src, k[0].drv, driving), select(k[1].src, k[1].drv, driving), seg.y);
+}
+// The source point that a segment's two keypoints' maps give for output point z (blended by t).
 fn segment_map(which: u32, seg: vec3f, z: vec2f) -> vec2f {
-    let i = u32(seg.x);
-    let a = keypoints[outline_index(which, i)];
-    let b = keypoints[outline_index(which, (i + 1u) % 16u)];
-    return mix(local_map(a, z), local_map(b, z), seg.y);
+    let k = segment_ends(which, seg);
+    return mix(local_map(k[0], z), local_map(k[1], z), seg.y);
 }
 
 const LIP_INSET_PX: f32 = 1.5;
@@ -311,8 +318,8 @@ fn fs_lips(in: VertexOut) -> @location(0) vec4f {
     // Inside the outer lip edge, fading in over two pixels so the warp's lip edge shows through.
     var coverage = smoothstep(0.0, 2.0 * px, -outline_distance(z, OUTER_LIPS, true));
     let u = dot(z, params.right);
-    let upper = segment_at(LIPS, 0u, u);
-    let lower = segment_at(LIPS, 8u, u);
+    let upper = segment_at(LIPS, 0u, u, true);
+    let lower = segment_at(LIPS, 8u, u, true);
     // Past the inner corners there is no opening: fade out towards them over a pixel.
     let u0 = dot(keypoints[outline_index(LIPS, 0u)].drv, params.right);
     let u1 = dot(keypoints[outline_index(LIPS, 8u)].drv, params.right);
@@ -320,8 +327,8 @@ fn fs_lips(in: VertexOut) -> @location(0) vec4f {
     if (coverage <= 0.0) {
         discard;
     }
-    let top = segment_point(LIPS, upper);
-    let bottom = segment_point(LIPS, lower);
+    let top = segment_point(LIPS, upper, true);
+    let bottom = segment_point(LIPS, lower, true);
     let below_top = dot(z - top, params.down);
     let above_bottom = dot(bottom - z, params.down);
     // Lips pressed together thin out: where they are closer than in the portrait each is drawn from a
@@ -358,25 +365,6 @@ fn fs_mouth(in: VertexOut) -> @location(0) vec4f {
     return vec4f(mouth_interior(z, d_drv), coverage);
 }
 
-// The point of an eye's upper (first = 0u) or lower (first = 8u) lid line at place u along the eye line
-// (u = dot(point, params.right)), through driving or source positions; w is 1 where the line reaches u.
-// The upper line runs outer corner, 7 lid points, inner corner; the lower one inner corner, 7 lid
-// points, outer corner.
-fn lid_line(which: u32, first: u32, u: f32, driving: bool) -> vec3f {
-    for (var i = first; i < first + 8u; i++) {
-        let a = keypoints[outline_index(which, i)];
-        let b = keypoints[outline_index(which, (i + 1u) % 16u)];
-        let pa = select(a.src, a.drv, driving);
-        let pb = select(b.src, b.drv, driving);
-        let ua = dot(pa, params.right);
-        let ub = dot(pb, params.right);
-        if (abs(ub - ua) > 1e-9 && u >= min(ua, ub) && u <= max(ua, ub)) {
-            return vec3f(mix(pa, pb, (u - ua) / (ub - ua)), 1.0);
-        }
-    }
-    return vec3f(0.0);
-}
-
 // How far gaze = 1 moves the middle of the eye, as a share of the eye's width (across) and of its
 // opening (down). The shift tapers as sin(pi t) to zero at the corners and lids, so the map stays
 // one-to-one (below 1 / pi) and the outline does not move.
@@ -394,22 +382,24 @@ fn gazed_source(which: u32, z: vec2f) -> vec2f {
     let u0 = dot(outer.drv, params.right);
     let u1 = dot(inner.drv, params.right);
     let t = clamp((u - u0) / (u1 - u0), 0.0, 1.0);
-    let top = lid_line(which, 0u, u, true);
-    let bottom = lid_line(which, 8u, u, true);
-    let opening = dot(bottom.xy - top.xy, params.down);
-    let v = clamp(dot(z - top.xy, params.down) / max(opening, 1e-6), 0.0, 1.0);
+    let top_seg = segment_at(which, 0u, u, true);
+    let bottom_seg = segment_at(which, 8u, u, true);
+    let top = segment_point(which, top_seg, true);
+    let bottom = segment_point(which, bottom_seg, true);
+    let opening = dot(bottom - top, params.down);
+    let v = clamp(dot(z - top, params.down) / max(opening, 1e-6), 0.0, 1.0);
     // Gaze is in frame axes; t runs towards the viewer's right for the person's right eye and left for
     // the other.
     let across = frame.gaze.x * sign(u1 - u0);
     let ts = clamp(t - GAZE_ACROSS * across * sin(3.14159265 * t), 0.0, 1.0);
     let vs = clamp(v - GAZE_DOWN * frame.gaze.y * sin(3.14159265 * v), 0.0, 1.0);
     let us = mix(dot(outer.src, params.right), dot(inner.src, params.right), ts);
-    let top_src = lid_line(which, 0u, us, false);
-    let bottom_src = lid_line(which, 8u, us, false);
-    if (top.z * bottom.z * top_src.z * bottom_src.z == 0.0) {
+    let top_src = segment_at(which, 0u, us, false);
+    let bottom_src = segment_at(which, 8u, us, false);
+    if (top_seg.z * bottom_seg.z * top_src.z * bottom_src.z == 0.0) {
         return z + (outer.src - outer.drv);   // off the lines (only at the corners): no gaze
     }
-    return mix(top_src.xy, bottom_src.xy, vs);
+    return mix(segment_point(which, top_src, false), segment_point(which, bottom_src, false), vs);
 }
 
 // One instance per eye, scissored to the eye and alpha-blended: the eyeball turned by the gaze, and the
@@ -437,24 +427,12 @@ fn fs_eyes(in: VertexOut) -> @location(0) vec4f {
     }
     // The upper-lid line at z's place along the eye: where the warp draws it, where it closes to, and
     // where it is in the portrait.
-    let u = dot(z, params.right);
-    var lid_open = vec2f(0.0);
-    var lid_shut = vec2f(0.0);
-    var lid_src = vec2f(0.0);
-    var found = false;
-    for (var i = 0u; i < 8u; i++) {
-        let a = keypoints[outline_index(which, i)];
-        let b = keypoints[outline_index(which, i + 1u)];
-        let ua = dot(a.drv, params.right);
-        let ub = dot(b.drv, params.right);
-        if (!found && abs(ub - ua) > 1e-9 && u >= min(ua, ub) && u <= max(ua, ub)) {
-            let t = (u - ua) / (ub - ua);
-            lid_open = mix(a.drv, b.drv, t);
-            lid_shut = mix(a.drv + closure * a.blink_offset, b.drv + closure * b.blink_offset, t);
-            lid_src = mix(a.src, b.src, t);
-            found = true;
-        }
-    }
+    let lid = segment_at(which, 0u, dot(z, params.right), true);
+    let found = lid.z > 0.0;
+    let k = segment_ends(which, lid);
+    let lid_open = mix(k[0].drv, k[1].drv, lid.y);
+    let lid_shut = mix(k[0].drv + closure * k[0].blink_offset, k[1].drv + closure * k[1].blink_offset, lid.y);
+    let lid_src = mix(k[0].src, k[1].src, lid.y);
     let drop = dot(lid_shut - lid_open, params.down);
     let above_shut = dot(lid_shut - z, params.down);
     var cover = 0.0;

@@ -34,6 +34,16 @@ struct Saccades {
     count: u32,
 }
 
+impl Saccades {
+    /// Eyes straight ahead at time 0, the first jump one interval away; seeded from `cfg.seed`.
+    fn new(cfg: &IdleConfig) -> Self {
+        let mut rng = fastrand::Rng::with_seed(cfg.seed ^ 0x5acc_ade5);
+        let [lo, hi] = cfg.saccade_interval_secs;
+        let next_secs = f64::from(lo) + rng.f64() * f64::from(hi - lo);
+        Self { rng, from: [0.0; 2], to: [0.0; 2], start_secs: 0.0, next_secs, count: 0 }
+    }
+}
+
 /// Blink scheduler.
 #[derive(Debug, Clone)]
 pub struct IdleMotion {
@@ -58,14 +68,7 @@ impl IdleMotion {
             phases: [0.0; 6],
             jaw_fast: 0.0,
             jaw_slow: 0.0,
-            saccades: Saccades {
-                rng: fastrand::Rng::new(),
-                from: [0.0; 2],
-                to: [0.0; 2],
-                start_secs: 0.0,
-                next_secs: 0.0,
-                count: 0,
-            },
+            saccades: Saccades::new(cfg),
         };
         idle.reset();
         idle
@@ -158,10 +161,7 @@ impl IdleMotion {
         self.phases = std::array::from_fn(|_| self.rng.f64() * std::f64::consts::TAU);
         self.jaw_fast = 0.0;
         self.jaw_slow = 0.0;
-        let mut rng = fastrand::Rng::with_seed(self.cfg.seed ^ 0x5acc_ade5);
-        let [lo, hi] = self.cfg.saccade_interval_secs;
-        let next_secs = f64::from(lo) + rng.f64() * f64::from(hi - lo);
-        self.saccades = Saccades { rng, from: [0.0; 2], to: [0.0; 2], start_secs: 0.0, next_secs, count: 0 };
+        self.saccades = Saccades::new(&self.cfg);
     }
 }
 
