@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what facecast needs on a fresh Debian 12 machine, and nothing twice:
-#   - Debian packages: Vulkan on lavapipe (software GPU), ffmpeg (muxing, ffprobe), nasm (fast openh264 build);
+#   - Debian packages: Vulkan on lavapipe (software GPU), ffmpeg (muxing, ffprobe), nasm (fast openh264 build),
+#     ALSA headers (cpal), the X11 libraries winit loads, and for the live loop's test: Xvfb, a PulseAudio
+#     server with ALSA's PulseAudio plugin, paplay, and ImageMagick's import (screenshots);
 #   - ONNX Runtime 1.31.1, taken from its PyPI wheel into .ort/lib (git-ignored).
 # Idempotent: a second run checks and returns in about a second.
 set -euo pipefail
@@ -8,7 +10,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 ORT_VERSION="1.31.1"
-APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 ffmpeg nasm pkg-config python3 python3-pip)
+APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 ffmpeg nasm pkg-config python3 python3-pip
+  libasound2-dev libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0
+  xvfb xauth pulseaudio pulseaudio-utils libasound2-plugins imagemagick)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 

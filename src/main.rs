@@ -3,11 +3,14 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use facecast::Config;
 use facecast::config::BackgroundMode;
+use facecast::pipeline::live::{LiveInput, LiveJob, LiveOutput};
 use facecast::pipeline::{self, Input, RenderJob, RenderSummary, StageTime};
 
 /// facecast: a portrait that talks along with speech.
@@ -28,6 +31,63 @@ enum Command {
     Render(RenderArgs),
     /// Time every stage of the offline render on the bundled clip and report per-item costs.
     Bench(BenchArgs),
+    /// Make the portrait talk along with live audio (a microphone, a file played in real time, or raw
+    /// PCM on standard input), in a window, in real time. Esc or closing the window stops it.
+    Live(LiveArgs),
+    /// List audio input devices and GPU adapters.
+    Devices(DevicesArgs),
+}
+
+#[derive(clap::Args)]
+struct LiveArgs {
+    /// The reference portrait; the bundled one when omitted.
+    #[arg(long, value_name = "IMG")]
+    portrait: Option<PathBuf>,
+    /// The audio: "mic" (the default input device), "mic:NAME" (a device from `facecast devices`),
+    /// a file played in real time, or "-" for raw PCM on standard input (see --pcm).
+    #[arg(long, short, default_value = "mic", value_name = "mic|mic:NAME|FILE|-")]
+    input: String,
+    /// The layout of raw PCM on standard input: FORMAT:RATE:CHANNELS, FORMAT s16le or f32le.
+    #[arg(long, default_value = "s16le:16000:1", value_name = "FMT:RATE:CH")]
+    pcm: String,
+    /// Frame side in pixels (the rendered frame; the window scales it).
+    #[arg(long, default_value_t = 512)]
+    size: u32,
+    /// Frames per second.
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Open the window full screen (kiosks).
+    #[arg(long)]
+    fullscreen: bool,
+    /// Draw an overlay with fps, latency p50/p99 and drops.
+    #[arg(long)]
+    hud: bool,
+    /// No window: render and read back every frame, then drop it (benchmarks, machines without a
+    /// display).
+    #[arg(long)]
+    headless: bool,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Write latency and frame statistics as JSON here every 10 s and at exit.
+    #[arg(long, value_name = "FILE.json")]
+    stats_json: Option<PathBuf>,
+    /// Write every frame's motion as JSON lines (README's format; t_secs from the start of the loop).
+    #[arg(long, value_name = "FILE.jsonl")]
+    motion_out: Option<PathBuf>,
+    /// Background: keep, alpha, "#rrggbb" or an image file (as for render).
+    #[arg(long, value_name = "MODE")]
+    background: Option<String>,
+    /// A TOML config; see configs/default.toml.
+    #[arg(long, value_name = "FILE.toml")]
+    config: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct DevicesArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -134,27 +194,130 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Render(args) => render(args),
         Command::Bench(args) => bench(args),
+        Command::Live(args) => live(args),
+        Command::Devices(args) => devices(args),
     }
+}
+
+/// `--background MODE` over the config's `[background]`.
+fn apply_background(config: &mut Config, mode: Option<&str>) -> Result<()> {
+    let Some(mode) = mode else { return Ok(()) };
+    let bg = &mut config.background;
+    match mode {
+        "keep" => bg.mode = BackgroundMode::Keep,
+        "alpha" => bg.mode = BackgroundMode::Alpha,
+        colour if colour.starts_with('#') => {
+            bg.mode = BackgroundMode::Color;
+            bg.color = colour.to_owned();
+        }
+        path => {
+            bg.mode = BackgroundMode::Image;
+            bg.image = Some(PathBuf::from(path));
+        }
+    }
+    config.validate().context("--background")?;
+    Ok(())
+}
+
+fn live(args: LiveArgs) -> Result<()> {
+    let mut config = load_config(args.config.as_ref())?;
+    apply_background(&mut config, args.background.as_deref())?;
+    let input = match args.input.as_str() {
+        "mic" => LiveInput::Microphone(None),
+        "-" => LiveInput::Stdin(args.pcm.parse().context("--pcm")?),
+        s if s.starts_with("mic:") => LiveInput::Microphone(Some(s["mic:".len()..].to_owned())),
+        path => LiveInput::File(PathBuf::from(path)),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        ctrlc::set_handler(move || stop.store(true, Ordering::Release)).context("cannot install the Ctrl-C handler")?;
+    }
+    let job = LiveJob {
+        portrait: args.portrait.map_or_else(Input::default_portrait, Input::File),
+        input,
+        output: if args.headless {
+            LiveOutput::Headless
+        } else {
+            LiveOutput::Window { fullscreen: args.fullscreen, hud: args.hud }
+        },
+        size: args.size,
+        fps: args.fps,
+        config,
+        stats_json: args.stats_json,
+        motion_out: args.motion_out,
+        duration_secs: args.duration,
+        stop,
+    };
+    let stats = pipeline::live::run_live(&job).context("live loop failed")?;
+    let p = |x: &Option<facecast::pipeline::telemetry::Percentiles>| {
+        x.map_or_else(
+            || "n/a".to_owned(),
+            |p| format!("p50 {:.1} p90 {:.1} p99 {:.1} max {:.1} ms", p.p50, p.p90, p.p99, p.max),
+        )
+    };
+    eprintln!(
+        "live: {:.1} s, {} frames ({:.1} fps of {}), {} dropped, {} audio overruns; input {}; adapter {}",
+        stats.elapsed_secs,
+        stats.frames_rendered,
+        stats.measured_fps,
+        stats.target_fps,
+        stats.frames_dropped,
+        stats.audio_overruns,
+        stats.source,
+        stats.adapter
+    );
+    eprintln!("audio to frame: {}", p(&stats.audio_to_frame_ms));
+    if stats.capture_to_frame_ms.is_some() {
+        eprintln!("capture to frame: {}", p(&stats.capture_to_frame_ms));
+    }
+    eprintln!("motion lag: {}", p(&stats.motion_lag_ms));
+    Ok(())
+}
+
+fn devices(args: DevicesArgs) -> Result<()> {
+    let inputs = facecast::audio::live::input_devices();
+    let adapters = facecast::render::adapters();
+    if args.json {
+        let inputs = match &inputs {
+            Ok(list) => serde_json::to_value(list)?,
+            Err(e) => serde_json::json!({ "error": e.to_string() }),
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "audio_inputs": inputs, "gpu_adapters": adapters }))?
+        );
+        return Ok(());
+    }
+    println!("audio inputs (--input mic:NAME):");
+    match inputs {
+        Ok(list) if list.is_empty() => println!("  none"),
+        Ok(list) => {
+            for d in list {
+                println!(
+                    "  {}{}{}",
+                    d.name,
+                    if d.is_default { " (default)" } else { "" },
+                    d.default_config.map(|c| format!("  [{c}]")).unwrap_or_default()
+                );
+            }
+        }
+        Err(e) => println!("  cannot list: {e}"),
+    }
+    println!("cameras: not used yet (facecast drives a portrait image; camera input is not built)");
+    println!("GPU adapters:");
+    if adapters.is_empty() {
+        println!("  none");
+    }
+    for a in adapters {
+        println!("  {a}");
+    }
+    Ok(())
 }
 
 fn render(args: RenderArgs) -> Result<()> {
     let mut config = load_config(args.config.as_ref())?;
-    if let Some(mode) = &args.background {
-        let bg = &mut config.background;
-        match mode.as_str() {
-            "keep" => bg.mode = BackgroundMode::Keep,
-            "alpha" => bg.mode = BackgroundMode::Alpha,
-            colour if colour.starts_with('#') => {
-                bg.mode = BackgroundMode::Color;
-                bg.color = colour.to_owned();
-            }
-            path => {
-                bg.mode = BackgroundMode::Image;
-                bg.image = Some(PathBuf::from(path));
-            }
-        }
-        config.validate().context("--background")?;
-    }
+    apply_background(&mut config, args.background.as_deref())?;
     let job = RenderJob {
         portrait: Input::File(args.portrait),
         audio: Input::File(args.audio),

@@ -4,8 +4,15 @@
 //! 16 kHz mono samples in -1..1. Decoding is symphonia's, resampling rubato's.
 //! Thread: the caller's; the offline render decodes the whole file up front.
 //!
-//! Architecture Invariant: only this module knows symphonia and rubato; later stages see 16 kHz mono
-//! `f32` samples and nothing of containers, codecs or rates.
+//! [`live`] holds the live inputs: the microphone (cpal; its callback runs on the audio host's thread
+//! and writes a lock-free ring), a file played in real time and raw PCM on standard input, all behind
+//! [`live::LiveSource`], and [`live::StreamResampler`], the streaming resampler to 16 kHz. The live loop's
+//! audio thread reads them.
+//!
+//! Architecture Invariant: only this module knows symphonia, rubato and cpal; later stages see 16 kHz
+//! mono `f32` samples and nothing of devices, containers, codecs or rates.
+
+pub mod live;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};

@@ -145,6 +145,7 @@ pub struct MotionModel {
     channels: Vec<String>,
     input: Tensor<f32>,
     raw: Vec<f32>,
+    lookahead_frames: usize,
 }
 
 impl MotionModel {
@@ -167,6 +168,10 @@ impl MotionModel {
             .filter(|c| !c.is_empty())
             .collect();
         let kind = meta.custom("facecast.kind").unwrap_or_else(|| "unknown".into());
+        let lookahead_frames = match meta.custom("facecast.lookahead_frames") {
+            None => 0,
+            Some(v) => v.trim().parse().map_err(|_| bad(format!("facecast.lookahead_frames {v:?} is not a count")))?,
+        };
         drop(meta);
         if session.inputs().len() != 1 || session.outputs().is_empty() {
             return Err(bad(format!("expected one input (mel [batch, frames, {N_MELS}]) and at least one output")));
@@ -177,7 +182,7 @@ impl MotionModel {
         let input = Tensor::<f32>::from_array(([1usize, 1, N_MELS], vec![0.0f32; N_MELS]))?;
         let raw = vec![0.0; channels.len()];
         tracing::info!(model = %name, %kind, channels = ?channels, "motion model loaded (CPU)");
-        Ok(Self { session, name, kind, channels, input, raw })
+        Ok(Self { session, name, kind, channels, input, raw, lookahead_frames })
     }
 
     /// The model's name (file or bundled name).
@@ -188,6 +193,13 @@ impl MotionModel {
     /// The model's kind from its metadata (`baseline`, ...).
     pub fn kind(&self) -> &str {
         &self.kind
+    }
+
+    /// How far ahead of its newest output the model looks, seconds: the mel frames it must see after
+    /// the frame an output belongs to (metadata `facecast.lookahead_frames`, 10 ms each; 0 when absent).
+    /// The live loop adds it to the motion lag.
+    pub fn lookahead_secs(&self) -> f64 {
+        self.lookahead_frames as f64 * crate::features::HOP_SECS
     }
 
     /// The output channel names, in order.

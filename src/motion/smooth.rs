@@ -53,6 +53,19 @@ impl OneEuro {
         }
     }
 
+    /// The lag the filter adds to value `index` at its current cutoff, seconds: the mean delay of the
+    /// exponential smoother, `dt (1 - alpha) / alpha`, which is `1 / (2 pi fc)` for a cutoff `fc` well
+    /// below the rate. At rest (the cutoff at `min_cutoff_hz`) that is the largest lag; as the value moves,
+    /// the cutoff rises by `beta` per unit of speed and the lag falls. 0 when smoothing is off.
+    pub fn lag_secs(&self, index: usize) -> f32 {
+        if !self.cfg.enabled {
+            return 0.0;
+        }
+        let cutoff = self.cfg.min_cutoff_hz + self.cfg.beta * self.dx.get(index).map_or(0.0, |d| d.abs());
+        let a = alpha(cutoff, self.dt_secs);
+        self.dt_secs * (1.0 - a) / a
+    }
+
     /// Forgets the history: the next sample passes through unchanged.
     pub fn reset(&mut self) {
         self.primed = false;

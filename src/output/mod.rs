@@ -7,12 +7,15 @@
 //! - [`RawFrames`]: every frame as raw RGBA8 bytes, to a file or standard output, for a pipe into
 //!   ffmpeg, GStreamer or OBS (keeps alpha);
 //! - [`MotionWriter`]: the motion JSONL, one object per frame (format in README.md);
-//! - [`contact_sheet`]: a grid of frames as one PNG, for people to look at.
+//! - [`contact_sheet`]: a grid of frames as one PNG, for people to look at;
+//! - [`window`]: the live loop's window (winit and a wgpu surface), with an optional HUD.
 //!
 //! Thread: the encode/output thread (the offline render's one thread). The encoder, its YUV buffer and
 //! the bitstream file are set up once; a frame allocates nothing of ours.
 //!
-//! Architecture Invariant: only output/ knows openh264, ffmpeg and file formats of results.
+//! Architecture Invariant: only output/ knows openh264, ffmpeg, winit and file formats of results.
+
+pub mod window;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -45,6 +48,9 @@ pub enum OutputError {
     /// A frame of the wrong size.
     #[error("frame has {got} bytes, expected {expected}")]
     FrameSize { got: usize, expected: usize },
+    /// The window could not be opened or drawn.
+    #[error("window: {0}")]
+    Window(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {

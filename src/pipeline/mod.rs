@@ -12,6 +12,11 @@
 //!
 //! Architecture Invariant: stages never know how they are wired; only this module names more than one.
 
+pub mod hop;
+pub mod live;
+pub mod queue;
+pub mod telemetry;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,15 +25,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::audio::{self, AudioError};
 use crate::config::{BackgroundMode, Config, ConfigError};
-use crate::features::{self, FeatureError, HOP_SAMPLES, LogMel, N_FFT};
-use crate::motion::idle::IdleMotion;
+use crate::features::{self, FeatureError, HOP_SAMPLES, N_FFT};
 use crate::motion::smooth::OneEuro;
 use crate::motion::{MotionError, MotionModel, MotionParams};
 use crate::onnx::ModelSource;
 use crate::output::{self, MotionRecord, MotionWriter, Mp4Writer, OutputError, PngSequence, RawFrames};
 use crate::portrait::segment::Segmenter;
-use crate::portrait::{FaceModels, Portrait, PortraitError, Pose};
+use crate::portrait::{FaceModels, Portrait, PortraitError};
 use crate::render::{Backdrop, RenderContext, RenderError, WarpRenderer};
+
+use hop::HopChain;
 
 /// Every error a render can end with, each from the stage that raised it.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +45,9 @@ pub enum PipelineError {
     /// Audio in.
     #[error(transparent)]
     Audio(#[from] AudioError),
+    /// Live audio in.
+    #[error(transparent)]
+    LiveAudio(#[from] crate::audio::live::LiveAudioError),
     /// Features.
     #[error(transparent)]
     Features(#[from] FeatureError),
@@ -189,6 +198,49 @@ pub struct RenderSummary {
     pub timings: StageTimings,
 }
 
+/// Loads the portrait, finds the face, builds the rig and, where the background mode needs it, writes the
+/// person mask into the portrait's alpha.
+fn prepare_portrait(input: &Input, cfg: &Config) -> Result<Portrait, PipelineError> {
+    let image = match input {
+        Input::File(p) => crate::portrait::load_image(p)?,
+        Input::Bundled { name, bytes } => crate::portrait::decode_image(bytes, name)?,
+    };
+    let mut face_models = FaceModels::load(&cfg.portrait)?;
+    let mut portrait = Portrait::analyze(image, &input.name(), &mut face_models, cfg)?;
+    drop(face_models);
+    let bg = &cfg.background;
+    if bg.needs_mask() {
+        let source =
+            ModelSource::Bundled { name: "selfie_segmentation.onnx", bytes: crate::assets::SELFIE_SEGMENTATION_ONNX };
+        let mut segmenter = Segmenter::new(crate::onnx::session(&source, 1).map_err(PortraitError::from)?);
+        crate::portrait::segment::mask_into_alpha(&mut segmenter, &mut portrait.image, bg.refine_edges)?;
+    }
+    Ok(portrait)
+}
+
+/// Reads the background picture of `[background] mode = "image"`, if that is the mode.
+fn backdrop_image(cfg: &Config) -> Result<Option<RgbaImage>, PipelineError> {
+    match (&cfg.background.mode, &cfg.background.image) {
+        (BackgroundMode::Image, Some(path)) => Ok(Some(
+            image::open(path)
+                .map_err(|e| PipelineError::Invalid(format!("cannot read background image {}: {e}", path.display())))?
+                .to_rgba8(),
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// The renderer's backdrop for the configured background mode.
+fn backdrop<'a>(cfg: &Config, image: Option<&'a RgbaImage>) -> Result<Backdrop<'a>, PipelineError> {
+    let bg = &cfg.background;
+    Ok(match bg.mode {
+        BackgroundMode::Keep => Backdrop::Keep,
+        BackgroundMode::Color => Backdrop::Color(bg.rgb()?),
+        BackgroundMode::Image => image.map_or(Backdrop::Keep, Backdrop::Image),
+        BackgroundMode::Alpha => Backdrop::Alpha,
+    })
+}
+
 /// Renders a portrait speaking an audio file, offline.
 ///
 /// # Errors
@@ -213,14 +265,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     if job.raw_out.as_deref().is_some_and(|p| p == job.output) {
         return Err(PipelineError::Invalid("--raw-out must not be the MP4 output".into()));
     }
-    let backdrop_image = match (&bg.mode, &bg.image) {
-        (BackgroundMode::Image, Some(path)) => Some(
-            image::open(path)
-                .map_err(|e| PipelineError::Invalid(format!("cannot read background image {}: {e}", path.display())))?
-                .to_rgba8(),
-        ),
-        _ => None,
-    };
+    let backdrop_image = backdrop_image(cfg)?;
     let mut t = StageTimings::default();
 
     // Then the audio: the cheapest input file to reject.
@@ -235,46 +280,25 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     t.resample.add(start.elapsed(), 1);
 
     let start = Instant::now();
-    let image = match &job.portrait {
-        Input::File(p) => crate::portrait::load_image(p)?,
-        Input::Bundled { name, bytes } => crate::portrait::decode_image(bytes, name)?,
-    };
-    let mut face_models = FaceModels::load(&cfg.portrait)?;
-    let mut portrait = Portrait::analyze(image, &job.portrait.name(), &mut face_models, cfg)?;
-    drop(face_models);
-    if bg.needs_mask() {
-        let source =
-            ModelSource::Bundled { name: "selfie_segmentation.onnx", bytes: crate::assets::SELFIE_SEGMENTATION_ONNX };
-        let mut segmenter = Segmenter::new(crate::onnx::session(&source, 1).map_err(PortraitError::from)?);
-        crate::portrait::segment::mask_into_alpha(&mut segmenter, &mut portrait.image, bg.refine_edges)?;
-    }
+    let portrait = prepare_portrait(&job.portrait, cfg)?;
     t.portrait.add(start.elapsed(), 1);
 
     let model_source = cfg.motion.model.clone().map_or_else(crate::motion::baseline_model, ModelSource::File);
-    let mut model = MotionModel::load(&model_source, cfg.motion.threads)?;
+    let model = MotionModel::load(&model_source, cfg.motion.threads)?;
 
     let start = Instant::now();
     let ctx = RenderContext::new()?;
     let mut renderer = WarpRenderer::new(&ctx, &portrait.image, &portrait.framing, &portrait.rig, job.size)?;
-    renderer.set_backdrop(
-        &ctx,
-        &match bg.mode {
-            BackgroundMode::Keep => Backdrop::Keep,
-            BackgroundMode::Color => Backdrop::Color(bg.rgb()?),
-            BackgroundMode::Image => backdrop_image.as_ref().map_or(Backdrop::Keep, Backdrop::Image),
-            BackgroundMode::Alpha => Backdrop::Alpha,
-        },
-    );
+    renderer.set_backdrop(&ctx, &backdrop(cfg, backdrop_image.as_ref())?);
     t.render_setup.add(start.elapsed(), 1);
 
     // Per hop: mel -> motion -> rig -> smoothing. The signal is padded with one window of silence so
     // that the last video frames have a mel frame centred after them.
+    let motion_model_name = format!("{} ({})", model.name(), model.kind());
+    let mut chain = HopChain::new(model, portrait.rig.clone(), cfg);
     let rig = &portrait.rig;
-    let per_pose = rig.keypoints.len() * Pose::FLAT_PER_KEYPOINT;
-    let mut mel = LogMel::new();
-    let mut smoother = OneEuro::new(&cfg.smoothing, per_pose, features::HOP_SECS as f32);
+    let per_pose = chain.flat_len();
     let mut pose = rig.rest_pose();
-    let mut idle = IdleMotion::new(&cfg.idle);
     let n_hops_max = features::frame_count(audio.samples.len() + N_FFT) + 1;
     let mut hop_poses: Vec<f32> = Vec::with_capacity(n_hops_max * per_pose);
     let mut hop_params: Vec<MotionParams> = Vec::with_capacity(n_hops_max);
@@ -288,30 +312,14 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         let n = real.len().min(HOP_SAMPLES);
         hop[..n].copy_from_slice(&real[..n]);
         hop[n..].fill(0.0);
-        let s = Instant::now();
-        let frame = mel.step(&hop)?;
-        t.mel.add(s.elapsed(), 1);
-        let Some(frame) = frame else { continue };
-        let s = Instant::now();
-        let mut params = model.step(frame)?;
-        let mut idle_params = MotionParams::default();
-        idle.step(features::HOP_SECS, &params, &mut idle_params);
-        // Head sway, nods and breathing are slow: they go through the rig and the filter with the speech.
-        // Blinks and saccades are kept apart and added after smoothing.
-        params.head_yaw_deg += idle_params.head_yaw_deg;
-        params.head_pitch_deg += idle_params.head_pitch_deg;
-        params.head_roll_deg += idle_params.head_roll_deg;
-        params.breath += idle_params.breath;
-        params.nod += idle_params.nod;
-        t.motion.add(s.elapsed(), 1);
-        let s = Instant::now();
-        rig.drive(&params, &mut pose);
-        pose.to_flat(&mut flat);
-        smoother.step(&mut flat);
+        let out = chain.step(&hop, &mut flat)?;
+        t.mel.add(chain.times.mel, 1);
+        let Some(out) = out else { continue };
+        t.motion.add(chain.times.motion, 1);
+        t.rig.add(chain.times.rig, 1);
         hop_poses.extend_from_slice(&flat);
-        hop_params.push(params);
-        hop_idle.push(idle_params);
-        t.rig.add(s.elapsed(), 1);
+        hop_params.push(out.params);
+        hop_idle.push(out.idle);
     }
     let n_hops = hop_params.len();
     if n_hops == 0 {
@@ -451,7 +459,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         audio_secs,
         audio_truncated: decoded.truncated,
         wall_secs: wall.elapsed().as_secs_f64(),
-        motion_model: format!("{} ({})", model.name(), model.kind()),
+        motion_model: motion_model_name,
         adapter: format!("{} ({:?})", ctx.adapter_info.name, ctx.adapter_info.backend),
         mean_mouth_open: (sum_open / n_frames as f64) as f32,
         max_mouth_open: max_open,

@@ -59,6 +59,20 @@ pub enum RenderError {
     Readback(String),
 }
 
+/// Every adapter wgpu can see (Vulkan, Metal, DX12 and GL), as "name (backend, type)".
+pub fn adapters() -> Vec<String> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = wgpu::Backends::all();
+    let instance = wgpu::Instance::new(desc);
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .iter()
+        .map(|a| {
+            let i = a.get_info();
+            format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
+        })
+        .collect()
+}
+
 /// Device and queue, shared by every renderer.
 pub struct RenderContext {
     /// The wgpu device.
@@ -67,6 +81,8 @@ pub struct RenderContext {
     pub queue: wgpu::Queue,
     /// What adapter runs it (name, backend, type).
     pub adapter_info: wgpu::AdapterInfo,
+    /// The adapter.
+    pub adapter: wgpu::Adapter,
     limits: wgpu::Limits,
 }
 
@@ -77,6 +93,37 @@ impl RenderContext {
     /// # Errors
     /// [`RenderError::NoAdapter`] or [`RenderError::Device`].
     pub fn new() -> Result<Self, RenderError> {
+        Ok(Self::open(|_| Ok(None), wgpu::InstanceDescriptor::new_without_display_handle_from_env)?.0)
+    }
+
+    /// As [`new`](Self::new), for a window: the adapter is one that can present to `window`, and the
+    /// window's surface comes with the context. `display` is the windowing system's display handle
+    /// (winit's `OwnedDisplayHandle`), which GL needs on some platforms.
+    ///
+    /// # Errors
+    /// [`RenderError::NoAdapter`] when no adapter can present to the window, [`RenderError::Device`].
+    pub fn with_window<W, D>(display: D, window: W) -> Result<(Self, wgpu::Surface<'static>), RenderError>
+    where
+        W: Into<wgpu::SurfaceTarget<'static>> + Clone,
+        D: wgpu::rwh::HasDisplayHandle + std::fmt::Debug + Send + Sync + Clone + 'static,
+    {
+        let (ctx, surface) = Self::open(
+            |instance| {
+                instance
+                    .create_surface(window.clone())
+                    .map(Some)
+                    .map_err(|e| RenderError::NoAdapter(format!("cannot make a surface for the window: {e}")))
+            },
+            move || wgpu::InstanceDescriptor::new_with_display_handle_from_env(Box::new(display.clone())),
+        )?;
+        let surface = surface.ok_or_else(|| RenderError::NoAdapter("no surface".into()))?;
+        Ok((ctx, surface))
+    }
+
+    fn open(
+        make_surface: impl Fn(&wgpu::Instance) -> Result<Option<wgpu::Surface<'static>>, RenderError>,
+        descriptor: impl Fn() -> wgpu::InstanceDescriptor,
+    ) -> Result<(Self, Option<wgpu::Surface<'static>>), RenderError> {
         // Vulkan/Metal/DX12 first; GL (llvmpipe, say) only where none of those has an adapter. Probing GL
         // up front costs time and prints EGL errors on machines without a display.
         let from_env = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
@@ -88,23 +135,30 @@ impl RenderContext {
         let mut last_err = String::from("no backend tried");
         let mut found = None;
         for backends in tiers {
-            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+            let mut desc = descriptor();
             desc.backends = backends;
             let instance = wgpu::Instance::new(desc);
+            let surface = match make_surface(&instance) {
+                Ok(s) => s,
+                Err(e) => {
+                    last_err = format!("{backends:?}: {e}");
+                    continue;
+                }
+            };
             match pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
                 force_fallback_adapter: false,
-                compatible_surface: None,
+                compatible_surface: surface.as_ref(),
                 apply_limit_buckets: false,
             })) {
                 Ok(a) => {
-                    found = Some(a);
+                    found = Some((a, surface));
                     break;
                 }
                 Err(e) => last_err = format!("{backends:?}: {e}"),
             }
         }
-        let adapter = found.ok_or(RenderError::NoAdapter(last_err))?;
+        let (adapter, surface) = found.ok_or(RenderError::NoAdapter(last_err))?;
         let adapter_info = adapter.get_info();
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -118,7 +172,7 @@ impl RenderContext {
         } else {
             tracing::info!(adapter = %adapter_info.name, backend = ?adapter_info.backend, "rendering on GPU");
         }
-        Ok(Self { device, queue, adapter_info, limits })
+        Ok((Self { device, queue, adapter_info, adapter, limits }, surface))
     }
 }
 
@@ -383,6 +437,7 @@ impl WarpRenderer {
             wgpu::TextureFormat::Rgba8Unorm,
             wgpu::TextureUsages::STORAGE_BINDING
                 | wgpu::TextureUsages::RENDER_ATTACHMENT
+                | wgpu::TextureUsages::TEXTURE_BINDING
                 | wgpu::TextureUsages::COPY_SRC,
         );
         let target_view = target.create_view(&wgpu::TextureViewDescriptor::default());
@@ -613,12 +668,18 @@ impl WarpRenderer {
         self.size
     }
 
-    /// Draws the portrait moved by `pose` and reads it back: `size * size * 4` bytes of RGBA8, row-major.
+    /// Records the draw of the portrait moved by `pose` into `encoder`, into [`target_view`](Self::target_view)
+    /// (RGBA8, straight alpha), without reading it back: a window samples the target directly. The
+    /// uniforms and keypoints are written to the queue now, so submit `encoder` before the next call.
     ///
     /// # Errors
-    /// [`RenderError::TooManyKeypoints`] for a pose that does not fit the rig, [`RenderError::Readback`]
-    /// when the device is lost.
-    pub fn render(&mut self, ctx: &RenderContext, pose: &Pose) -> Result<&[u8], RenderError> {
+    /// [`RenderError::TooManyKeypoints`] for a pose that does not fit the rig.
+    pub fn encode(
+        &mut self,
+        ctx: &RenderContext,
+        pose: &Pose,
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> Result<(), RenderError> {
         if pose.drv.len() != self.staging.len() || pose.jac.len() != self.staging.len() {
             return Err(RenderError::TooManyKeypoints { got: pose.drv.len(), max: self.staging.len() });
         }
@@ -638,7 +699,6 @@ impl WarpRenderer {
         if used > 0 {
             ctx.queue.write_buffer(&self.tile_keypoint_buffer, 0, bytemuck::cast_slice(&self.tiling.keypoints[..used]));
         }
-        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
         {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("coarse flow"),
@@ -710,6 +770,22 @@ impl WarpRenderer {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The frame the renderer draws into: `size x size`, RGBA8.
+    pub fn target_view(&self) -> &wgpu::TextureView {
+        &self.target_view
+    }
+
+    /// Draws the portrait moved by `pose` and reads it back: `size * size * 4` bytes of RGBA8, row-major.
+    ///
+    /// # Errors
+    /// [`RenderError::TooManyKeypoints`] for a pose that does not fit the rig, [`RenderError::Readback`]
+    /// when the device is lost.
+    pub fn render(&mut self, ctx: &RenderContext, pose: &Pose) -> Result<&[u8], RenderError> {
+        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
+        self.encode(ctx, pose, &mut encoder)?;
         encoder.copy_texture_to_buffer(
             self.target.as_image_copy(),
             wgpu::TexelCopyBufferInfo {

@@ -1,0 +1,123 @@
+//! The per-hop chain shared by the offline render and the live loop: one 10 ms hop of 16 kHz samples in,
+//! one smoothed pose (keypoints and Jacobians, flat) and its parameters out.
+
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::features::{self, HOP_SAMPLES, LogMel};
+use crate::motion::idle::IdleMotion;
+use crate::motion::smooth::OneEuro;
+use crate::motion::{MotionModel, MotionParams};
+use crate::portrait::{Pose, Rig};
+
+use super::PipelineError;
+
+/// What one hop produced, besides the pose written into the caller's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct HopOutput {
+    /// The speech parameters with the slow idle motion (sway, nods, breath) added: what drove the rig.
+    pub params: MotionParams,
+    /// The fast idle motion (blinks, gaze), kept out of the filter and added after smoothing.
+    pub idle: MotionParams,
+}
+
+/// Time spent in each part of the last [`HopChain::step`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HopTimes {
+    /// Log-mel.
+    pub mel: Duration,
+    /// Motion model and idle motion.
+    pub motion: Duration,
+    /// Rig and One Euro filter.
+    pub rig: Duration,
+}
+
+/// Log-mel, the motion model, idle motion, the rig and the One Euro filter, stepped one hop at a time
+/// (a streaming module: [`step`](Self::step), [`reset`](Self::reset)).
+pub struct HopChain {
+    mel: LogMel,
+    model: MotionModel,
+    idle: IdleMotion,
+    smoother: OneEuro,
+    rig: Rig,
+    pose: Pose,
+    /// The filter's slot of the inner lower lip's y, whose lag stands for the mouth's.
+    mouth_slot: usize,
+    /// Times of the last step.
+    pub times: HopTimes,
+}
+
+impl HopChain {
+    /// A chain for `rig`, driven by `model`, with the config's idle motion and smoothing.
+    pub fn new(model: MotionModel, rig: Rig, cfg: &Config) -> Self {
+        let per_pose = rig.keypoints.len() * Pose::FLAT_PER_KEYPOINT;
+        let mouth_slot = rig.inner_lower() * Pose::FLAT_PER_KEYPOINT + 1;
+        Self {
+            mel: LogMel::new(),
+            model,
+            idle: IdleMotion::new(&cfg.idle),
+            smoother: OneEuro::new(&cfg.smoothing, per_pose, features::HOP_SECS as f32),
+            pose: rig.rest_pose(),
+            rig,
+            mouth_slot,
+            times: HopTimes::default(),
+        }
+    }
+
+    /// Values per pose in the flat layout ([`Pose::to_flat`]).
+    pub fn flat_len(&self) -> usize {
+        self.rig.keypoints.len() * Pose::FLAT_PER_KEYPOINT
+    }
+
+    /// The rig.
+    pub fn rig(&self) -> &Rig {
+        &self.rig
+    }
+
+    /// The motion model.
+    pub fn model(&self) -> &MotionModel {
+        &self.model
+    }
+
+    /// The smoothing lag of the mouth at the last step, seconds ([`OneEuro::lag_secs`]).
+    pub fn mouth_lag_secs(&self) -> f32 {
+        self.smoother.lag_secs(self.mouth_slot)
+    }
+
+    /// Feeds one hop. Once the first analysis window is full, writes the smoothed pose into `flat`
+    /// ([`flat_len`](Self::flat_len) values) and returns its parameters; before that, `None`.
+    ///
+    /// # Errors
+    /// A feature or model error.
+    pub fn step(&mut self, hop: &[f32; HOP_SAMPLES], flat: &mut [f32]) -> Result<Option<HopOutput>, PipelineError> {
+        let s = Instant::now();
+        let frame = self.mel.step(hop)?;
+        self.times.mel = s.elapsed();
+        let Some(frame) = frame else { return Ok(None) };
+        let s = Instant::now();
+        let mut params = self.model.step(frame)?;
+        let mut idle = MotionParams::default();
+        self.idle.step(features::HOP_SECS, &params, &mut idle);
+        // Head sway, nods and breathing are slow: they go through the rig and the filter with the speech.
+        // Blinks and saccades are clean by construction: they are kept apart and added after smoothing.
+        params.head_yaw_deg += idle.head_yaw_deg;
+        params.head_pitch_deg += idle.head_pitch_deg;
+        params.head_roll_deg += idle.head_roll_deg;
+        params.breath += idle.breath;
+        params.nod += idle.nod;
+        self.times.motion = s.elapsed();
+        let s = Instant::now();
+        self.rig.drive(&params, &mut self.pose);
+        self.pose.to_flat(flat);
+        self.smoother.step(flat);
+        self.times.rig = s.elapsed();
+        Ok(Some(HopOutput { params, idle }))
+    }
+
+    /// Forgets all history (mel window, model state, filter); idle motion keeps its clock.
+    pub fn reset(&mut self) {
+        self.mel.reset();
+        self.model.reset();
+        self.smoother.reset();
+    }
+}

@@ -1,0 +1,71 @@
+//! Keypoints hold still on silence and on -60 dBFS noise: the live chain (log-mel, the bundled motion
+//! model, the rig, the live One Euro filter) fed 6 s of each, with idle motion off so that only the
+//! audio can move the face. Acceptance: standard deviation <= 4e-4 in [-1, 1] frame coordinates, for
+//! every keypoint coordinate.
+
+mod common;
+
+use facecast::Config;
+use facecast::features::HOP_SAMPLES;
+use facecast::motion::MotionModel;
+use facecast::pipeline::hop::HopChain;
+use facecast::portrait::{self, FaceModels, Portrait, Pose};
+
+fn live_chain() -> HopChain {
+    let mut cfg = Config::default();
+    cfg.idle.blinks = false;
+    cfg.idle.saccades = false;
+    cfg.idle.sway_gain = 0.0;
+    cfg.idle.nod_gain = 0.0;
+    cfg.idle.breathing_gain = 0.0;
+    cfg.smoothing.min_cutoff_hz = cfg.smoothing.live_min_cutoff_hz;
+    let img = portrait::load_image(&common::root().join("assets/portraits/astronaut.png")).unwrap();
+    let mut models = FaceModels::load(&cfg.portrait).unwrap();
+    let p = Portrait::analyze(img, "astronaut.png", &mut models, &cfg).unwrap();
+    let model = MotionModel::load(&facecast::motion::baseline_model(), 1).unwrap();
+    HopChain::new(model, p.rig.clone(), &cfg)
+}
+
+/// The largest standard deviation of any keypoint coordinate over the signal, after a 0.5 s warm-up.
+fn max_keypoint_std(signal: &[f32]) -> f64 {
+    let mut chain = live_chain();
+    let mut flat = vec![0.0f32; chain.flat_len()];
+    let mut frames: Vec<Vec<f32>> = Vec::new();
+    for hop in signal.chunks_exact(HOP_SAMPLES) {
+        if chain.step(hop.try_into().unwrap(), &mut flat).unwrap().is_some() {
+            frames.push(flat.clone());
+        }
+    }
+    let frames = &frames[50..];
+    let n = frames.len() as f64;
+    let mut worst = 0.0f64;
+    for k in 0..chain.rig().keypoints.len() {
+        for c in 0..2 {
+            let i = k * Pose::FLAT_PER_KEYPOINT + c;
+            let mean = frames.iter().map(|f| f64::from(f[i])).sum::<f64>() / n;
+            let var = frames.iter().map(|f| (f64::from(f[i]) - mean).powi(2)).sum::<f64>() / n;
+            worst = worst.max(var.sqrt());
+        }
+    }
+    worst
+}
+
+#[test]
+fn keypoints_hold_still_on_silence_and_quiet_noise() {
+    let n = 16_000 * 6;
+    let silence = vec![0.0f32; n];
+    assert!(max_keypoint_std(&silence) <= 4e-4);
+
+    // White noise at -60 dBFS RMS (a quiet room through a microphone).
+    let mut rng = fastrand::Rng::with_seed(3);
+    let rms = 10f32.powf(-60.0 / 20.0);
+    let noise: Vec<f32> = (0..n).map(|_| (rng.f32() * 2.0 - 1.0) * rms * 3f32.sqrt()).collect();
+    let got = (noise.iter().map(|x| x * x).sum::<f32>() / n as f32).sqrt();
+    assert!((got / rms - 1.0).abs() < 0.05, "noise level {got}");
+    let std = max_keypoint_std(&noise);
+    assert!(std <= 4e-4, "keypoint std on -60 dBFS noise: {std:.2e}");
+
+    // The instrument can fail: speech-level noise (-20 dBFS) moves the mouth far beyond the bound.
+    let loud: Vec<f32> = noise.iter().enumerate().map(|(i, x)| x * 100.0 * (i / 8_000 % 2) as f32).collect();
+    assert!(max_keypoint_std(&loud) > 4e-3);
+}

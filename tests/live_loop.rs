@@ -1,0 +1,228 @@
+//! The live loop end to end, as a user runs it: `facecast live` from the default microphone to a window,
+//! on a private X server (Xvfb) and a private PulseAudio server whose null sink's monitor is the default
+//! source, fed real speech by paplay. cpal reads it through ALSA's PulseAudio plugin, in real time.
+//!
+//! Checks: the run lasts at least 10 s; a screenshot of the screen shows a face (BlazeFace finds one);
+//! the stats file shows frames at the target rate and no audio overruns; the mouth moves while speech
+//! plays and rests on the silence before and after it.
+//!
+//! Needs xvfb, xauth, pulseaudio, pulseaudio-utils, libasound2-plugins and imagemagick, which
+//! scripts/setup.sh installs. Latency figures are reported by the benchmark command in README.md, not
+//! asserted here: a timed test on a shared 2-core machine is not a measurement.
+
+mod common;
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use facecast::Config;
+use facecast::portrait::{FaceModels, Portrait};
+
+/// Kills its child when dropped, so a failing test leaves no server behind.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tool(name: &str) -> String {
+    let found =
+        Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().is_ok_and(|o| o.status.success());
+    assert!(found, "{name} is missing: run scripts/setup.sh (it installs the live test's tools)");
+    name.to_owned()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start_xvfb() -> (Reaped, String) {
+    let xvfb = tool("Xvfb");
+    // A display number nobody uses.
+    let n = (100..400)
+        .map(|i| i + std::process::id() % 300)
+        .find(|n| {
+            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        })
+        .expect("a free display number");
+    let child = Command::new(xvfb)
+        .args([format!(":{n}"), "-screen".into(), "0".into(), "800x600x24".into(), "-nolisten".into(), "tcp".into()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Xvfb");
+    let reaped = Reaped(child);
+    wait_for("Xvfb", Duration::from_secs(10), || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists());
+    (reaped, format!(":{n}"))
+}
+
+fn start_pulse(runtime: &Path) -> (Reaped, String) {
+    let pulse = tool("pulseaudio");
+    std::fs::create_dir_all(runtime).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let child = Command::new(pulse)
+        .args([
+            "-n",
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--disallow-exit",
+            "--load=module-null-sink sink_name=facecast_test",
+            "--load=module-native-protocol-unix",
+        ])
+        .env("XDG_RUNTIME_DIR", runtime)
+        .env("HOME", runtime)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start pulseaudio");
+    let reaped = Reaped(child);
+    let socket = runtime.join("pulse/native");
+    wait_for("PulseAudio", Duration::from_secs(10), || socket.exists());
+    (reaped, format!("unix:{}", socket.display()))
+}
+
+#[derive(serde::Deserialize)]
+struct Record {
+    t_secs: f64,
+    mouth_open: f32,
+    keypoints: Vec<[f32; 2]>,
+}
+
+fn read_motion(path: &Path) -> Vec<Record> {
+    let f = std::fs::File::open(path).unwrap();
+    std::io::BufReader::new(f).lines().map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect()
+}
+
+fn line_count(path: &Path) -> usize {
+    std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+}
+
+/// The largest standard deviation of a lip keypoint's y over the records.
+fn mouth_spread(records: &[&Record], lip: usize) -> f64 {
+    let n = records.len() as f64;
+    let mean = records.iter().map(|r| f64::from(r.keypoints[lip][1])).sum::<f64>() / n;
+    (records.iter().map(|r| (f64::from(r.keypoints[lip][1]) - mean).powi(2)).sum::<f64>() / n).sqrt()
+}
+
+#[test]
+fn microphone_to_window_in_real_time() {
+    let dir = common::scratch("live_loop");
+    let (_x, display) = start_xvfb();
+    let runtime = dir.join("xdg");
+    let (_pulse, pulse_server) = start_pulse(&runtime);
+    let stats: PathBuf = dir.join("stats.json");
+    let motion: PathBuf = dir.join("motion.jsonl");
+    let log = std::fs::File::create(dir.join("facecast.log")).unwrap();
+    let env = [("DISPLAY", display.as_str()), ("PULSE_SERVER", pulse_server.as_str())];
+    let mut facecast = Command::new(env!("CARGO_BIN_EXE_facecast"));
+    facecast
+        .current_dir(common::root())
+        .args(["live", "--hud", "--duration", "40", "--stats-json"])
+        .arg(&stats)
+        .arg("--motion-out")
+        .arg(&motion)
+        .envs(env)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .stdout(Stdio::null())
+        .stderr(log);
+    let live = Reaped(facecast.spawn().expect("start facecast live"));
+
+    // Running: frames are being written. Then 2 s of silence, the speech, 4 s of silence.
+    wait_for("the first frames", Duration::from_secs(60), || line_count(&motion) > 10);
+    let first_frame = Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    let speech = common::root().join("assets/speech/forever_2.wav");
+    let mut paplay = Command::new(tool("paplay"))
+        .arg(&speech)
+        .envs(env)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .spawn()
+        .expect("start paplay");
+    std::thread::sleep(Duration::from_millis(1500));
+    let shot = dir.join("screen.png");
+    let import = Command::new(tool("import"))
+        .args(["-window", "root"])
+        .arg(&shot)
+        .env("DISPLAY", &display)
+        .status()
+        .expect("run import");
+    assert!(import.success(), "import could not take a screenshot");
+    assert!(paplay.wait().expect("paplay").success(), "paplay failed");
+    std::thread::sleep(Duration::from_secs(4));
+    if first_frame.elapsed() < Duration::from_millis(10_500) {
+        std::thread::sleep(Duration::from_millis(10_500) - first_frame.elapsed());
+    }
+    // Stop it as a user would (Ctrl-C), and let it write its stats.
+    let pid = live.0.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let mut live = live;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = live.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "facecast did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log_text = std::fs::read_to_string(dir.join("facecast.log")).unwrap_or_default();
+    assert!(status.success(), "facecast live failed: {log_text}");
+
+    // The stats: at least 10 s, frames at the target rate, no overruns.
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let elapsed = s["elapsed_secs"].as_f64().unwrap();
+    let frames = s["frames_rendered"].as_f64().unwrap();
+    assert!(elapsed >= 10.0, "the live run lasted {elapsed:.1} s");
+    assert!(frames >= 0.95 * 30.0 * elapsed, "{frames} frames in {elapsed:.1} s at a target of 30 fps");
+    assert_eq!(s["audio_overruns"].as_u64(), Some(0), "audio overruns: {s}");
+    assert_eq!(s["audio_losses"].as_u64(), Some(0), "the microphone was lost: {log_text}");
+    for key in ["audio_to_frame_ms", "motion_lag_ms"] {
+        for p in ["p50", "p90", "p99", "max"] {
+            assert!(s[key][p].as_f64().is_some_and(|v| v > 0.0), "{key}.{p} missing: {s}");
+        }
+    }
+
+    // The screenshot shows the face.
+    let screen = image::open(&shot).unwrap().to_rgba8();
+    let cfg = Config::default();
+    let mut models = FaceModels::load(&cfg.portrait).unwrap();
+    let found = Portrait::analyze(screen, "screenshot", &mut models, &cfg);
+    assert!(found.is_ok(), "no face in the screenshot: {:?}", found.err());
+
+    // The mouth moves with the speech and rests on the silence around it.
+    let records = read_motion(&motion);
+    let t_end = records.last().unwrap().t_secs;
+    let t_first = records.first().unwrap().t_secs;
+    let cfg = Config::default();
+    let portrait_img = facecast::portrait::load_image(&common::root().join("assets/portraits/astronaut.png")).unwrap();
+    let p = Portrait::analyze(portrait_img, "astronaut.png", &mut models, &cfg).unwrap();
+    // The bundled portrait smiles with its lips apart: at rest its mouth_open is its own opening.
+    let rest = p.rig.rest_mouth_open();
+    let max_open = records.iter().map(|r| r.mouth_open).fold(0.0, f32::max);
+    assert!(max_open > rest + 0.3, "the mouth never opened (max mouth_open {max_open:.2}, at rest {rest:.2})");
+    let before: Vec<&Record> = records.iter().filter(|r| r.t_secs < t_first + 1.5).collect();
+    let after: Vec<&Record> = records.iter().filter(|r| r.t_secs > t_end - 2.5).collect();
+    assert!(before.len() > 20 && after.len() > 50, "{} and {} silent frames", before.len(), after.len());
+    // The inner lower lip: the keypoint that moves most with the jaw.
+    let lip = p.rig.inner_lower();
+    let speaking: Vec<&Record> = records.iter().filter(|r| r.mouth_open > rest + 0.1).collect();
+    let moving = mouth_spread(&speaking, lip).max(mouth_spread(&records.iter().collect::<Vec<_>>(), lip));
+    for (name, part) in [("before the speech", &before), ("after the speech", &after)] {
+        let max = part.iter().map(|r| (r.mouth_open - rest).abs()).fold(0.0, f32::max);
+        assert!(max < 0.05, "mouth_open strays {max:.3} from rest {name}");
+        let spread = mouth_spread(part, lip);
+        assert!(spread < 0.1 * moving, "the lower lip moves {spread:.5} {name} against {moving:.5} while speaking");
+    }
+}
