@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what facecast needs on a fresh Debian 12 machine, and nothing twice:
 #   - Debian packages: Vulkan on lavapipe (software GPU), ffmpeg (muxing, ffprobe), nasm (fast openh264 build),
-#     ALSA headers (cpal), the X11 libraries winit loads, and for the live loop's test: Xvfb, a PulseAudio
+#     ALSA headers (cpal), libclang (nokhwa's V4L2 bindings), the X11 libraries winit loads, and for the live loop's test: Xvfb, a PulseAudio
 #     server with ALSA's PulseAudio plugin, paplay, and ImageMagick's import (screenshots);
 #   - ONNX Runtime 1.31.1, taken from its PyPI wheel into .ort/lib (git-ignored).
 # Idempotent: a second run checks and returns in about a second.
@@ -11,7 +11,7 @@ cd "$root"
 
 ORT_VERSION="1.31.1"
 APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 ffmpeg nasm pkg-config python3 python3-pip
-  libasound2-dev libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0
+  libasound2-dev libclang-dev libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0
   xvfb xauth pulseaudio pulseaudio-utils libasound2-plugins imagemagick)
 
 log() { printf 'setup: %s\n' "$*" >&2; }

@@ -179,7 +179,7 @@ pub struct SmoothingConfig {
     /// Offline renders only: filter backward as well as forward, which cancels the filter's lag.
     pub offline_zero_phase: bool,
     /// The live loop's cutoff at rest, Hz, in place of `min_cutoff_hz`: live, the filter's lag shows as
-    /// lips trailing the voice (16 ms at 10 Hz against 53 ms at 3 Hz), and nothing cancels it.
+    /// lips trailing the voice (11 ms at 15 Hz against 53 ms at 3 Hz), and nothing cancels it.
     pub live_min_cutoff_hz: f32,
 }
 
@@ -191,7 +191,7 @@ impl Default for SmoothingConfig {
             beta: 4.0,
             d_cutoff_hz: 1.0,
             offline_zero_phase: true,
-            live_min_cutoff_hz: 10.0,
+            live_min_cutoff_hz: 15.0,
         }
     }
 }

@@ -34,7 +34,7 @@ enum Command {
     /// Make the portrait talk along with live audio (a microphone, a file played in real time, or raw
     /// PCM on standard input), in a window, in real time. Esc or closing the window stops it.
     Live(LiveArgs),
-    /// List audio input devices and GPU adapters.
+    /// List audio input devices, cameras and GPU adapters.
     Devices(DevicesArgs),
 }
 
@@ -277,16 +277,19 @@ fn live(args: LiveArgs) -> Result<()> {
 
 fn devices(args: DevicesArgs) -> Result<()> {
     let inputs = facecast::audio::live::input_devices();
+    let cameras = facecast::portrait::camera::list();
     let adapters = facecast::render::adapters();
     if args.json {
         let inputs = match &inputs {
             Ok(list) => serde_json::to_value(list)?,
             Err(e) => serde_json::json!({ "error": e.to_string() }),
         };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "audio_inputs": inputs, "gpu_adapters": adapters }))?
-        );
+        let cameras = match &cameras {
+            Ok(list) => serde_json::to_value(list)?,
+            Err(e) => serde_json::json!({ "error": e }),
+        };
+        let all = serde_json::json!({ "audio_inputs": inputs, "cameras": cameras, "gpu_adapters": adapters });
+        println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(());
     }
     println!("audio inputs (--input mic:NAME):");
@@ -304,7 +307,16 @@ fn devices(args: DevicesArgs) -> Result<()> {
         }
         Err(e) => println!("  cannot list: {e}"),
     }
-    println!("cameras: not used yet (facecast drives a portrait image; camera input is not built)");
+    println!("cameras (listed only; the portrait comes from an image file):");
+    match cameras {
+        Ok(list) if list.is_empty() => println!("  none"),
+        Ok(list) => {
+            for c in list {
+                println!("  {} {} ({})", c.index, c.name, c.description);
+            }
+        }
+        Err(e) => println!("  cannot list: {e}"),
+    }
     println!("GPU adapters:");
     if adapters.is_empty() {
         println!("  none");

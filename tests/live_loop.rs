@@ -226,3 +226,48 @@ fn microphone_to_window_in_real_time() {
         assert!(spread < 0.1 * moving, "the lower lip moves {spread:.5} {name} against {moving:.5} while speaking");
     }
 }
+
+#[test]
+fn the_avatar_idles_while_the_microphone_is_gone_and_picks_it_up_again() {
+    let dir = common::scratch("live_loop_fault");
+    let runtime = dir.join("xdg");
+    let (pulse, pulse_server) = start_pulse(&runtime);
+    let stats = dir.join("stats.json");
+    let motion = dir.join("motion.jsonl");
+    let log_path = dir.join("facecast.log");
+    let mut facecast = Command::new(env!("CARGO_BIN_EXE_facecast"));
+    facecast
+        .current_dir(common::root())
+        .args(["live", "--headless", "--size", "256", "--duration", "14", "--stats-json"])
+        .arg(&stats)
+        .arg("--motion-out")
+        .arg(&motion)
+        .env("PULSE_SERVER", &pulse_server)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    let mut live = Reaped(facecast.spawn().expect("start facecast live"));
+    wait_for("the first frames", Duration::from_secs(60), || line_count(&motion) > 10);
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    std::thread::sleep(Duration::from_secs(2));
+    // The sound server goes away: the microphone is gone.
+    drop(pulse);
+    wait_for("the loss warning", Duration::from_secs(10), || log().contains("audio input lost"));
+    let frames_at_loss = line_count(&motion);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(line_count(&motion) >= frames_at_loss + 80, "the avatar stopped while the microphone was gone");
+    // It comes back.
+    let (_pulse, _) = start_pulse(&runtime);
+    wait_for("the microphone to come back", Duration::from_secs(15), || log().contains("audio input is back"));
+    let status = loop {
+        if let Some(s) = live.0.try_wait().unwrap() {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "facecast live failed: {}", log());
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    assert!(s["audio_losses"].as_u64().unwrap() >= 1, "{s}");
+    let (elapsed, frames) = (s["elapsed_secs"].as_f64().unwrap(), s["frames_rendered"].as_f64().unwrap());
+    assert!(frames >= 0.95 * 30.0 * elapsed, "{frames} frames in {elapsed:.1} s: the loop stalled on the loss");
+}

@@ -294,6 +294,27 @@ impl MicSource {
     }
 }
 
+impl MicSource {
+    /// Closes the stream without waiting for it. Dropping a cpal stream joins its callback thread, and
+    /// when the sound server has died that thread can be stuck in a read that never returns (ALSA's
+    /// PulseAudio plugin after the server is killed): the drop happens on a thread of its own, so the
+    /// audio thread goes on idling the avatar and retrying.
+    fn close(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            let spawned = std::thread::Builder::new().name("audio-close".into()).spawn(move || drop(stream));
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start a thread to close the audio stream; leaving it open");
+            }
+        }
+    }
+}
+
+impl Drop for MicSource {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 fn find_device(host: &cpal::Host, device: Option<&str>) -> Result<cpal::Device, LiveAudioError> {
     match device {
         None => {
@@ -388,7 +409,7 @@ impl LiveSource for MicSource {
                 return Ok(SourceRead::Lost("the input stream is closed".into()));
             }
             if self.reader.stats().lost.load(Ordering::Acquire) {
-                self.stream = None;
+                self.close();
                 return Ok(SourceRead::Lost(format!("{} reported an error (unplugged?)", self.name)));
             }
             if let Some(stamp) = self.reader.drain(out) {
@@ -398,7 +419,7 @@ impl LiveSource for MicSource {
             }
             let limit = if self.started { STALL_SECS } else { STARTUP_SECS };
             if self.last_data.elapsed().as_secs_f64() > limit {
-                self.stream = None;
+                self.close();
                 return Ok(SourceRead::Lost(format!("{} delivered nothing for {limit} s", self.name)));
             }
             if Instant::now() >= deadline {
@@ -411,7 +432,7 @@ impl LiveSource for MicSource {
     }
 
     fn reopen(&mut self) -> Result<(), LiveAudioError> {
-        self.stream = None;
+        self.close();
         let (stream, reader, name, rate_hz) = open_stream(self.device_name.as_deref())?;
         self.overruns_before += self.reader.stats().overrun_frames.load(Ordering::Relaxed);
         self.stream = Some(stream);

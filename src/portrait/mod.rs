@@ -9,6 +9,7 @@
 //! Architecture Invariant: everything here happens once per portrait, before the first frame; nothing
 //! in this module runs per frame except [`Rig::drive`], which allocates nothing.
 
+pub mod camera;
 pub mod detect;
 pub mod landmarks;
 pub mod rig;
