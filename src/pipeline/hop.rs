@@ -21,6 +21,31 @@ pub struct HopOutput {
     pub idle: MotionParams,
 }
 
+impl HopOutput {
+    /// The parameters a frame shows: the rig's, with the idle blinks and gaze (kept out of the filter)
+    /// added back.
+    pub fn frame_params(&self) -> MotionParams {
+        let mut p = self.params;
+        p.blink_right = p.blink_right.max(self.idle.blink_right);
+        p.blink_left = p.blink_left.max(self.idle.blink_left);
+        p.gaze_x += self.idle.gaze_x;
+        p.gaze_y += self.idle.gaze_y;
+        p
+    }
+
+    /// Linear interpolation from `self` (f = 0) to `other` (f = 1).
+    pub fn lerp(&self, other: &Self, f: f32) -> Self {
+        Self { params: self.params.lerp(&other.params, f), idle: self.idle.lerp(&other.idle, f) }
+    }
+}
+
+/// Writes `a + (b - a) f` into `out`, element by element: a pose between two flat poses.
+pub fn lerp_flat(out: &mut [f32], a: &[f32], b: &[f32], f: f32) {
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = x + (y - x) * f;
+    }
+}
+
 /// Time spent in each part of the last [`HopChain::step`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HopTimes {

@@ -32,10 +32,9 @@ use crate::audio::live::{
 };
 use crate::config::Config;
 use crate::features::{HOP_SAMPLES, N_FFT};
-use crate::motion::{MotionModel, MotionParams};
-use crate::onnx::ModelSource;
+use crate::motion::MotionParams;
 use crate::output::window::{FrameProducer, WindowOptions};
-use crate::output::{MotionRecord, MotionWriter, OutputError};
+use crate::output::{MotionWriter, OutputError};
 use crate::portrait::{Pose, Rig};
 use crate::render::{RenderContext, WarpRenderer};
 
@@ -158,14 +157,13 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     let backdrop_image = super::backdrop_image(cfg)?;
     // Open the source first: a missing device or file is the likeliest mistake, and the cheapest to report.
     let source: Box<dyn LiveSource> = match &job.input {
-        LiveInput::Microphone(name) => Box::new(MicSource::open(name.as_deref()).map_err(live_err)?),
-        LiveInput::File(path) => Box::new(FileSource::open(path).map_err(live_err)?),
+        LiveInput::Microphone(name) => Box::new(MicSource::open(name.as_deref())?),
+        LiveInput::File(path) => Box::new(FileSource::open(path)?),
         LiveInput::Stdin(spec) => Box::new(StdinSource::open(*spec)),
     };
     let source_name = source.name().to_owned();
     let portrait = super::prepare_portrait(&job.portrait, cfg)?;
-    let model_source = cfg.motion.model.clone().map_or_else(crate::motion::baseline_model, ModelSource::File);
-    let model = MotionModel::load(&model_source, cfg.motion.threads)?;
+    let model = super::load_motion_model(cfg)?;
     let lookahead_secs = model.lookahead_secs();
     // Live, nothing cancels the filter's lag: the live cutoff at rest replaces the offline one.
     let mut live_cfg = cfg.clone();
@@ -225,8 +223,7 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
         stats_json: job.stats_json.clone(),
         last_stats: now,
         motion_out: job.motion_out.as_deref().map(MotionWriter::create).transpose()?,
-        keypoints: vec![[0.0; 2]; portrait.rig.keypoints.len()],
-        jacobians: vec![[[0.0; 2]; 2]; portrait.rig.keypoints.len()],
+        record_scratch: super::MotionScratch::new(portrait.rig.keypoints.len()),
         shared: Arc::clone(&shared),
         stop: Arc::clone(&stop),
         source: source_name,
@@ -257,7 +254,7 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
         return Err(e);
     }
     match audio_result {
-        Ok(r) => r.map_err(live_err)?,
+        Ok(r) => r?,
         Err(_) => return Err(PipelineError::Invalid("the audio thread panicked".into())),
     }
     match motion_result {
@@ -265,10 +262,6 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
         Err(_) => return Err(PipelineError::Invalid("the motion thread panicked".into())),
     }
     Ok(stats)
-}
-
-fn live_err(e: LiveAudioError) -> PipelineError {
-    PipelineError::LiveAudio(e)
 }
 
 /// The audio thread: source -> 16 kHz -> hops. On a lost device it warns once, sends silence (the avatar
@@ -472,8 +465,7 @@ struct FrameLoop {
     stats_json: Option<PathBuf>,
     last_stats: Instant,
     motion_out: Option<MotionWriter>,
-    keypoints: Vec<[f32; 2]>,
-    jacobians: Vec<[[f32; 2]; 2]>,
+    record_scratch: super::MotionScratch,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     source: String,
@@ -541,23 +533,17 @@ impl FrameLoop {
         };
         // Interpolate to the frame's time on the arrival clock; in live use that is at or past the
         // newest pose, which is then taken as it is.
-        let (flat, params, idle) = match &self.prev {
+        let (flat, out) = match &self.prev {
             Some(prev) if newest.arrival > prev.arrival && now < newest.arrival => {
                 let f = now.saturating_duration_since(prev.arrival).as_secs_f32()
                     / (newest.arrival - prev.arrival).as_secs_f32();
-                for ((o, &a), &b) in self.flat.iter_mut().zip(&prev.flat).zip(&newest.flat) {
-                    *o = a + (b - a) * f;
-                }
-                (&self.flat, prev.out.params.lerp(&newest.out.params, f), prev.out.idle.lerp(&newest.out.idle, f))
+                super::hop::lerp_flat(&mut self.flat, &prev.flat, &newest.flat, f);
+                (&self.flat, prev.out.lerp(&newest.out, f))
             }
-            _ => (&newest.flat, newest.out.params, newest.out.idle),
+            _ => (&newest.flat, newest.out),
         };
         self.pose.from_flat(flat);
-        let mut params = params;
-        params.blink_right = params.blink_right.max(idle.blink_right);
-        params.blink_left = params.blink_left.max(idle.blink_left);
-        params.gaze_x += idle.gaze_x;
-        params.gaze_y += idle.gaze_y;
+        let params = out.frame_params();
         self.rig.set_eyes(&params, &mut self.pose);
         self.tele.pose_queue.record(now.saturating_duration_since(newest.sent));
         self.used = Some(FrameSource {
@@ -587,21 +573,10 @@ impl FrameLoop {
             self.tele.motion_lag.record_secs(lag);
         }
         if let Some(w) = self.motion_out.as_mut() {
-            for ((k, j), (p, m)) in
-                self.keypoints.iter_mut().zip(self.jacobians.iter_mut()).zip(self.pose.drv.iter().zip(&self.pose.jac))
-            {
-                *k = [p.x, p.y];
-                *j = [[m.x_axis.x, m.y_axis.x], [m.x_axis.y, m.y_axis.y]];
-            }
             let params = self.used.map(|u| u.params).unwrap_or_default();
-            w.write(&MotionRecord {
-                frame: self.frames_rendered,
-                t_secs: presented.saturating_duration_since(self.start).as_secs_f64(),
-                mouth_open: self.rig.mouth_open(&self.pose),
-                keypoints: &self.keypoints,
-                jacobians: &self.jacobians,
-                params: &params,
-            })?;
+            let t_secs = presented.saturating_duration_since(self.start).as_secs_f64();
+            let mouth_open = self.rig.mouth_open(&self.pose);
+            self.record_scratch.write(w, self.frames_rendered, t_secs, mouth_open, &self.pose, &params)?;
         }
         self.frames_rendered += 1;
         // The next tick; ticks already missed are dropped, not rendered late in a burst.

@@ -218,6 +218,50 @@ fn prepare_portrait(input: &Input, cfg: &Config) -> Result<Portrait, PipelineErr
     Ok(portrait)
 }
 
+/// The configured motion model, or the bundled baseline.
+fn load_motion_model(cfg: &Config) -> Result<MotionModel, PipelineError> {
+    let source = cfg.motion.model.clone().map_or_else(crate::motion::baseline_model, ModelSource::File);
+    Ok(MotionModel::load(&source, cfg.motion.threads)?)
+}
+
+/// The arrays a motion record is written from, reused frame after frame.
+struct MotionScratch {
+    keypoints: Vec<[f32; 2]>,
+    jacobians: Vec<[[f32; 2]; 2]>,
+}
+
+impl MotionScratch {
+    fn new(keypoints: usize) -> Self {
+        Self { keypoints: vec![[0.0; 2]; keypoints], jacobians: vec![[[0.0; 2]; 2]; keypoints] }
+    }
+
+    /// Writes one frame's record: `pose`'s keypoints and Jacobians, and the parameters behind them.
+    fn write(
+        &mut self,
+        w: &mut MotionWriter,
+        frame: u64,
+        t_secs: f64,
+        mouth_open: f32,
+        pose: &crate::portrait::Pose,
+        params: &MotionParams,
+    ) -> Result<(), OutputError> {
+        for ((k, j), (p, m)) in
+            self.keypoints.iter_mut().zip(self.jacobians.iter_mut()).zip(pose.drv.iter().zip(&pose.jac))
+        {
+            *k = [p.x, p.y];
+            *j = [[m.x_axis.x, m.y_axis.x], [m.x_axis.y, m.y_axis.y]];
+        }
+        w.write(&MotionRecord {
+            frame,
+            t_secs,
+            mouth_open,
+            keypoints: &self.keypoints,
+            jacobians: &self.jacobians,
+            params,
+        })
+    }
+}
+
 /// Reads the background picture of `[background] mode = "image"`, if that is the mode.
 fn backdrop_image(cfg: &Config) -> Result<Option<RgbaImage>, PipelineError> {
     match (&cfg.background.mode, &cfg.background.image) {
@@ -283,8 +327,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let portrait = prepare_portrait(&job.portrait, cfg)?;
     t.portrait.add(start.elapsed(), 1);
 
-    let model_source = cfg.motion.model.clone().map_or_else(crate::motion::baseline_model, ModelSource::File);
-    let model = MotionModel::load(&model_source, cfg.motion.threads)?;
+    let model = load_motion_model(cfg)?;
 
     let start = Instant::now();
     let ctx = RenderContext::new()?;
@@ -301,9 +344,8 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let mut pose = rig.rest_pose();
     let n_hops_max = features::frame_count(audio.samples.len() + N_FFT) + 1;
     let mut hop_poses: Vec<f32> = Vec::with_capacity(n_hops_max * per_pose);
-    let mut hop_params: Vec<MotionParams> = Vec::with_capacity(n_hops_max);
-    // Idle motion (blinks) is kept apart and added after smoothing: it is clean by construction.
-    let mut hop_idle: Vec<MotionParams> = Vec::with_capacity(n_hops_max);
+    // Each hop's parameters, with the idle blinks and gaze kept apart: they are added after smoothing.
+    let mut hop_out: Vec<hop::HopOutput> = Vec::with_capacity(n_hops_max);
     let mut flat = vec![0.0f32; per_pose];
     let mut hop = [0.0f32; HOP_SAMPLES];
     let padded_len = audio.samples.len() + N_FFT;
@@ -318,10 +360,9 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         t.motion.add(chain.times.motion, 1);
         t.rig.add(chain.times.rig, 1);
         hop_poses.extend_from_slice(&flat);
-        hop_params.push(out.params);
-        hop_idle.push(out.idle);
+        hop_out.push(out);
     }
-    let n_hops = hop_params.len();
+    let n_hops = hop_out.len();
     if n_hops == 0 {
         return Err(PipelineError::Invalid("the audio is too short for one 25 ms analysis window".into()));
     }
@@ -349,8 +390,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let sheet_every = (n_frames / 12).max(1);
     let mut sheet_frames: Vec<RgbaImage> = Vec::new();
     let mut sheet_bars: Vec<f32> = Vec::new();
-    let mut keypoints = vec![[0.0f32; 2]; rig.keypoints.len()];
-    let mut jacobians = vec![[[0.0f32; 2]; 2]; rig.keypoints.len()];
+    let mut record_scratch = MotionScratch::new(rig.keypoints.len());
     let (mut sum_open, mut max_open) = (0.0f64, 0.0f32);
     let bar = if job.progress { ProgressBar::new(n_frames) } else { ProgressBar::hidden() };
     bar.set_style(
@@ -364,16 +404,9 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         let (i0, frac) = (pos.floor() as usize, (pos - pos.floor()) as f32);
         let i1 = (i0 + 1).min(n_hops - 1);
         let (a, b) = (&hop_poses[i0 * per_pose..(i0 + 1) * per_pose], &hop_poses[i1 * per_pose..(i1 + 1) * per_pose]);
-        for ((f, &x), &y) in flat.iter_mut().zip(a).zip(b) {
-            *f = x + (y - x) * frac;
-        }
+        hop::lerp_flat(&mut flat, a, b, frac);
         pose.from_flat(&flat);
-        let idle_now = hop_idle[i0].lerp(&hop_idle[i1], frac);
-        let mut params = hop_params[i0].lerp(&hop_params[i1], frac);
-        params.blink_right = params.blink_right.max(idle_now.blink_right);
-        params.blink_left = params.blink_left.max(idle_now.blink_left);
-        params.gaze_x += idle_now.gaze_x;
-        params.gaze_y += idle_now.gaze_y;
+        let params = hop_out[i0].lerp(&hop_out[i1], frac).frame_params();
         rig.set_eyes(&params, &mut pose);
         let mouth_open = rig.mouth_open(&pose);
         sum_open += f64::from(mouth_open);
@@ -408,18 +441,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         t.encode.add(s.elapsed(), 1);
 
         if let Some(w) = motion_out.as_mut() {
-            for ((k, j), (p, m)) in keypoints.iter_mut().zip(jacobians.iter_mut()).zip(pose.drv.iter().zip(&pose.jac)) {
-                *k = [p.x, p.y];
-                *j = [[m.x_axis.x, m.y_axis.x], [m.x_axis.y, m.y_axis.y]];
-            }
-            w.write(&MotionRecord {
-                frame: n,
-                t_secs,
-                mouth_open,
-                keypoints: &keypoints,
-                jacobians: &jacobians,
-                params: &params,
-            })?;
+            record_scratch.write(w, n, t_secs, mouth_open, &pose, &params)?;
         }
         bar.inc(1);
     }
