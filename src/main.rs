@@ -184,10 +184,26 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each said once. Many errors quote their source in their own
+/// message (`cannot open audio X: No such file`), which `{:#}` would print a second time.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -224,7 +240,7 @@ fn live(args: LiveArgs) -> Result<()> {
     apply_background(&mut config, args.background.as_deref())?;
     let input = match args.input.as_str() {
         "mic" => LiveInput::Microphone(None),
-        "-" => LiveInput::Stdin(args.pcm.parse().context("--pcm")?),
+        "-" => LiveInput::Stdin(args.pcm.parse()?),
         s if s.starts_with("mic:") => LiveInput::Microphone(Some(s["mic:".len()..].to_owned())),
         path => LiveInput::File(PathBuf::from(path)),
     };
