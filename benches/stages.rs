@@ -63,20 +63,27 @@ fn bench_mel(c: &mut Criterion) {
     g.finish();
 }
 
+/// One motion-model step per 10 ms hop, 1 ONNX Runtime thread: the baseline and both trained models.
 fn bench_motion(c: &mut Criterion) {
     let frames = LogMel::new().process_all(&speech());
-    let mut model = MotionModel::load(&baseline_model(), 1).unwrap();
+    let n = frames.len() / N_MELS;
     let mut g = c.benchmark_group("motion");
     g.throughput(Throughput::Elements(1));
-    let mut i = 0;
-    let n = frames.len() / N_MELS;
-    g.bench_function("baseline_per_hop", |b| {
-        b.iter(|| {
-            let f = &frames[(i % n) * N_MELS..(i % n + 1) * N_MELS];
-            i += 1;
-            black_box(model.step(f).unwrap())
-        })
-    });
+    for (name, source) in [
+        ("baseline_per_hop", baseline_model()),
+        ("live_per_hop", facecast::motion::live_model()),
+        ("quality_per_hop", facecast::motion::quality_model()),
+    ] {
+        let mut model = MotionModel::load(&source, 1).unwrap();
+        let mut i = 0;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let f = &frames[(i % n) * N_MELS..(i % n + 1) * N_MELS];
+                i += 1;
+                black_box(model.step(f).unwrap())
+            })
+        });
+    }
     g.finish();
 }
 

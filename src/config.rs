@@ -151,15 +151,25 @@ impl Default for IdleConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct MotionConfig {
-    /// An ONNX audio-to-motion model; empty means the bundled baseline (models/baseline_energy.onnx).
+    /// The offline render's ONNX audio-to-motion model; empty means the bundled trained quality model
+    /// (models/motion_quality.onnx, 200 ms lookahead).
     pub model: Option<PathBuf>,
+    /// The live loop's model; empty means the bundled trained live model (models/motion_live.onnx,
+    /// 20 ms lookahead).
+    pub live_model: Option<PathBuf>,
     /// ONNX Runtime intra-op threads for the motion model.
     pub threads: usize,
+    /// The execution provider: cpu, cuda, webgpu, directml, coreml or auto (the first GPU provider the
+    /// loaded ONNX Runtime has); the CPU where the one asked for is missing.
+    pub provider: crate::onnx::Provider,
+    /// Dead zone at rest of the mouth parameters, 0..0.5: values below it read as 0 (the rest are
+    /// rescaled), so breaths and clicks leave the face still. 0 = off.
+    pub rest_deadzone: f32,
 }
 
 impl Default for MotionConfig {
     fn default() -> Self {
-        Self { model: None, threads: 1 }
+        Self { model: None, live_model: None, threads: 1, provider: crate::onnx::Provider::Cpu, rest_deadzone: 0.05 }
     }
 }
 
@@ -327,6 +337,9 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&i.gaze_range) {
             return bad("idle.gaze_range must be in 0..1");
+        }
+        if !(0.0..=0.5).contains(&self.motion.rest_deadzone) {
+            return bad("motion.rest_deadzone must be in 0..0.5");
         }
         if self.motion.threads == 0 {
             return bad("motion.threads must be >= 1");

@@ -90,6 +90,102 @@ impl ModelSource {
     }
 }
 
+/// An ONNX Runtime execution provider a session may ask for (`[motion] provider` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// The CPU (always there).
+    #[default]
+    Cpu,
+    /// NVIDIA CUDA: needs the `onnxruntime-gpu` build of ONNX Runtime and CUDA 12/13 with cuDNN 9.
+    Cuda,
+    /// WebGPU (any vendor, through Vulkan/Metal/D3D12): needs the `onnxruntime-webgpu` build.
+    Webgpu,
+    /// DirectML (Windows).
+    Directml,
+    /// Core ML (macOS).
+    Coreml,
+    /// The first of CUDA, DirectML, Core ML and WebGPU that the loaded ONNX Runtime offers, else the CPU.
+    Auto,
+}
+
+impl Provider {
+    /// The ort execution providers to try, in order, for this choice.
+    fn candidates(self) -> Vec<(&'static str, ort::ep::ExecutionProviderDispatch, bool)> {
+        use ort::ep::{self, ExecutionProvider};
+        let cuda = || {
+            (ep::CUDA::NAME, ep::CUDA::default().build().error_on_failure(), ep::CUDA::is_available().unwrap_or(false))
+        };
+        let webgpu = || {
+            (
+                ep::WebGPU::NAME,
+                ep::WebGPU::default().build().error_on_failure(),
+                ep::WebGPU::is_available().unwrap_or(false),
+            )
+        };
+        let dml = || {
+            (
+                ep::DirectML::NAME,
+                ep::DirectML::default().build().error_on_failure(),
+                ep::DirectML::is_available().unwrap_or(false),
+            )
+        };
+        let coreml = || {
+            (
+                ep::CoreML::NAME,
+                ep::CoreML::default().build().error_on_failure(),
+                ep::CoreML::is_available().unwrap_or(false),
+            )
+        };
+        match self {
+            Self::Cpu => vec![],
+            Self::Cuda => vec![cuda()],
+            Self::Webgpu => vec![webgpu()],
+            Self::Directml => vec![dml()],
+            Self::Coreml => vec![coreml()],
+            Self::Auto => vec![cuda(), dml(), coreml(), webgpu()],
+        }
+    }
+}
+
+/// The CPU provider's name, as ONNX Runtime spells it.
+pub const CPU_PROVIDER: &str = "CPUExecutionProvider";
+
+/// Builds a session for `model` on the provider `provider` asks for, or on the CPU where that provider
+/// is not in the loaded ONNX Runtime or fails to start (with a warning, unless the choice was `auto`).
+/// Returns the session and the name of the provider it runs on.
+///
+/// # Errors
+/// As [`session`].
+pub fn session_on(
+    model: &ModelSource,
+    intra_threads: usize,
+    provider: Provider,
+) -> Result<(Session, &'static str), OnnxError> {
+    let env = environment()?;
+    for (name, dispatch, available) in provider.candidates() {
+        if !available {
+            if provider != Provider::Auto {
+                tracing::warn!(provider = name, "the loaded ONNX Runtime has no {name}; running on the CPU");
+            }
+            continue;
+        }
+        let built = Session::builder(env)
+            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3).map_err(Into::into))
+            .and_then(|b| b.with_intra_threads(intra_threads.max(1)).map_err(Into::into))
+            .and_then(|b| b.with_execution_providers([dispatch]).map_err(Into::into))
+            .and_then(|mut b| match model {
+                ModelSource::File(path) => b.commit_from_file(path),
+                ModelSource::Bundled { bytes, .. } => b.commit_from_memory(bytes),
+            });
+        match built {
+            Ok(session) => return Ok((session, name)),
+            Err(e) => tracing::warn!(provider = name, error = %e, "{name} failed to start; trying the next provider"),
+        }
+    }
+    Ok((session(model, intra_threads)?, CPU_PROVIDER))
+}
+
 /// Builds a CPU session for `model` with `intra_threads` threads.
 ///
 /// # Errors
@@ -107,5 +203,64 @@ pub fn session(model: &ModelSource, intra_threads: usize) -> Result<Session, Onn
     match model {
         ModelSource::File(path) => builder.commit_from_file(path).map_err(wrap),
         ModelSource::Bundled { bytes, .. } => builder.commit_from_memory(bytes).map_err(wrap),
+    }
+}
+
+/// A session run with fixed input and output names into pre-allocated output tensors, through ONNX
+/// Runtime's C `Run` directly. ort's safe `Session::run` builds its input list and an output map on
+/// every call; a hop of the live loop should allocate nothing, so the motion model runs through this.
+/// The names are turned into C strings once, here.
+pub struct RunPlan {
+    input_names: Vec<std::ffi::CString>,
+    output_names: Vec<std::ffi::CString>,
+}
+
+impl RunPlan {
+    /// A plan for these input and output names (in the order the values will be passed).
+    ///
+    /// # Panics
+    /// Never for names ONNX accepts; a name with a NUL byte is not a valid ONNX name.
+    pub fn new(inputs: &[&str], outputs: &[&str]) -> Self {
+        let c = |n: &&str| std::ffi::CString::new(*n).expect("ONNX names have no NUL byte");
+        Self { input_names: inputs.iter().map(c).collect(), output_names: outputs.iter().map(c).collect() }
+    }
+
+    /// Runs `session` on `inputs`, writing into `outputs`, which must already have the shapes the
+    /// model produces for these inputs. Allocates nothing on the Rust side; ONNX Runtime reuses its own
+    /// arena.
+    ///
+    /// # Errors
+    /// ONNX Runtime's error when the run fails (a wrong shape included).
+    pub fn run<const I: usize, const O: usize>(
+        &self,
+        session: &mut Session,
+        inputs: [&ort::value::Tensor<f32>; I],
+        outputs: [&mut ort::value::Tensor<f32>; O],
+    ) -> Result<(), ort::Error> {
+        use ort::AsPointer;
+        assert!(I == self.input_names.len() && O == self.output_names.len(), "a RunPlan's arity is fixed");
+        let in_names: [*const std::ffi::c_char; I] = std::array::from_fn(|i| self.input_names[i].as_ptr());
+        let out_names: [*const std::ffi::c_char; O] = std::array::from_fn(|i| self.output_names[i].as_ptr());
+        let in_values: [*const ort::sys::OrtValue; I] = inputs.map(|v| v.ptr());
+        let mut out_values: [*mut ort::sys::OrtValue; O] = outputs.map(|v| v.ptr_mut());
+        // SAFETY: every pointer comes from a live ort object borrowed for the whole call (the session
+        // mutably, the inputs shared, the outputs mutably), the name arrays and value arrays have the
+        // lengths passed, and the names are NUL-terminated C strings owned by `self`. With non-null
+        // output values, ONNX Runtime writes into them instead of allocating (its C API contract) and
+        // takes no ownership of anything passed.
+        let status = unsafe {
+            (ort::api().Run)(
+                session.ptr_mut(),
+                std::ptr::null(),
+                in_names.as_ptr(),
+                in_values.as_ptr(),
+                I,
+                out_names.as_ptr(),
+                O,
+                out_values.as_mut_ptr(),
+            )
+        };
+        // SAFETY: `status` was just returned by an ONNX Runtime API call.
+        unsafe { ort::Error::result_from_status(status) }
     }
 }

@@ -36,6 +36,42 @@ pub enum MotionError {
     FrameLength(usize),
 }
 
+/// The 15 visemes of the common industry set (Oculus/Meta), in the order of [`Visemes`].
+pub const VISEME_NAMES: [&str; 15] =
+    ["sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "I", "O", "U"];
+
+/// Viseme weights, one per [`VISEME_NAMES`] entry (a model's `viseme_*` channels; all zero when the
+/// model has none). Serialised as a name-to-weight map.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Visemes(pub [f32; 15]);
+
+impl Visemes {
+    /// True when no model filled them (every weight zero).
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&w| w == 0.0)
+    }
+
+    /// The viseme with the largest weight, if any weight is set.
+    pub fn top(&self) -> Option<&'static str> {
+        if self.is_empty() {
+            return None;
+        }
+        let (i, _) = self.0.iter().enumerate().fold((0, f32::MIN), |b, (i, &w)| if w > b.1 { (i, w) } else { b });
+        Some(VISEME_NAMES[i])
+    }
+}
+
+impl serde::Serialize for Visemes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(VISEME_NAMES.len()))?;
+        for (name, w) in VISEME_NAMES.iter().zip(self.0) {
+            m.serialize_entry(name, &((w * 1e4).round() / 1e4))?;
+        }
+        m.end()
+    }
+}
+
 /// The largest head angle a model may ask for, degrees.
 pub const MAX_HEAD_DEG: f32 = 30.0;
 
@@ -72,6 +108,9 @@ pub struct MotionParams {
     pub gaze_y: f32,
     /// A nod, 0..1: the head tips down by up to [`NOD_DEG`] degrees, on top of `head_pitch_deg`.
     pub nod: f32,
+    /// The model's viseme weights (they do not move the rig; they are reported in `--motion-out`).
+    #[serde(skip_serializing_if = "Visemes::is_empty")]
+    pub visemes: Visemes,
 }
 
 /// How far `nod = 1` tips the head down, degrees.
@@ -103,7 +142,13 @@ impl MotionParams {
                 *slot = value.clamp(-MAX_HEAD_DEG, MAX_HEAD_DEG);
                 return true;
             }
-            _ => return false,
+            _ => {
+                let Some(i) = name.strip_prefix("viseme_").and_then(|v| VISEME_NAMES.iter().position(|n| *n == v))
+                else {
+                    return false;
+                };
+                &mut self.visemes.0[i]
+            }
         };
         *slot = value.clamp(0.0, 1.0);
         true
@@ -128,6 +173,7 @@ impl MotionParams {
             gaze_x: l(self.gaze_x, other.gaze_x),
             gaze_y: l(self.gaze_y, other.gaze_y),
             nod: l(self.nod, other.nod),
+            visemes: Visemes(std::array::from_fn(|i| l(self.visemes.0[i], other.visemes.0[i]))),
         }
     }
 }
@@ -137,26 +183,67 @@ pub fn baseline_model() -> ModelSource {
     ModelSource::Bundled { name: "baseline_energy.onnx", bytes: crate::assets::BASELINE_MOTION_ONNX }
 }
 
+/// The bundled trained model for live use: 20 ms lookahead (training/, models/README.md).
+pub fn live_model() -> ModelSource {
+    ModelSource::Bundled { name: "motion_live.onnx", bytes: crate::assets::MOTION_LIVE_ONNX }
+}
+
+/// The bundled trained model for offline render: 200 ms lookahead (training/, models/README.md).
+pub fn quality_model() -> ModelSource {
+    ModelSource::Bundled { name: "motion_quality.onnx", bytes: crate::assets::MOTION_QUALITY_ONNX }
+}
+
 /// A streaming audio-to-motion model run by ort, shaped like candle's `StreamingModule`.
+///
+/// Two kinds of model fit. A stateless one has one input, `mel` `[batch, frames, 80]`. A recurrent one
+/// also has `state` (any fixed shape) and an output `state_out` of the same shape; the model's state is
+/// kept here between steps and cleared by [`reset`](Self::reset). Either way the first output is
+/// `[batch, frames, channels]`. The session and its input tensors are built once.
 pub struct MotionModel {
     session: Session,
     name: String,
     kind: String,
+    provider: &'static str,
     channels: Vec<String>,
     input: Tensor<f32>,
+    /// The recurrent state fed to the next step, and the tensor the step writes the next one into,
+    /// if the model has one. The two swap after every step.
+    state: Option<(Tensor<f32>, Tensor<f32>)>,
+    /// The first output, `[1, 1, channels]`, written in place by every step.
+    output: Tensor<f32>,
+    plan: crate::onnx::RunPlan,
     raw: Vec<f32>,
     lookahead_frames: usize,
+    rest_deadzone: f32,
 }
 
+/// The frames of silence a recurrent model hears after [`MotionModel::reset`] (and at load).
+pub const WARMUP_FRAMES: usize = 50;
+
+/// A mel frame of digital silence: log10 of the mel floor in every bin.
+const SILENT_LOG_MEL: f32 = -10.0;
+
+/// The input name of a recurrent model's state, and the output that carries it to the next step.
+const STATE_IN: &str = "state";
+const STATE_OUT: &str = "state_out";
+
 impl MotionModel {
-    /// Loads a model whose input is `mel` `[batch, frames, 80]` and whose first output is
-    /// `[batch, frames, channels]`.
+    /// Loads a model on the CPU with `threads` intra-op threads.
     ///
     /// # Errors
     /// [`MotionError::Onnx`] when the model cannot be loaded, [`MotionError::Model`] when its
     /// inputs, outputs or metadata do not fit.
     pub fn load(source: &ModelSource, threads: usize) -> Result<Self, MotionError> {
-        let session = crate::onnx::session(source, threads)?;
+        Self::load_on(source, threads, crate::onnx::Provider::Cpu)
+    }
+
+    /// Loads a model on the execution provider `provider` asks for, falling back to the CPU where that
+    /// provider is missing (one log line says which one runs).
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn load_on(source: &ModelSource, threads: usize, provider: crate::onnx::Provider) -> Result<Self, MotionError> {
+        let (session, provider) = crate::onnx::session_on(source, threads, provider)?;
         let name = source.name();
         let bad = |reason: String| MotionError::Model { model: name.clone(), reason };
         let meta = session.metadata()?;
@@ -173,16 +260,90 @@ impl MotionModel {
             Some(v) => v.trim().parse().map_err(|_| bad(format!("facecast.lookahead_frames {v:?} is not a count")))?,
         };
         drop(meta);
-        if session.inputs().len() != 1 || session.outputs().is_empty() {
-            return Err(bad(format!("expected one input (mel [batch, frames, {N_MELS}]) and at least one output")));
+        let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+        let state_shape = match inputs.as_slice() {
+            [_] => None,
+            [a, b] if [*a, *b].contains(&STATE_IN) => {
+                let outlet = session.inputs().iter().find(|i| i.name() == STATE_IN).expect("listed");
+                let ort::value::ValueType::Tensor { shape, .. } = outlet.dtype() else {
+                    return Err(bad("its state input is not a tensor".into()));
+                };
+                // A batch or other free dimension of the state is 1: facecast runs one stream.
+                let dims: Vec<usize> = shape.iter().map(|&d| usize::try_from(d).unwrap_or(1).max(1)).collect();
+                if !session.outputs().iter().any(|o| o.name() == STATE_OUT) {
+                    return Err(bad(format!("it has a {STATE_IN} input but no {STATE_OUT} output")));
+                }
+                Some(dims)
+            }
+            _ => {
+                return Err(bad(format!(
+                    "expected the input mel [batch, frames, {N_MELS}], and {STATE_IN} for a recurrent model; it has {inputs:?}"
+                )));
+            }
+        };
+        if session.outputs().is_empty() {
+            return Err(bad("it has no output".into()));
         }
-        if !channels.iter().any(|c| MotionParams::default().set(c, 0.0)) {
+        if !channels.iter().any(|c| !c.starts_with("viseme_") && MotionParams::default().set(c, 0.0)) {
             return Err(bad(format!("none of its channels {channels:?} drives the rig")));
         }
         let input = Tensor::<f32>::from_array(([1usize, 1, N_MELS], vec![0.0f32; N_MELS]))?;
+        let output = Tensor::<f32>::from_array(([1usize, 1, channels.len()], vec![0.0f32; channels.len()]))?;
+        let mel_name = session.inputs().iter().map(|i| i.name()).find(|n| *n != STATE_IN).expect("one input is mel");
+        let out_name = session.outputs()[0].name();
+        let (state, plan) = match state_shape {
+            Some(dims) => {
+                let n: usize = dims.iter().product();
+                let a = Tensor::<f32>::from_array((dims.clone(), vec![0.0f32; n]))?;
+                let b = Tensor::<f32>::from_array((dims, vec![0.0f32; n]))?;
+                (Some((a, b)), crate::onnx::RunPlan::new(&[mel_name, STATE_IN], &[out_name, STATE_OUT]))
+            }
+            None => (None, crate::onnx::RunPlan::new(&[mel_name], &[out_name])),
+        };
         let raw = vec![0.0; channels.len()];
-        tracing::info!(model = %name, %kind, channels = ?channels, "motion model loaded (CPU)");
-        Ok(Self { session, name, kind, channels, input, raw, lookahead_frames })
+        tracing::info!(
+            model = %name, %kind, provider, lookahead_ms = lookahead_frames * 10, recurrent = state.is_some(),
+            "motion model loaded"
+        );
+        let mut model = Self {
+            session,
+            name,
+            kind,
+            provider,
+            channels,
+            input,
+            state,
+            output,
+            plan,
+            raw,
+            lookahead_frames,
+            rest_deadzone: 0.0,
+        };
+        // One step on a silent frame checks that the first output really is [1, 1, channels] (and the
+        // state's shape); then the state goes back to zero.
+        let silent = [SILENT_LOG_MEL; N_MELS];
+        if let Err(e) = model.step(&silent) {
+            let reason = format!(
+                "one step on one frame fails ({e}); its first output must be [batch, frames, {}] for the channels \
+                 its metadata names{}",
+                model.channels.len(),
+                if model.state.is_some() {
+                    format!(", and {STATE_OUT} must have {STATE_IN}'s shape")
+                } else {
+                    String::new()
+                }
+            );
+            return Err(MotionError::Model { model: model.name.clone(), reason });
+        }
+        model.reset();
+        Ok(model)
+    }
+
+    /// Sets the dead zone at rest of the mouth parameters (jaw_open, lip_close, lip_round,
+    /// lip_stretch): each becomes `max(0, v - d) / (1 - d)`, so the faint openings a model gives to
+    /// breaths and clicks leave the face still. 0 (the default here) passes the model's values through.
+    pub fn set_rest_deadzone(&mut self, d: f32) {
+        self.rest_deadzone = d.clamp(0.0, 0.5);
     }
 
     /// The model's name (file or bundled name).
@@ -190,9 +351,20 @@ impl MotionModel {
         &self.name
     }
 
-    /// The model's kind from its metadata (`baseline`, ...).
+    /// The model's kind from its metadata (`baseline`, `trained`, ...).
     pub fn kind(&self) -> &str {
         &self.kind
+    }
+
+    /// The execution provider the session runs on (`CPUExecutionProvider`, ...).
+    pub fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    /// How many hops the model's output trails its newest input: the output of a step belongs to the
+    /// mel frame this many hops before the one just fed (metadata `facecast.lookahead_frames`).
+    pub fn lookahead_frames(&self) -> usize {
+        self.lookahead_frames
     }
 
     /// How far ahead of its newest output the model looks, seconds: the mel frames it must see after
@@ -212,7 +384,8 @@ impl MotionModel {
         &self.raw
     }
 
-    /// Runs one mel frame through the model.
+    /// Runs one mel frame through the model. For a model with lookahead, the parameters returned belong
+    /// to the frame [`lookahead_frames`](Self::lookahead_frames) hops back.
     ///
     /// # Errors
     /// [`MotionError::FrameLength`] for a frame of the wrong size, [`MotionError::Run`] when inference fails,
@@ -222,24 +395,42 @@ impl MotionModel {
             return Err(MotionError::FrameLength(mel_frame.len()));
         }
         self.input.extract_tensor_mut().1.copy_from_slice(mel_frame);
-        let outputs = self.session.run(ort::inputs![&self.input])?;
-        let (_, values) = outputs[0].try_extract_tensor::<f32>()?;
-        if values.len() != self.raw.len() {
-            return Err(MotionError::Model {
-                model: self.name.clone(),
-                reason: format!("output has {} values, metadata names {}", values.len(), self.raw.len()),
-            });
+        match &mut self.state {
+            Some((state, next)) => {
+                self.plan.run(&mut self.session, [&self.input, &*state], [&mut self.output, &mut *next])?;
+                std::mem::swap(state, next);
+            }
+            None => self.plan.run(&mut self.session, [&self.input], [&mut self.output])?,
         }
-        self.raw.copy_from_slice(values);
+        self.raw.copy_from_slice(self.output.extract_tensor().1);
         let mut params = MotionParams::default();
         for (name, &v) in self.channels.iter().zip(&self.raw) {
             params.set(name, v);
         }
+        let d = self.rest_deadzone;
+        if d > 0.0 {
+            for v in [&mut params.jaw_open, &mut params.lip_close, &mut params.lip_round, &mut params.lip_stretch] {
+                *v = (*v - d).max(0.0) / (1.0 - d);
+            }
+        }
         Ok(params)
     }
 
-    /// Clears any state between utterances. The baseline has none; recurrent models will.
+    /// Clears the model's state and its last output. A recurrent model then hears
+    /// [`WARMUP_FRAMES`] frames of digital silence, so that it starts from its rest state rather than
+    /// from zeros (which it never saw in training: the first frames of every training window were
+    /// left out of the loss).
     pub fn reset(&mut self) {
+        if let Some((state, _)) = &mut self.state {
+            state.extract_tensor_mut().1.fill(0.0);
+            let silent = [SILENT_LOG_MEL; N_MELS];
+            for _ in 0..WARMUP_FRAMES {
+                // The same step already ran at load; a failure here would have failed there.
+                if self.step(&silent).is_err() {
+                    break;
+                }
+            }
+        }
         self.raw.fill(0.0);
     }
 }

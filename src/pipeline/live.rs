@@ -163,7 +163,7 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     };
     let source_name = source.name().to_owned();
     let portrait = super::prepare_portrait(&job.portrait, cfg)?;
-    let model = super::load_motion_model(cfg)?;
+    let model = super::load_motion_model(cfg, true)?;
     let lookahead_secs = model.lookahead_secs();
     // Live, nothing cancels the filter's lag: the live cutoff at rest replaces the offline one.
     let mut live_cfg = cfg.clone();

@@ -218,10 +218,18 @@ fn prepare_portrait(input: &Input, cfg: &Config) -> Result<Portrait, PipelineErr
     Ok(portrait)
 }
 
-/// The configured motion model, or the bundled baseline.
-fn load_motion_model(cfg: &Config) -> Result<MotionModel, PipelineError> {
-    let source = cfg.motion.model.clone().map_or_else(crate::motion::baseline_model, ModelSource::File);
-    Ok(MotionModel::load(&source, cfg.motion.threads)?)
+/// The configured motion model for the offline render (`live` false) or the live loop, or the bundled
+/// trained one for that use.
+fn load_motion_model(cfg: &Config, live: bool) -> Result<MotionModel, PipelineError> {
+    let (file, bundled): (_, fn() -> ModelSource) = if live {
+        (&cfg.motion.live_model, crate::motion::live_model)
+    } else {
+        (&cfg.motion.model, crate::motion::quality_model)
+    };
+    let source = file.clone().map_or_else(bundled, ModelSource::File);
+    let mut model = MotionModel::load_on(&source, cfg.motion.threads, cfg.motion.provider)?;
+    model.set_rest_deadzone(cfg.motion.rest_deadzone);
+    Ok(model)
 }
 
 /// The arrays a motion record is written from, reused frame after frame.
@@ -327,7 +335,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let portrait = prepare_portrait(&job.portrait, cfg)?;
     t.portrait.add(start.elapsed(), 1);
 
-    let model = load_motion_model(cfg)?;
+    let model = load_motion_model(cfg, false)?;
 
     let start = Instant::now();
     let ctx = RenderContext::new()?;
@@ -336,19 +344,23 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     t.render_setup.add(start.elapsed(), 1);
 
     // Per hop: mel -> motion -> rig -> smoothing. The signal is padded with one window of silence so
-    // that the last video frames have a mel frame centred after them.
-    let motion_model_name = format!("{} ({})", model.name(), model.kind());
+    // that the last video frames have a mel frame centred after them. A model with lookahead speaks for
+    // the frame `lookahead` hops back: its first outputs are dropped and as many hops of silence more
+    // are fed, so output k belongs to mel frame k.
+    let motion_model_name = format!("{} ({}, {})", model.name(), model.kind(), model.provider());
+    let lookahead = model.lookahead_frames();
     let mut chain = HopChain::new(model, portrait.rig.clone(), cfg);
     let rig = &portrait.rig;
     let per_pose = chain.flat_len();
     let mut pose = rig.rest_pose();
-    let n_hops_max = features::frame_count(audio.samples.len() + N_FFT) + 1;
+    let padded_len = audio.samples.len() + N_FFT + lookahead * HOP_SAMPLES;
+    let n_hops_max = features::frame_count(padded_len) + 1;
     let mut hop_poses: Vec<f32> = Vec::with_capacity(n_hops_max * per_pose);
     // Each hop's parameters, with the idle blinks and gaze kept apart: they are added after smoothing.
     let mut hop_out: Vec<hop::HopOutput> = Vec::with_capacity(n_hops_max);
     let mut flat = vec![0.0f32; per_pose];
     let mut hop = [0.0f32; HOP_SAMPLES];
-    let padded_len = audio.samples.len() + N_FFT;
+    let mut to_skip = lookahead;
     for start_sample in (0..padded_len).step_by(HOP_SAMPLES) {
         let real = audio.samples.get(start_sample..).unwrap_or(&[]);
         let n = real.len().min(HOP_SAMPLES);
@@ -359,6 +371,10 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         let Some(out) = out else { continue };
         t.motion.add(chain.times.motion, 1);
         t.rig.add(chain.times.rig, 1);
+        if to_skip > 0 {
+            to_skip -= 1;
+            continue;
+        }
         hop_poses.extend_from_slice(&flat);
         hop_out.push(out);
     }

@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""Synthesises facecast's lip-sync training data: English speech with exact per-phoneme times.
+
+Three engines from Debian main, each with many voices and settings:
+  * espeak-ng through its C library (ctypes): phoneme events with their sample positions (IPA);
+  * flite (`-psdur`: phone:end-time pairs), voices kal, kal16, awb, rms, slt;
+  * festival (`utt.save.segs`), voices kal_diphone, ked_diphone, cmu_us_slt_arctic_hts.
+Text: sentences from the Debian `fortunes` packages (varied English prose, dialogue, verse).
+
+One whole voice per engine is held out of training for evaluation (HELD_OUT). Every utterance is
+resampled to 16 kHz mono and its phones are mapped to one ARPAbet-style set (training/phones.py).
+
+Output (in --out): train.pkl and heldout.pkl, each a list of dicts
+    {engine, voice, text, audio (int16, 16 kHz), phones [(start_s, end_s, phone), ...]}
+and summary.json (hours per engine and voice).
+
+Deterministic for a seed: the job list is fixed and results are consumed in order.
+Usage: training/gen_data.py --out training/data [--hours 5.2] [--jobs 2] [--seed 1234]
+"""
+import argparse
+import ctypes
+import json
+import math
+import os
+import pickle
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from multiprocessing import Pool
+
+import numpy as np
+from scipy.signal import resample_poly
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from phones import espeak_ipa_to_arpa, normalise_arpa  # noqa: E402
+
+SR = 16000
+FORTUNES = "/usr/share/games/fortunes"
+
+ESPEAK_VOICES = ["en-us", "en", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
+                 "en-029", "en-us-nyc"]
+ESPEAK_VARIANTS = ["", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt",
+                   "klatt2", "klatt3", "Andy", "Annie", "Alex", "aunty", "Denis", "ed", "john", "linda",
+                   "Michael", "max", "steph", "paul", "rob", "robert", "victor", "zac", "grandpa", "grandma"]
+FLITE_VOICES = ["kal", "kal16", "awb", "rms", "slt"]
+FESTIVAL_VOICES = ["kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"]
+HELD_OUT = {"espeak": "en-us-nyc", "flite": "rms", "festival": "ked_diphone"}
+# Share of the training hours per engine (espeak has the most voices and settings).
+ENGINE_SHARE = {"espeak": 0.5, "flite": 0.3, "festival": 0.2}
+HELDOUT_SECS_PER_ENGINE = 420.0
+
+
+def sentences(seed):
+    """Plain English sentences of 3..28 words from the fortunes files, shuffled by seed."""
+    out = set()
+    for name in sorted(os.listdir(FORTUNES)):
+        path = os.path.join(FORTUNES, name)
+        if "." in name or not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8", errors="ignore") as f:
+            text = f.read()
+        for entry in text.split("\n%\n"):
+            entry = re.sub(r"\s+", " ", entry).strip()
+            entry = re.sub(r"--\s*\S.*$", "", entry)  # attributions
+            for s in re.split(r"(?<=[.!?])\s+", entry):
+                s = s.strip(" \"'()[]")
+                if not re.fullmatch(r"[A-Za-z0-9 ,.;:'!?\-]+", s):
+                    continue
+                words = s.split()
+                if 3 <= len(words) <= 28 and sum(c.isalpha() for c in s) > 0.7 * len(s.replace(" ", "")):
+                    out.add(s)
+    out = sorted(out)
+    random.Random(seed).shuffle(out)
+    return out
+
+
+def to_16k(x, sr):
+    x = np.asarray(x, dtype=np.float64)
+    if sr != SR:
+        g = math.gcd(int(sr), SR)
+        x = resample_poly(x, SR // g, int(sr) // g)
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+def read_wav(path):
+    with wave.open(path) as w:
+        sr, n, ch = w.getframerate(), w.getnframes(), w.getnchannels()
+        x = np.frombuffer(w.readframes(n), dtype="<i2").astype(np.float64)
+    if ch > 1:
+        x = x.reshape(-1, ch).mean(axis=1)
+    return x, sr
+
+
+# ---------------------------------------------------------------- espeak-ng (library, phoneme events)
+class _Event(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
+                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8)]
+
+
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+_ESPEAK = {}
+EV_PHONEME, EV_END = 7, 5
+ESPEAK_RATE, ESPEAK_PITCH, ESPEAK_RANGE = 1, 3, 4
+
+
+def _espeak():
+    if not _ESPEAK:
+        lib = ctypes.CDLL("libespeak-ng.so.1")
+        # AUDIO_OUTPUT_SYNCHRONOUS, phoneme events as IPA, don't exit on errors.
+        sr = lib.espeak_Initialize(2, 0, None, 0x0002 | 0x8000)
+        if sr <= 0:
+            raise RuntimeError("espeak_Initialize failed")
+        state = {"samples": [], "events": []}
+
+        def cb(wav, n, ev):
+            if wav and n > 0:
+                state["samples"].append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+            i = 0
+            while ev[i].type != 0:
+                e = ev[i]
+                if e.type == EV_PHONEME:
+                    state["events"].append((e.sample, bytes(e.id).decode("utf-8", "replace")))
+                elif e.type == EV_END:
+                    state["events"].append((e.sample, ""))
+                i += 1
+            return 0
+
+        c = _CALLBACK(cb)
+        lib.espeak_SetSynthCallback(c)
+        _ESPEAK.update(lib=lib, sr=sr, state=state, cb=c)
+    return _ESPEAK
+
+
+def synth_espeak(job):
+    es = _espeak()
+    lib, st = es["lib"], es["state"]
+    st["samples"].clear()
+    st["events"].clear()
+    name = job["voice"] + (("+" + job["variant"]) if job["variant"] else "")
+    if lib.espeak_SetVoiceByName(name.encode()) != 0:
+        raise RuntimeError(f"espeak-ng voice {name} not found")
+    lib.espeak_SetParameter(ESPEAK_RATE, job["rate"], 0)
+    lib.espeak_SetParameter(ESPEAK_PITCH, job["pitch"], 0)
+    lib.espeak_SetParameter(ESPEAK_RANGE, job["range"], 0)
+    text = job["text"].encode()
+    lib.espeak_Synth(text, len(text) + 1, 0, 0, 0, 0, None, None)
+    lib.espeak_Synchronize()
+    audio = np.concatenate(st["samples"]) if st["samples"] else np.zeros(0, np.int16)
+    sr = es["sr"]
+    ev = sorted(st["events"], key=lambda e: e[0])
+    phones = []
+    for (s0, p), (s1, _) in zip(ev, ev[1:] + [(len(audio), "")]):
+        if s1 <= s0:
+            continue
+        arpa = espeak_ipa_to_arpa(p) if p else "pau"
+        phones.append((s0 / sr, s1 / sr, arpa))
+    return to_16k(audio, sr), _fill_pauses(phones, len(audio) / sr)
+
+
+# ---------------------------------------------------------------- flite (-psdur)
+def synth_flite(job, tmp):
+    wav = os.path.join(tmp, "f.wav")
+    cmd = ["flite", "-voice", job["voice"], "--setf", f"duration_stretch={job['stretch']:.3f}",
+           "--setf", f"int_f0_target_mean={job['f0']:.1f}", "-psdur", "-t", job["text"], "-o", wav]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    x, sr = read_wav(wav)
+    phones, t0 = [], 0.0
+    for tok in out.split():
+        p, _, end = tok.rpartition(":")
+        end = float(end)
+        phones.append((t0, end, normalise_arpa(p)))
+        t0 = end
+    return to_16k(x, sr), _fill_pauses(phones, len(x) / sr)
+
+
+# ---------------------------------------------------------------- festival (utt.save.segs)
+def synth_festival(job, tmp):
+    wav, segs = os.path.join(tmp, "fe.wav"), os.path.join(tmp, "fe.segs")
+    text = job["text"].replace("\\", " ").replace('"', " ")
+    scm = os.path.join(tmp, "fe.scm")
+    with open(scm, "w") as f:
+        f.write(f"(voice_{job['voice']})\n(Parameter.set 'Duration_Stretch {job['stretch']:.3f})\n"
+                f"(set! u (Utterance Text \"{text}\"))\n(utt.synth u)\n"
+                f"(utt.save.wave u \"{wav}\" 'riff)\n(utt.save.segs u \"{segs}\")\n")
+    subprocess.run(["festival", "-b", scm], capture_output=True, check=True, timeout=120)
+    x, sr = read_wav(wav)
+    phones, t0 = [], 0.0
+    with open(segs) as f:
+        body = f.read().split("#", 1)[1]
+    for line in body.strip().splitlines():
+        end, _, p = line.split()
+        end = float(end)
+        phones.append((t0, end, normalise_arpa(p)))
+        t0 = end
+    return to_16k(x, sr), _fill_pauses(phones, len(x) / sr)
+
+
+def _fill_pauses(phones, dur):
+    """Clips phones to the audio and closes gaps with pauses, so every frame has a phone."""
+    out, t = [], 0.0
+    for s, e, p in phones:
+        s, e = max(s, t), min(e, dur)
+        if e <= s:
+            continue
+        if s > t + 1e-4:
+            out.append((t, s, "pau"))
+        out.append((s, e, p))
+        t = e
+    if dur > t + 1e-4:
+        out.append((t, dur, "pau"))
+    return out
+
+
+def run_job(job):
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            if job["engine"] == "espeak":
+                audio, phones = synth_espeak(job)
+            elif job["engine"] == "flite":
+                audio, phones = synth_flite(job, tmp)
+            else:
+                audio, phones = synth_festival(job, tmp)
+        except (subprocess.SubprocessError, RuntimeError, ValueError, OSError) as e:
+            return {"error": f"{job['engine']}/{job['voice']}: {e}"}
+    return {**job, "audio": audio, "phones": phones}
+
+
+def jobs_for(engine, voices, texts, rng):
+    """An endless, seeded stream of synthesis jobs for one engine over the given voices."""
+    i = 0
+    while True:
+        voice = voices[i % len(voices)]
+        text = texts[rng.randrange(len(texts))]
+        job = {"engine": engine, "voice": voice, "text": text}
+        if engine == "espeak":
+            job.update(variant=rng.choice(ESPEAK_VARIANTS), rate=rng.randint(125, 240),
+                       pitch=rng.randint(20, 80), range=rng.randint(20, 90))
+        elif engine == "flite":
+            job.update(stretch=rng.uniform(0.8, 1.3), f0=rng.uniform(85, 220))
+        else:
+            job.update(stretch=rng.uniform(0.8, 1.3))
+        yield job
+        i += 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
+    ap.add_argument("--hours", type=float, default=5.2, help="training hours to synthesise (all engines)")
+    ap.add_argument("--heldout-secs", type=float, default=HELDOUT_SECS_PER_ENGINE,
+                    help="seconds per engine of the held-out voice")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--seed", type=int, default=1234)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    texts = sentences(args.seed)
+    cut = len(texts) // 10
+    held_texts, train_texts = texts[:cut], texts[cut:]  # held-out voices also read unseen sentences
+    print(f"{len(texts)} sentences ({len(train_texts)} for training)", flush=True)
+    all_voices = {"espeak": ESPEAK_VOICES, "flite": FLITE_VOICES, "festival": FESTIVAL_VOICES}
+    plans = []
+    for k, (engine, voices) in enumerate(all_voices.items()):
+        train_voices = [v for v in voices if v != HELD_OUT[engine]]
+        plans.append(("train", engine, jobs_for(engine, train_voices, train_texts, random.Random(args.seed + k)),
+                      args.hours * 3600 * ENGINE_SHARE[engine]))
+        plans.append(("heldout", engine, jobs_for(engine, [HELD_OUT[engine]], held_texts,
+                                                    random.Random(args.seed + 100 + k)), args.heldout_secs))
+    result = {"train": [], "heldout": []}
+    summary = {}
+    t_start = time.time()
+    errors = 0
+    with Pool(args.jobs) as pool:
+        for split, engine, stream, target in plans:
+            got = 0.0
+
+            def batch():
+                return [next(stream) for _ in range(8 * args.jobs)]
+
+            while got < target:
+                for r in pool.imap(run_job, batch()):
+                    if "error" in r:
+                        errors += 1
+                        print("skipped:", r["error"], file=sys.stderr)
+                        continue
+                    if len(r["audio"]) < SR // 4:
+                        continue
+                    result[split].append(r)
+                    secs = len(r["audio"]) / SR
+                    got += secs
+                    key = f"{split}/{engine}/{r['voice']}"
+                    summary[key] = summary.get(key, 0.0) + secs
+                print(f"{split} {engine}: {got / 3600:.2f} h of {target / 3600:.2f} h "
+                      f"({time.time() - t_start:.0f} s)", flush=True)
+    for split, items in result.items():
+        with open(os.path.join(args.out, f"{split}.pkl"), "wb") as f:
+            pickle.dump(items, f, protocol=pickle.HIGHEST_PROTOCOL)
+    hours = {k: round(v / 3600, 3) for k, v in sorted(summary.items())}
+    total = {s: round(sum(len(r["audio"]) for r in result[s]) / SR / 3600, 3) for s in result}
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump({"hours": hours, "total_hours": total, "utterances": {s: len(v) for s, v in result.items()},
+                   "held_out": HELD_OUT, "seed": args.seed, "skipped": errors}, f, indent=1)
+    print(json.dumps(total), f"skipped {errors}", f"{time.time() - t_start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""Phones to lip-sync targets: the mapping table behind facecast's trained motion model.
+
+Every engine's phones are first mapped to one ARPAbet-style set (lower case; `pau` for silence):
+flite, festival and pocketsphinx already use it (the CMU/radio set); espeak-ng's IPA is mapped by
+ESPEAK_IPA below. Each phone then has
+  * one of the 15 visemes of the common industry set (Oculus/Meta: sil PP FF TH DD kk CH SS nn RR aa E I O U);
+  * articulation targets: jaw_open, lip_close (p/b/m closure), lip_round (pucker), lip_stretch (wide).
+Diphthongs move: their first 60% takes the first vowel's targets, the rest the second's.
+
+Coarticulation (frame_targets): the per-frame step targets are smoothed with an anticipatory kernel
+(ANTICIPATE_S before the frame, CARRY_S after), so that the lips begin to move before the sound, as
+real lips do. Vowel nuclei dominate the jaw: over the middle half of a vowel the opening is lifted back
+to at least 90% of the vowel's target. Bilabial closure dominates: within a /p b m/ the smoothed lip_close is lifted back to 1
+over the middle 60% of the phone and jaw_open is held below 0.1 there, so a short /b/ between two open
+vowels still closes the lips.
+"""
+import numpy as np
+
+VISEMES = ["sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "I", "O", "U"]
+ARTIC = ["jaw_open", "lip_close", "lip_round", "lip_stretch"]
+HOP_S = 0.01
+ANTICIPATE_S = 0.06
+CARRY_S = 0.03
+
+# phone: (viseme, jaw_open, lip_close, lip_round, lip_stretch). jaw_open 1 is the widest speech opening
+# (/aa/); the scale is set so that ordinary vowels read clearly on an avatar (0.3..0.9).
+TABLE = {
+    "pau": ("sil", 0.00, 0.0, 0.0, 0.0),
+    "p": ("PP", 0.00, 1.0, 0.0, 0.0),
+    "b": ("PP", 0.00, 1.0, 0.0, 0.0),
+    "m": ("PP", 0.00, 1.0, 0.0, 0.0),
+    "f": ("FF", 0.10, 0.0, 0.0, 0.15),
+    "v": ("FF", 0.10, 0.0, 0.0, 0.15),
+    "th": ("TH", 0.22, 0.0, 0.0, 0.1),
+    "dh": ("TH", 0.22, 0.0, 0.0, 0.1),
+    "t": ("DD", 0.22, 0.0, 0.0, 0.2),
+    "d": ("DD", 0.22, 0.0, 0.0, 0.2),
+    "k": ("kk", 0.30, 0.0, 0.0, 0.1),
+    "g": ("kk", 0.30, 0.0, 0.0, 0.1),
+    "ng": ("nn", 0.25, 0.0, 0.0, 0.1),
+    "ch": ("CH", 0.18, 0.0, 0.6, 0.0),
+    "jh": ("CH", 0.18, 0.0, 0.6, 0.0),
+    "sh": ("CH", 0.15, 0.0, 0.6, 0.0),
+    "zh": ("CH", 0.15, 0.0, 0.6, 0.0),
+    "s": ("SS", 0.10, 0.0, 0.0, 0.45),
+    "z": ("SS", 0.10, 0.0, 0.0, 0.45),
+    "n": ("nn", 0.22, 0.0, 0.0, 0.15),
+    "l": ("nn", 0.30, 0.0, 0.0, 0.1),
+    "r": ("RR", 0.22, 0.0, 0.45, 0.0),
+    "er": ("RR", 0.40, 0.0, 0.35, 0.0),
+    "axr": ("RR", 0.40, 0.0, 0.3, 0.0),
+    "w": ("U", 0.1, 0.0, 0.9, 0.0),
+    "y": ("I", 0.15, 0.0, 0.0, 0.55),
+    "hh": ("kk", 0.45, 0.0, 0.0, 0.0),
+    "aa": ("aa", 1.0, 0.0, 0.0, 0.0),
+    "ae": ("aa", 0.90, 0.0, 0.0, 0.35),
+    "ah": ("aa", 0.75, 0.0, 0.0, 0.0),
+    "ao": ("O", 0.85, 0.0, 0.45, 0.0),
+    "ax": ("E", 0.50, 0.0, 0.0, 0.0),
+    "eh": ("E", 0.65, 0.0, 0.0, 0.35),
+    "ey": ("E", 0.55, 0.0, 0.0, 0.5),
+    "ih": ("I", 0.40, 0.0, 0.0, 0.45),
+    "iy": ("I", 0.30, 0.0, 0.0, 0.8),
+    "ow": ("O", 0.65, 0.0, 0.7, 0.0),
+    "uh": ("U", 0.40, 0.0, 0.55, 0.0),
+    "uw": ("U", 0.30, 0.0, 1.0, 0.0),
+}
+# Diphthongs: (first phone, second phone); open-vowel diphthongs keep their viseme as the first part's.
+DIPHTHONGS = {"ay": ("aa", "iy"), "aw": ("aa", "uw"), "oy": ("ao", "iy")}
+OPEN_VOWELS = {"aa", "ae", "ao", "aw", "ay"}
+VOWELS = {"aa", "ae", "ah", "ao", "ax", "eh", "ey", "ih", "iy", "ow", "uh", "uw", "er", "axr"}
+BILABIALS = {"p", "b", "m"}
+
+# espeak-ng IPA (English voices) -> the set above. Stress and syllabic marks are stripped first.
+ESPEAK_IPA = {
+    "ɑː": "aa", "ɑ": "aa", "ɒ": "aa", "a": "ae", "æ": "ae", "aɪ": "ay", "aʊ": "aw", "ɐ": "ah", "ʌ": "ah",
+    "ə": "ax", "ᵻ": "ih", "ɚ": "er", "ɜː": "er", "ɜ": "er", "ɛ": "eh", "e": "eh", "eɪ": "ey", "eə": "eh",
+    "ɛə": "eh", "ɛː": "eh", "ɪ": "ih", "i": "iy", "iː": "iy", "iə": "ih", "ɪə": "ih", "ɔ": "ao", "ɔː": "ao",
+    "ɔɪ": "oy", "oʊ": "ow", "əʊ": "ow", "o": "ow", "oː": "ao", "ʊ": "uh", "ʊə": "uh", "u": "uw", "uː": "uw",
+    "ɔːɹ": "ao", "ɑːɹ": "aa", "ɔɐ": "ao", "ɑɹ": "aa", "ɪɹ": "ih", "ɛɹ": "eh", "ʊɹ": "uh", "aɪə": "ay",
+    "aʊə": "aw", "əl": "ax", "ɜːɹ": "er", "ɐɪ": "ey", "ɐʊ": "ow", "ʉː": "uw", "ʉ": "uw", "y": "uw",
+    "p": "p", "b": "b", "m": "m", "f": "f", "v": "v", "θ": "th", "ð": "dh", "t": "t", "d": "d", "n": "n",
+    "l": "l", "ɫ": "l", "k": "k", "ɡ": "g", "g": "g", "ŋ": "ng", "s": "s", "z": "z", "ʃ": "sh", "ʒ": "zh",
+    "tʃ": "ch", "dʒ": "jh", "h": "hh", "ɹ": "r", "r": "r", "ɾ": "d", "w": "w", "ʍ": "w", "j": "y",
+    "ʔ": "t", "x": "k", "ç": "hh", "ɬ": "l", "t^": "t", "ʲ": "y", "nʲ": "n", "tʲ": "t", "dʲ": "d",
+}
+_STRIP = "ˈˌ̩̃ˑ'-"
+UNKNOWN = {}
+
+
+def espeak_ipa_to_arpa(ipa):
+    s = "".join(c for c in ipa if c not in _STRIP)
+    if s in ESPEAK_IPA:
+        return ESPEAK_IPA[s]
+    if s.endswith("ː") and s[:-1] in ESPEAK_IPA:
+        return ESPEAK_IPA[s[:-1]]
+    if s.endswith("ɹ") and s[:-1] in ESPEAK_IPA:
+        return ESPEAK_IPA[s[:-1]]
+    UNKNOWN[s] = UNKNOWN.get(s, 0) + 1
+    return "ax"
+
+
+_ARPA_ALIASES = {"sil": "pau", "sp": "pau", "h#": "pau", "ssil": "pau", "+nsn+": "pau", "+spn+": "pau",
+                 "ix": "ih", "el": "l", "em": "m", "en": "n", "dx": "d", "q": "t", "nx": "n", "ux": "uw",
+                 "oh": "ao", "h": "hh", "@": "ax", "i": "iy", "j": "y", "e": "eh", "a": "aa", "o": "ao",
+                 "u": "uw", "hv": "hh", "axh": "ax", "ng": "ng"}
+
+
+def normalise_arpa(p):
+    """ARPAbet (any case, with stress digits) or radio-set phone -> the table's set."""
+    p = p.strip().lower().rstrip("012")
+    p = _ARPA_ALIASES.get(p, p)
+    if p in TABLE or p in DIPHTHONGS:
+        return p
+    UNKNOWN[p] = UNKNOWN.get(p, 0) + 1
+    return "ax"
+
+
+def _spans(phones):
+    """Phones with diphthongs split: [(start, end, table_phone, original_phone)]."""
+    out = []
+    for s, e, p in phones:
+        if p in DIPHTHONGS:
+            a, b = DIPHTHONGS[p]
+            m = s + 0.6 * (e - s)
+            out.append((s, m, a, p))
+            out.append((m, e, b, p))
+        else:
+            out.append((s, e, p if p in TABLE else "ax", p))
+    return out
+
+
+def frame_times(n_frames):
+    """Centre time of mel frame i (window [160 i, 160 i + 400) samples): 12.5 ms + 10 ms * i."""
+    return 0.0125 + HOP_S * np.arange(n_frames)
+
+
+def frame_targets(phones, n_frames):
+    """Per mel frame: viseme index [n], articulation [n, 4] after coarticulation, and the raw phone
+    at each frame centre (for the metrics)."""
+    t = frame_times(n_frames)
+    spans = _spans(phones)
+    vis = np.zeros(n_frames, np.int64)
+    raw = np.zeros((n_frames, 4), np.float32)
+    names = ["pau"] * n_frames
+    j = 0
+    for i, ti in enumerate(t):
+        while j + 1 < len(spans) and spans[j][1] <= ti:
+            j += 1
+        if spans and spans[j][0] <= ti < spans[j][1]:
+            _, _, p, orig = spans[j]
+            v = TABLE[p][0]
+            if orig in DIPHTHONGS:
+                v = TABLE[DIPHTHONGS[orig][0]][0]
+            vis[i] = VISEMES.index(v)
+            raw[i] = TABLE[p][1:]
+            names[i] = orig
+    # Anticipatory smoothing: a raised-cosine kernel over [-CARRY_S, +ANTICIPATE_S] around each frame,
+    # its weight leaning towards the future.
+    a, c = int(round(ANTICIPATE_S / HOP_S)), int(round(CARRY_S / HOP_S))
+    offs = np.arange(-c, a + 1)
+    w = np.where(offs >= 0, np.cos(0.5 * np.pi * offs / (a + 1)) ** 2, np.cos(0.5 * np.pi * offs / (c + 1)) ** 2)
+    w /= w.sum()
+    pad = np.concatenate([np.repeat(raw[:1], c, 0), raw, np.repeat(raw[-1:], a, 0)])
+    art = np.zeros_like(raw)
+    for k, o in enumerate(offs):
+        art += w[k] * pad[c + o: c + o + n_frames]
+    # Vowel nuclei dominate the jaw: over the middle half of a vowel the smoothed opening comes back up
+    # to at least 90% of the vowel's own target, so short stressed vowels still open.
+    for s, e, p, orig in spans:
+        if p in VOWELS:
+            first_of_diphthong = orig in DIPHTHONGS and p == DIPHTHONGS[orig][0]
+            m0, m1 = s + 0.25 * (e - s), e if first_of_diphthong else e - 0.25 * (e - s)
+            sel = (t >= m0) & (t <= m1)
+            art[sel, 0] = np.maximum(art[sel, 0], 0.9 * TABLE[p][1])
+    # Bilabial dominance: closed lips over the middle of every /p b m/.
+    for s, e, p in phones:
+        if p in BILABIALS:
+            m0, m1 = s + 0.2 * (e - s), e - 0.2 * (e - s)
+            sel = (t >= m0) & (t <= m1)
+            art[sel, 1] = 1.0
+            art[sel, 0] = np.minimum(art[sel, 0], 0.1)
+    return vis, np.clip(art, 0.0, 1.0), names
+
+
+def mouth_open(jaw_open, lip_close):
+    """How far apart the lips are, 0..1: the jaw's opening unless the lips are pressed together.
+    The same formula judges every model, so a model without lip_close is judged by jaw_open alone."""
+    return np.asarray(jaw_open) * (1.0 - np.asarray(lip_close))
+
+
+def midpoints(phones, wanted):
+    return [0.5 * (s + e) for s, e, p in phones if p in wanted]

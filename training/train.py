@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Trains facecast's audio-to-motion model and exports it to ONNX.
+
+Input per 10 ms hop: one 80-bin log-mel frame (features.py). Output per hop: jaw_open, lip_close,
+lip_round, lip_stretch (sigmoid, 0..1) and the probabilities of the 15 visemes (softmax), for the frame
+`lookahead` hops *before* the newest input frame. The network is causal: a per-frame projection, a
+2-layer GRU, a lookahead convolution over the GRU's last `lookahead` + 1 hidden states, and a linear
+head. Its state is an explicit ONNX input/output (`state` [layers + lookahead, 1, hidden] ->
+`state_out`): the GRU's state and the hidden states the convolution still needs. A streaming caller feeds one frame per hop and keeps the state; the model has seen
+`lookahead` frames past the frame it speaks for, which is its whole algorithmic delay.
+
+Targets come from phones through training/phones.py. Training data: training/gen_data.py, augmented
+here (features.py) with two random acoustic conditions per utterance, plus background-only clips
+(digital silence, floors and noise from -75 to -30 dBFS) that must keep the mouth at rest.
+
+Usage: train.py --data training/data --lookahead 2 --out models/motion_live.onnx [--steps N] [--seed S]
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from multiprocessing import Pool
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import features as F  # noqa: E402
+import phones as P  # noqa: E402
+
+N_ART = len(P.ARTIC)
+N_VIS = len(P.VISEMES)
+CHANNELS = P.ARTIC + [f"viseme_{v}" for v in P.VISEMES]
+ART_WEIGHTS = torch.tensor([1.5, 1.5, 0.7, 0.7])
+WARMUP = 30  # frames at the start of each training window left out of the loss (the state is warming)
+
+
+class MotionNet(nn.Module):
+    """Causal GRU plus a lookahead convolution over its hidden states (a "row convolution", as in
+    DeepSpeech 2): the output for frame t - L sees the GRU's states for frames t - L .. t.
+
+    ONNX state, one tensor [layers + L, 1, hidden]: the GRU's state, then the last L hidden vectors.
+    """
+
+    def __init__(self, mean, std, hidden=128, layers=2, lookahead=0):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("inv_std", 1.0 / torch.as_tensor(std, dtype=torch.float32))
+        self.inp = nn.Linear(F.N_MELS, hidden)
+        self.gru = nn.GRU(hidden, hidden, layers, batch_first=True)
+        # Depthwise over time (each hidden unit its own L + 1 taps), then mixed across units.
+        self.look = nn.Conv1d(hidden, hidden, kernel_size=lookahead + 1, groups=hidden) if lookahead > 0 else None
+        self.mix = nn.Linear(hidden, hidden) if lookahead > 0 else None
+        self.head = nn.Linear(hidden, N_ART + N_VIS)
+        self.layers, self.hidden, self.lookahead = layers, hidden, lookahead
+
+    def zero_state(self, batch):
+        return torch.zeros(self.layers + self.lookahead, batch, self.hidden)
+
+    def logits(self, mel, state):
+        x = torch.relu(self.inp((mel - self.mean) * self.inv_std))
+        y, gru_state = self.gru(x, state[: self.layers].contiguous())
+        if self.look is None:
+            return self.head(y), gru_state
+        L = self.lookahead
+        seq = torch.cat([state[self.layers:].transpose(0, 1), y], 1)  # [B, L + T, H]
+        z = torch.relu(self.mix(self.look(seq.transpose(1, 2)).transpose(1, 2)))  # [B, T, H]
+        z = z + seq[:, : seq.shape[1] - L]  # residual: the state of the frame spoken for
+        new_state = torch.cat([gru_state, seq[:, seq.shape[1] - L:].transpose(0, 1)], 0)
+        return self.head(z), new_state
+
+    def forward(self, mel, state):
+        o, state = self.logits(mel, state)
+        return torch.cat([torch.sigmoid(o[..., :N_ART]), torch.softmax(o[..., N_ART:], dim=-1)], -1), state
+
+
+def _features(args):
+    item, idx, copy, seed = args
+    rng = np.random.default_rng([seed, idx, copy])
+    x = item["audio"].astype(np.float32) / 32768.0
+    lead, tail = rng.uniform(0.05, 0.9), rng.uniform(0.1, 0.9)
+    nl, nt = int(lead * F.SR), int(tail * F.SR)
+    y = F.augment(np.concatenate([np.zeros(nl, np.float32), x, np.zeros(nt, np.float32)]), rng)
+    mel = F.log_mel(y)
+    phones = [(s + nl / F.SR, e + nl / F.SR, p) for s, e, p in item["phones"]]
+    vis, art, _ = P.frame_targets(phones, len(mel))
+    out = [(mel, vis, art)]
+    if rng.random() < 0.06:  # background alone, 0.5..3 s
+        bg = F.background(int(rng.uniform(0.5, 3.0) * F.SR), rng)
+        m = F.log_mel(bg)
+        out.append((m, np.zeros(len(m), np.int64), np.zeros((len(m), N_ART), np.float32)))
+    return out
+
+
+def build_stream(items, copies, seed, jobs):
+    """All utterances under `copies` random conditions, shuffled and joined into one frame stream."""
+    work = [(it, i, c, seed) for c in range(copies) for i, it in enumerate(items)]
+    order = np.random.default_rng(seed).permutation(len(work))
+    work = [work[k] for k in order]
+    mels, vis, art = [], [], []
+    t0 = time.time()
+    with Pool(jobs) as pool:
+        for k, parts in enumerate(pool.imap(_features, work, chunksize=16)):
+            for m, v, a in parts:
+                mels.append(m.astype(np.float16))
+                vis.append(v.astype(np.int8))
+                art.append(a.astype(np.float16))
+            if k % 2000 == 0:
+                print(f"  features {k}/{len(work)} ({time.time() - t0:.0f} s)", flush=True)
+    return np.concatenate(mels), np.concatenate(vis), np.concatenate(art)
+
+
+def load_stream(data, copies, seed, jobs):
+    # A new data set or a new target mapping gets a new cache.
+    import hashlib
+    size = os.path.getsize(os.path.join(data, "train.pkl"))
+    with open(P.__file__, "rb") as f:
+        targets = hashlib.sha256(f.read()).hexdigest()[:10]
+    cache = os.path.join(data, f"stream_c{copies}_s{seed}_{size}_{targets}.npz")
+    if os.path.exists(cache):
+        z = np.load(cache)
+        return z["mel"], z["vis"], z["art"]
+    import pickle
+    with open(os.path.join(data, "train.pkl"), "rb") as f:
+        items = pickle.load(f)
+    mel, vis, art = build_stream(items, copies, seed, jobs)
+    np.savez(cache, mel=mel, vis=vis, art=art)
+    return mel, vis, art
+
+
+def export(model, path, lookahead, meta_extra):
+    """ONNX with dynamic frame count; `state` in, `state_out` out; metadata for facecast."""
+    import onnx
+    model.eval()
+    mel = torch.zeros(1, 7, F.N_MELS)
+    state = model.zero_state(1)
+    torch.onnx.export(model, (mel, state), path, input_names=["mel", "state"],
+                      output_names=["motion", "state_out"], opset_version=17, dynamo=False,
+                      dynamic_axes={"mel": {1: "frames"}, "motion": {1: "frames"}})
+    m = onnx.load(path)
+    meta = {"facecast.channels": ",".join(CHANNELS), "facecast.kind": "trained",
+            "facecast.lookahead_frames": str(lookahead), "facecast.state": "state",
+            **meta_extra}
+    for k, v in meta.items():
+        e = m.metadata_props.add()
+        e.key, e.value = k, v
+    m.producer_name = "facecast training/train.py"
+    onnx.save(m, path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
+    ap.add_argument("--lookahead", type=int, default=0, help="hops (10 ms) the model sees past its output")
+    ap.add_argument("--out", help="ONNX file to write")
+    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--window", type=int, default=400, help="frames per training window")
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--copies", type=int, default=2, help="augmented conditions per utterance")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--variant", default="", help="a name for the model card (live, quality)")
+    ap.add_argument("--features-only", action="store_true", help="build the cached feature stream and stop")
+    args = ap.parse_args()
+    if not args.features_only and not args.out:
+        ap.error("--out is required")
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.jobs)
+    t0 = time.time()
+    mel, vis, art = load_stream(args.data, args.copies, args.seed, args.jobs)
+    n = len(mel)
+    print(f"stream: {n} frames ({n / 360000:.2f} h), {time.time() - t0:.0f} s", flush=True)
+    if args.features_only:
+        return
+    sample = mel[:: max(1, n // 200000)].astype(np.float32)
+    mean, std = sample.mean(0), sample.std(0) + 1e-3
+
+    model = MotionNet(mean, std, hidden=args.hidden, lookahead=args.lookahead)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
+    rng = np.random.default_rng(args.seed)
+    L, W = args.lookahead, args.window
+    ce = nn.CrossEntropyLoss()
+    model.train()
+    t1 = time.time()
+    run = []
+    for step in range(1, args.steps + 1):
+        starts = rng.integers(L, n - W, size=args.batch)
+        idx = starts[:, None] + np.arange(W)[None, :]
+        x = torch.from_numpy(mel[idx].astype(np.float32))
+        ya = torch.from_numpy(art[idx - L].astype(np.float32))[:, WARMUP:]
+        yv = torch.from_numpy(vis[idx - L].astype(np.int64))[:, WARMUP:]
+        o, _ = model.logits(x, model.zero_state(args.batch))
+        o = o[:, WARMUP:]
+        la = ((torch.sigmoid(o[..., :N_ART]) - ya) ** 2 * ART_WEIGHTS).mean()
+        lv = ce(o[..., N_ART:].reshape(-1, N_VIS), yv.reshape(-1))
+        loss = la + 0.1 * lv
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        run.append((la.item(), lv.item()))
+        if step % 100 == 0 or step == args.steps:
+            a, v = np.mean(run, axis=0)
+            run = []
+            rate = step / (time.time() - t1)
+            print(f"step {step}/{args.steps}  art {a:.4f}  viseme {v:.3f}  {rate:.1f} steps/s  "
+                  f"eta {(args.steps - step) / rate:.0f} s", flush=True)
+    secs = time.time() - t0
+    params = sum(p.numel() for p in model.parameters())
+    extra = {"facecast.variant": args.variant, "facecast.train_steps": str(args.steps),
+             "facecast.train_seed": str(args.seed), "facecast.params": str(params)}
+    export(model, args.out, L, extra)
+    torch.save(model.state_dict(), args.out + ".pt")
+    with open(os.path.splitext(args.out)[0] + ".train.json", "w") as f:
+        json.dump({"lookahead_frames": L, "steps": args.steps, "batch": args.batch, "window": W,
+                   "hidden": args.hidden, "params": params, "train_frames": int(n), "seconds": round(secs),
+                   "seed": args.seed, "channels": CHANNELS}, f, indent=1)
+    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB, {params} parameters) in {secs:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

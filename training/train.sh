@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Trains facecast's audio-to-motion models from nothing but Debian's TTS engines, in one command:
+#
+#   training/train.sh
+#
+# 1. installs what training needs (apt: espeak-ng, flite, festival and voices, fortunes for text;
+#    a virtual environment .venv-train with PyTorch, librosa, onnx, onnxruntime, pocketsphinx). None of
+#    it is part of the main set-up or CI;
+# 2. synthesises 5.2 h of training speech and 0.37 h of held-out voices with phone times (gen_data.py);
+# 3. trains the live model (lookahead 2 hops = 20 ms) and the quality model (20 hops = 200 ms),
+#    both at once, one CPU thread each (train.py), with a fixed seed;
+# 4. copies them to models/, writes the Rust parity fixture (make_fixtures.py) and runs the lip-sync
+#    evaluation against both baselines (eval_lipsync.py -> training/eval.json, training/eval.md).
+#
+# About 35 minutes on 2 cores once PyTorch is downloaded (the first run also fetches ~6 GB of wheels).
+# Environment: SEED (1234), HOURS (5.2), STEPS (5000).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+cd "$root"
+SEED="${SEED:-1234}"
+HOURS="${HOURS:-5.2}"
+STEPS="${STEPS:-5000}"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_packages=(espeak-ng libespeak-ng1 flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+  fortune-mod fortunes fortunes-min python3-venv)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing ${missing[*]}" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+venv="$root/.venv-train"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet torch==2.15.0 numpy==2.4.6 scipy==1.17.1 librosa==0.11.0 onnx==1.23.2 \
+  onnxruntime==1.31.1 onnxscript==0.7.2 soundfile==0.14.0 pocketsphinx==5.1.1
+py="$venv/bin/python"
+
+start=$(date +%s)
+echo "== synthesising speech" >&2
+"$py" "$here/gen_data.py" --out "$here/data" --hours "$HOURS" --seed "$SEED"
+echo "== training (live: 20 ms lookahead; quality: 200 ms), both at once" >&2
+mkdir -p "$here/out"
+# The augmented feature stream is built once (cached in training/data) before the two trainings share it.
+"$py" "$here/train.py" --data "$here/data" --features-only --seed "$SEED" > "$here/out/features.log" 2>&1 || { cat "$here/out/features.log" >&2; exit 1; }
+"$py" "$here/train.py" --data "$here/data" --lookahead 2 --variant live --steps "$STEPS" --jobs 1 --seed "$SEED" \
+  --out "$here/out/motion_live.onnx" > "$here/out/live.log" 2>&1 &
+live=$!
+"$py" "$here/train.py" --data "$here/data" --lookahead 20 --variant quality --steps "$STEPS" --jobs 1 --seed "$SEED" \
+  --out "$here/out/motion_quality.onnx" > "$here/out/quality.log" 2>&1 &
+quality=$!
+wait "$live" || { tail -20 "$here/out/live.log" >&2; exit 1; }
+wait "$quality" || { tail -20 "$here/out/quality.log" >&2; exit 1; }
+tail -n 1 "$here/out/live.log" "$here/out/quality.log" >&2
+cp "$here/out/motion_live.onnx" "$here/out/motion_quality.onnx" models/
+cp "$here/out/motion_live.train.json" "$here/out/motion_quality.train.json" "$here/"
+echo "== parity fixture and evaluation" >&2
+"$py" "$here/make_fixtures.py"
+"$py" "$here/eval_lipsync.py" --model models/motion_live.onnx --model models/motion_quality.onnx \
+  --json "$here/eval.json" | tee "$here/eval.md"
+echo "done in $(( ($(date +%s) - start) / 60 )) min (after installs)" >&2
