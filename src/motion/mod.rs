@@ -434,3 +434,27 @@ impl MotionModel {
         self.raw.fill(0.0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viseme_channels_fill_the_weights_and_serialise_by_name() {
+        let mut p = MotionParams::default();
+        assert!(p.visemes.is_empty() && p.visemes.top().is_none());
+        assert!(p.set("viseme_PP", 0.75) && p.set("viseme_aa", 0.25));
+        assert!(!p.set("viseme_XX", 1.0), "an unknown viseme is not a channel");
+        assert_eq!(p.visemes.top(), Some("PP"));
+        let json = serde_json::to_value(p).unwrap();
+        assert_eq!(json["visemes"]["PP"], 0.75);
+        assert_eq!(json["visemes"]["aa"], 0.25);
+        assert_eq!(json["visemes"].as_object().unwrap().len(), 15);
+        // A model without visemes writes none.
+        let none = serde_json::to_value(MotionParams::default()).unwrap();
+        assert!(none.get("visemes").is_none());
+        // Interpolation covers them.
+        let mid = p.lerp(&MotionParams::default(), 0.5);
+        assert!((mid.visemes.0[1] - 0.375).abs() < 1e-6);
+    }
+}
