@@ -170,14 +170,7 @@ pub fn session_on(
             }
             continue;
         }
-        let built = Session::builder(env)
-            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3).map_err(Into::into))
-            .and_then(|b| b.with_intra_threads(intra_threads.max(1)).map_err(Into::into))
-            .and_then(|b| b.with_execution_providers([dispatch]).map_err(Into::into))
-            .and_then(|mut b| match model {
-                ModelSource::File(path) => b.commit_from_file(path),
-                ModelSource::Bundled { bytes, .. } => b.commit_from_memory(bytes),
-            });
+        let built = build(env, model, intra_threads, Some(dispatch));
         match built {
             Ok(session) => return Ok((session, name)),
             Err(e) => tracing::warn!(provider = name, error = %e, "{name} failed to start; trying the next provider"),
@@ -192,17 +185,26 @@ pub fn session_on(
 /// [`OnnxError::Runtime`] when ONNX Runtime cannot be loaded, [`OnnxError::Model`] when the model is
 /// missing or invalid.
 pub fn session(model: &ModelSource, intra_threads: usize) -> Result<Session, OnnxError> {
-    let env = environment()?;
-    let wrap = |source: ort::Error| OnnxError::Model { model: model.name(), source };
-    let mut builder = Session::builder(env)
-        .map_err(wrap)?
-        .with_optimization_level(GraphOptimizationLevel::Level3)
-        .map_err(|e| wrap(e.into()))?
-        .with_intra_threads(intra_threads.max(1))
-        .map_err(|e| wrap(e.into()))?;
+    build(environment()?, model, intra_threads, None).map_err(|source| OnnxError::Model { model: model.name(), source })
+}
+
+/// Builds a session with facecast's settings (full graph optimisation, `intra_threads` threads) and,
+/// if given, one execution provider that must start.
+fn build(
+    env: &ort::environment::Environment,
+    model: &ModelSource,
+    intra_threads: usize,
+    provider: Option<ort::ep::ExecutionProviderDispatch>,
+) -> Result<Session, ort::Error> {
+    let mut builder = Session::builder(env)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)?
+        .with_intra_threads(intra_threads.max(1))?;
+    if let Some(dispatch) = provider {
+        builder = builder.with_execution_providers([dispatch])?;
+    }
     match model {
-        ModelSource::File(path) => builder.commit_from_file(path).map_err(wrap),
-        ModelSource::Bundled { bytes, .. } => builder.commit_from_memory(bytes).map_err(wrap),
+        ModelSource::File(path) => builder.commit_from_file(path),
+        ModelSource::Bundled { bytes, .. } => builder.commit_from_memory(bytes),
     }
 }
 

@@ -5,53 +5,11 @@
 //! it reuses its arena from run to run.)
 
 mod common;
+mod counting_alloc;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
+use counting_alloc::watched;
 use facecast::features::N_MELS;
 use facecast::motion::{MotionModel, baseline_model, live_model, quality_model};
-
-struct Counting;
-
-thread_local! {
-    // Only allocations on the thread under test, while it is watched, count.
-    static WATCHING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    if WATCHING.with(Cell::get) {
-        ALLOCATIONS.with(|a| a.set(a.get() + 1));
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn watched<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    let before = ALLOCATIONS.with(Cell::get);
-    WATCHING.with(|w| w.set(true));
-    let r = f();
-    WATCHING.with(|w| w.set(false));
-    (r, ALLOCATIONS.with(Cell::get) - before)
-}
 
 #[test]
 fn a_motion_step_allocates_nothing() {

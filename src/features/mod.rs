@@ -27,6 +27,8 @@ pub const HOP_SECS: f64 = HOP_SAMPLES as f64 / 16_000.0;
 pub const N_MELS: usize = 80;
 /// Floor applied before log10.
 pub const LOG10_FLOOR: f64 = 1e-10;
+/// The log-mel value of digital silence in every bin: log10 of [`LOG10_FLOOR`].
+pub const SILENT_LOG_MEL: f32 = -10.0;
 const N_BINS: usize = N_FFT / 2 + 1;
 
 /// Errors of the feature stage.
@@ -257,5 +259,6 @@ mod tests {
         assert_eq!(mel.frames_out(), 0);
         let frames: Vec<Vec<f32>> = (0..3).filter_map(|_| mel.step(&quiet).unwrap().map(<[f32]>::to_vec)).collect();
         assert!(frames[0].iter().all(|&v| v == LOG10_FLOOR.log10() as f32));
+        assert_eq!(SILENT_LOG_MEL, LOG10_FLOOR.log10() as f32);
     }
 }

@@ -16,7 +16,7 @@ pub mod smooth;
 use ort::session::Session;
 use ort::value::Tensor;
 
-use crate::features::N_MELS;
+use crate::features::{N_MELS, SILENT_LOG_MEL};
 use crate::onnx::{ModelSource, OnnxError};
 
 /// Errors of the motion stage.
@@ -219,9 +219,6 @@ pub struct MotionModel {
 
 /// The frames of silence a recurrent model hears after [`MotionModel::reset`] (and at load).
 pub const WARMUP_FRAMES: usize = 50;
-
-/// A mel frame of digital silence: log10 of the mel floor in every bin.
-const SILENT_LOG_MEL: f32 = -10.0;
 
 /// The input name of a recurrent model's state, and the output that carries it to the next step.
 const STATE_IN: &str = "state";
