@@ -47,6 +47,8 @@ pub struct Config {
     pub idle: IdleConfig,
     /// What shows behind the person.
     pub background: BackgroundConfig,
+    /// WebRTC out (WHEP viewers, WHIP push).
+    pub stream: StreamConfig,
 }
 
 /// What shows behind the person.
@@ -277,6 +279,49 @@ impl Default for OutputConfig {
     }
 }
 
+/// `[stream]`: WebRTC out.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamConfig {
+    /// H.264 target bitrate, kbit/s.
+    pub video_bitrate_kbps: u32,
+    /// Opus bitrate, kbit/s.
+    pub audio_bitrate_kbps: u32,
+    /// A keyframe at least this often, seconds (and whenever a viewer joins or asks).
+    pub keyframe_interval_secs: f64,
+    /// WHEP sessions at once, counting those still connecting.
+    pub max_viewers: usize,
+    /// The bearer token WHEP asks for; `FACECAST_TOKEN` overrides it. Empty: none on loopback, and a
+    /// bind beyond loopback refuses to start.
+    pub token: String,
+    /// The bearer token sent to the WHIP server; `FACECAST_WHIP_TOKEN` overrides it.
+    pub whip_token: String,
+    /// STUN/TURN server URLs for ICE, e.g. "stun:stun.l.google.com:19302".
+    pub ice_servers: Vec<String>,
+    /// Public IP addresses to announce beside the host's own, for a server behind 1:1 NAT (a cloud
+    /// VM's elastic IP).
+    pub public_ips: Vec<String>,
+    /// Sends the audio this much later (negative: earlier) than the measured sync says, ms: a trim for
+    /// a receiver whose sound path adds its own delay.
+    pub av_offset_ms: f64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            video_bitrate_kbps: 1500,
+            audio_bitrate_kbps: 32,
+            keyframe_interval_secs: 4.0,
+            max_viewers: 16,
+            token: String::new(),
+            whip_token: String::new(),
+            ice_servers: Vec::new(),
+            public_ips: Vec::new(),
+            av_offset_ms: 0.0,
+        }
+    }
+}
+
 impl Config {
     /// Reads a TOML config file; keys it leaves out keep their defaults.
     ///
@@ -340,6 +385,16 @@ impl Config {
         }
         if !(0.0..=0.5).contains(&self.motion.rest_deadzone) {
             return bad("motion.rest_deadzone must be in 0..0.5");
+        }
+        let st = &self.stream;
+        if !(100..=20_000).contains(&st.video_bitrate_kbps) || !(8..=256).contains(&st.audio_bitrate_kbps) {
+            return bad("stream: video_bitrate_kbps in 100..20000 and audio_bitrate_kbps in 8..256");
+        }
+        if !(-500.0..=500.0).contains(&st.av_offset_ms) {
+            return bad("stream.av_offset_ms must be in -500..500");
+        }
+        if !(0.5..=60.0).contains(&st.keyframe_interval_secs) || !(1..=1000).contains(&st.max_viewers) {
+            return bad("stream: keyframe_interval_secs in 0.5..60 and max_viewers in 1..1000");
         }
         if self.motion.threads == 0 {
             return bad("motion.threads must be >= 1");

@@ -1,6 +1,7 @@
 //! The `facecast` command line: a thin layer over `facecast::pipeline`.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -32,7 +33,8 @@ enum Command {
     /// Time every stage of the offline render on the bundled clip and report per-item costs.
     Bench(BenchArgs),
     /// Make the portrait talk along with live audio (a microphone, a file played in real time, or raw
-    /// PCM on standard input), in a window, in real time. Esc or closing the window stops it.
+    /// PCM on standard input), in real time: in a window, or as WebRTC to browsers (WHEP) and media
+    /// servers (WHIP). Esc, closing the window or Ctrl-C stops it.
     Live(LiveArgs),
     /// List audio input devices, cameras and GPU adapters.
     Devices(DevicesArgs),
@@ -44,9 +46,25 @@ struct LiveArgs {
     #[arg(long, value_name = "IMG")]
     portrait: Option<PathBuf>,
     /// The audio: "mic" (the default input device), "mic:NAME" (a device from `facecast devices`),
-    /// a file played in real time, or "-" for raw PCM on standard input (see --pcm).
-    #[arg(long, short, default_value = "mic", value_name = "mic|mic:NAME|FILE|-")]
+    /// a file played in real time (see --loop), "-" for raw PCM on standard input (see --pcm), or
+    /// "test-pattern" (a 1 kHz beep every second, with --sync-marker on: for checking A/V sync).
+    #[arg(long, short, default_value = "mic", value_name = "mic|mic:NAME|FILE|-|test-pattern")]
     input: String,
+    /// Play the input file over and over, forever (a kiosk loop, a test stream).
+    #[arg(long = "loop")]
+    looping: bool,
+    /// Where the avatar goes; repeat for several. "window" (the default), "headless" (no window),
+    /// "whep[:ADDR]" (a viewer page at http://ADDR/ and WHEP at /whep, for browsers, OBS and players;
+    /// ADDR defaults to 127.0.0.1:8080, a port alone binds 127.0.0.1; any address beyond loopback
+    /// needs a token: [stream] token or FACECAST_TOKEN), or "whip:URL" (push to a WHIP server or SFU;
+    /// its token from [stream] whip_token or FACECAST_WHIP_TOKEN). WebRTC outputs render without a
+    /// window.
+    #[arg(long, value_name = "window|headless|whep[:ADDR]|whip:URL")]
+    output: Vec<String>,
+    /// Paint an A/V sync marker into the streamed frames: a corner square, white while the sound the
+    /// frame shows is loud (a clap, a beep). On with --input test-pattern.
+    #[arg(long)]
+    sync_marker: bool,
     /// The layout of raw PCM on standard input: FORMAT:RATE:CHANNELS, FORMAT s16le or f32le.
     #[arg(long, default_value = "s16le:16000:1", value_name = "FMT:RATE:CH")]
     pcm: String,
@@ -62,8 +80,8 @@ struct LiveArgs {
     /// Draw an overlay with fps, latency p50/p99 and drops.
     #[arg(long)]
     hud: bool,
-    /// No window: render and read back every frame, then drop it (benchmarks, machines without a
-    /// display).
+    /// No window: render and read back every frame, then drop it or stream it (benchmarks, servers,
+    /// machines without a display). The same as --output headless.
     #[arg(long)]
     headless: bool,
     /// Stop after this many seconds.
@@ -169,7 +187,8 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config> {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FACECAST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("facecast=info,warn"));
+        // The WebRTC stack warns about routine ICE and DTLS events; its errors still show.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("facecast=info,warn,webrtc=error,rtc=error"));
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -235,15 +254,95 @@ fn apply_background(config: &mut Config, mode: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// One `--output` value.
+#[derive(Debug, PartialEq)]
+enum OutputArg {
+    Window,
+    Headless,
+    Whep(SocketAddr),
+    Whip(String),
+}
+
+fn parse_output(s: &str) -> Result<OutputArg> {
+    Ok(match s {
+        "window" => OutputArg::Window,
+        "headless" => OutputArg::Headless,
+        "whep" => OutputArg::Whep(facecast::output::stream::DEFAULT_WHEP_ADDR),
+        _ if s.starts_with("whep:") => {
+            let addr = &s["whep:".len()..];
+            let parsed = match addr.parse::<u16>() {
+                Ok(port) => Ok(SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), port)),
+                Err(_) => addr.parse::<SocketAddr>(),
+            };
+            OutputArg::Whep(parsed.map_err(|_| {
+                anyhow::anyhow!("--output {s}: ADDR must be PORT or IP:PORT (e.g. 127.0.0.1:8080, 0.0.0.0:8080)")
+            })?)
+        }
+        _ if s.starts_with("whip:") => {
+            let url = &s["whip:".len()..];
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "--output {s}: the WHIP endpoint must be an http:// or https:// URL"
+            );
+            OutputArg::Whip(url.to_owned())
+        }
+        _ => anyhow::bail!("--output {s}: expected window, headless, whep[:ADDR] or whip:URL"),
+    })
+}
+
+/// A token from the environment, else from the config.
+fn token(env: &str, config: &str) -> Option<String> {
+    std::env::var(env).ok().filter(|t| !t.is_empty()).or_else(|| Some(config.to_owned()).filter(|t| !t.is_empty()))
+}
+
 fn live(args: LiveArgs) -> Result<()> {
     let mut config = load_config(args.config.as_ref())?;
     apply_background(&mut config, args.background.as_deref())?;
     let input = match args.input.as_str() {
         "mic" => LiveInput::Microphone(None),
         "-" => LiveInput::Stdin(args.pcm.parse()?),
+        "test-pattern" => LiveInput::TestPattern,
         s if s.starts_with("mic:") => LiveInput::Microphone(Some(s["mic:".len()..].to_owned())),
-        path => LiveInput::File(PathBuf::from(path)),
+        path => LiveInput::File { path: PathBuf::from(path), looping: args.looping },
     };
+    anyhow::ensure!(
+        !args.looping || matches!(input, LiveInput::File { .. }),
+        "--loop plays a file over and over: give --input FILE"
+    );
+    let outputs = args.output.iter().map(|s| parse_output(s)).collect::<Result<Vec<_>>>()?;
+    let mut whep = None;
+    let mut whip = None;
+    for o in &outputs {
+        match o {
+            OutputArg::Whep(addr) => {
+                anyhow::ensure!(whep.replace(*addr).is_none(), "--output whep is given twice");
+            }
+            OutputArg::Whip(url) => {
+                anyhow::ensure!(whip.replace(url.clone()).is_none(), "--output whip is given twice");
+            }
+            OutputArg::Window | OutputArg::Headless => {}
+        }
+    }
+    let sync_marker = args.sync_marker || matches!(input, LiveInput::TestPattern);
+    let streaming = whep.is_some() || whip.is_some();
+    let window = outputs.contains(&OutputArg::Window)
+        || (!streaming && !args.headless && !outputs.contains(&OutputArg::Headless));
+    anyhow::ensure!(
+        !(window && (args.headless || outputs.contains(&OutputArg::Headless))),
+        "--output window and headless exclude each other"
+    );
+    anyhow::ensure!(
+        !(window && streaming),
+        "--output window cannot be combined with whep or whip yet: the WebRTC outputs render without a window"
+    );
+    let stream = streaming.then(|| facecast::output::stream::StreamOptions {
+        whep,
+        whip,
+        size: args.size,
+        token: token("FACECAST_TOKEN", &config.stream.token),
+        whip_token: token("FACECAST_WHIP_TOKEN", &config.stream.whip_token),
+        config: config.stream.clone(),
+    });
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);
@@ -252,10 +351,10 @@ fn live(args: LiveArgs) -> Result<()> {
     let job = LiveJob {
         portrait: args.portrait.map_or_else(Input::default_portrait, Input::File),
         input,
-        output: if args.headless {
-            LiveOutput::Headless
-        } else {
+        output: if window {
             LiveOutput::Window { fullscreen: args.fullscreen, hud: args.hud }
+        } else {
+            LiveOutput::Headless
         },
         size: args.size,
         fps: args.fps,
@@ -264,6 +363,8 @@ fn live(args: LiveArgs) -> Result<()> {
         motion_out: args.motion_out,
         duration_secs: args.duration,
         stop,
+        sync_marker,
+        stream,
     };
     let stats = pipeline::live::run_live(&job).context("live loop failed")?;
     let p = |x: &Option<facecast::pipeline::telemetry::Percentiles>| {

@@ -449,26 +449,64 @@ impl LiveSource for MicSource {
     }
 }
 
-/// A file played in real time: 10 ms blocks at 16 kHz, each released when its time comes.
+/// A file played in real time: 10 ms blocks at 16 kHz, each released when its time comes; once, or
+/// over and over (`looping`). [`FileSource::test_pattern`] plays a synthetic beep pattern the same way.
 pub struct FileSource {
     name: String,
     samples: Vec<f32>,
     next: usize,
+    /// Samples released since the start, over every loop: the clock the blocks are paced by.
+    released: u64,
+    looping: bool,
     start: Option<Instant>,
 }
 
 /// Samples per block of the file source (10 ms at 16 kHz).
 const FILE_BLOCK: usize = (SAMPLE_RATE_HZ / 100) as usize;
 
+/// The test pattern repeats every this many seconds, with one beep in each of its seconds.
+pub const TEST_PATTERN_LOOP_SECS: usize = 7;
+/// How long each beep lasts, seconds.
+pub const TEST_PATTERN_BEEP_SECS: f64 = 0.1;
+
+/// Where beep `i` of the loop starts, seconds: half-way through second `i`, plus `i / 210` s, so the
+/// seven beeps fall at seven evenly spread phases of a 30 fps frame clock (a pattern locked to the frame
+/// clock would measure the same rounding every time).
+pub fn test_pattern_beep_secs(i: usize) -> f64 {
+    i as f64 + 0.5 + i as f64 / (30.0 * TEST_PATTERN_LOOP_SECS as f64)
+}
+
 impl FileSource {
-    /// Decodes and resamples the whole file up front; [`read`](LiveSource::read) then paces it.
+    /// Decodes and resamples the whole file up front; [`read`](LiveSource::read) then paces it. With
+    /// `looping` it starts over at the end, without a gap, and never ends.
     ///
     /// # Errors
     /// [`LiveAudioError::File`] when the file cannot be read as audio.
-    pub fn open(path: &Path) -> Result<Self, LiveAudioError> {
+    pub fn open(path: &Path, looping: bool) -> Result<Self, LiveAudioError> {
         let decoded = super::decode_file(path)?;
         let audio = super::resample_to_16k(&decoded, path)?;
-        Ok(Self { name: path.display().to_string(), samples: audio.samples, next: 0, start: None })
+        Ok(Self::from_samples(path.display().to_string(), audio.samples, looping))
+    }
+
+    /// The A/V sync test pattern, forever: a 1 kHz beep of 100 ms at -12 dBFS about once a second
+    /// ([`test_pattern_beep_secs`]), silence between. A receiver times the beeps it hears against the
+    /// frames' sync markers.
+    pub fn test_pattern() -> Self {
+        let rate = f64::from(SAMPLE_RATE_HZ);
+        let amplitude = 10f32.powf(-12.0 / 20.0);
+        let mut samples = vec![0.0f32; TEST_PATTERN_LOOP_SECS * SAMPLE_RATE_HZ as usize];
+        for beep in 0..TEST_PATTERN_LOOP_SECS {
+            let on = (test_pattern_beep_secs(beep) * rate) as usize;
+            let len = (TEST_PATTERN_BEEP_SECS * rate) as usize;
+            for (k, x) in samples[on..on + len].iter_mut().enumerate() {
+                *x = amplitude * (std::f64::consts::TAU * 1000.0 * k as f64 / rate).sin() as f32;
+            }
+        }
+        Self::from_samples("test pattern (a 1 kHz beep about every second)".into(), samples, true)
+    }
+
+    fn from_samples(name: String, samples: Vec<f32>, looping: bool) -> Self {
+        Self { name, samples, next: 0, released: 0, looping, start: None }
     }
 }
 
@@ -483,12 +521,16 @@ impl LiveSource for FileSource {
 
     fn read(&mut self, out: &mut Vec<f32>, timeout: Duration) -> Result<SourceRead, LiveAudioError> {
         if self.next >= self.samples.len() {
-            return Ok(SourceRead::End);
+            if !self.looping || self.samples.is_empty() {
+                return Ok(SourceRead::End);
+            }
+            self.next = 0;
         }
         let start = *self.start.get_or_insert_with(Instant::now);
         let end = (self.next + FILE_BLOCK).min(self.samples.len());
         // A block is released once its last sample's time has come, as a microphone would deliver it.
-        let due = start + Duration::from_secs_f64(end as f64 / f64::from(SAMPLE_RATE_HZ));
+        let released = self.released + (end - self.next) as u64;
+        let due = start + Duration::from_secs_f64(released as f64 / f64::from(SAMPLE_RATE_HZ));
         let now = Instant::now();
         if due > now {
             let wait = due - now;
@@ -500,6 +542,7 @@ impl LiveSource for FileSource {
         }
         out.extend_from_slice(&self.samples[self.next..end]);
         self.next = end;
+        self.released = released;
         Ok(SourceRead::Samples(BlockStamp { arrival: Instant::now(), host_delay: None }))
     }
 }

@@ -15,6 +15,7 @@
 //!
 //! Architecture Invariant: only output/ knows openh264, ffmpeg, winit and file formats of results.
 
+pub mod stream;
 pub mod window;
 
 use std::fs::File;

@@ -10,6 +10,10 @@
 //!           <--recycle (32)-- pose buffers go back, so a hop allocates nothing
 //! ```
 //!
+//! With a WebRTC output (`LiveJob::stream`) the render reads every frame back and hands it to the
+//! stream branch (`pipeline/stream.rs`: an encode thread, and an audio-out thread fed a copy of every
+//! hop), which publishes into `output::stream`'s hub.
+//!
 //! The render thread wakes at the output rate. Each frame takes the newest smoothed pose, interpolated
 //! between the last two to the frame's time on the audio's arrival clock. In live use the frame's time is
 //! never behind the newest pose, so that is the newest pose; the interpolation only matters when poses
@@ -33,6 +37,7 @@ use crate::audio::live::{
 use crate::config::Config;
 use crate::features::{HOP_SAMPLES, N_FFT};
 use crate::motion::MotionParams;
+use crate::output::stream::{MediaHub, StreamOptions, StreamServer};
 use crate::output::window::{FrameProducer, WindowOptions};
 use crate::output::{MotionWriter, OutputError};
 use crate::portrait::{Pose, Rig};
@@ -40,6 +45,7 @@ use crate::render::{RenderContext, WarpRenderer};
 
 use super::hop::HopChain;
 use super::queue::{Disconnected, DropOldestReceiver, DropOldestSender, drop_oldest};
+use super::stream::{AudioHop, Loudness, StreamBranch, StreamFrame, StreamProbe};
 use super::telemetry::{Latency, LiveStats, StageLatencies};
 use super::{Input, PipelineError};
 
@@ -48,8 +54,15 @@ use super::{Input, PipelineError};
 pub enum LiveInput {
     /// An input device; `None` is the host's default.
     Microphone(Option<String>),
-    /// A file played in real time.
-    File(PathBuf),
+    /// A file played in real time; over and over with `looping`.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Start over at the end, forever.
+        looping: bool,
+    },
+    /// The A/V sync test pattern: a 1 kHz beep every second (with the sync marker on).
+    TestPattern,
     /// Raw PCM on standard input.
     Stdin(PcmSpec),
 }
@@ -92,6 +105,10 @@ pub struct LiveJob {
     pub duration_secs: Option<f64>,
     /// Set to stop the loop (Ctrl-C).
     pub stop: Arc<AtomicBool>,
+    /// WebRTC out (WHEP viewers, WHIP push); frames are then rendered headless and read back.
+    pub stream: Option<StreamOptions>,
+    /// Paint the A/V sync marker into streamed frames: white while the sound a frame shows is loud.
+    pub sync_marker: bool,
 }
 
 /// A pose younger than this is fresh enough to draw at once.
@@ -124,6 +141,9 @@ struct PoseSample {
     host_delay: Option<Duration>,
     /// Where the sound at the centre of this hop's mel window lies on the arrival clock.
     centre_at: Instant,
+    /// Where the hop's last sample lies on the arrival clock, and the hop's RMS (for the sync marker).
+    end_at: Instant,
+    rms: f32,
     smoothing_lag_secs: f32,
     audio_secs: f32,
     audio_queue_secs: f32,
@@ -158,10 +178,21 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     // Open the source first: a missing device or file is the likeliest mistake, and the cheapest to report.
     let source: Box<dyn LiveSource> = match &job.input {
         LiveInput::Microphone(name) => Box::new(MicSource::open(name.as_deref())?),
-        LiveInput::File(path) => Box::new(FileSource::open(path)?),
+        LiveInput::File { path, looping } => Box::new(FileSource::open(path, *looping)?),
+        LiveInput::TestPattern => Box::new(FileSource::test_pattern()),
         LiveInput::Stdin(spec) => Box::new(StdinSource::open(*spec)),
     };
     let source_name = source.name().to_owned();
+    if job.stream.is_some() && matches!(job.output, LiveOutput::Window { .. }) {
+        return Err(PipelineError::Invalid(
+            "a WebRTC output renders without a window: use --headless (or leave out --output window)".into(),
+        ));
+    }
+    // The network side next: a taken port or a missing token is reported before the slow set-up.
+    let server = match &job.stream {
+        Some(options) => Some(StreamServer::start(options, MediaHub::new(Instant::now()))?),
+        None => None,
+    };
     let portrait = super::prepare_portrait(&job.portrait, cfg)?;
     let model = super::load_motion_model(cfg, true)?;
     let lookahead_secs = model.lookahead_secs();
@@ -176,12 +207,18 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     let (hop_tx, hop_rx) = drop_oldest::<Hop>(64);
     let (pose_tx, pose_rx) = drop_oldest::<PoseSample>(16);
     let (recycle_tx, recycle_rx) = drop_oldest::<Vec<f32>>(32);
+    let branch = match &server {
+        Some(server) => Some(StreamBranch::start(server.hub(), job.size, job.fps, &cfg.stream, &job.stop)?),
+        None => None,
+    };
+    let mut branch = branch;
+    let audio_out = branch.as_mut().and_then(|b| b.audio.take());
 
     let audio_thread = {
         let (stop, shared) = (Arc::clone(&stop), Arc::clone(&shared));
         std::thread::Builder::new()
             .name("audio".into())
-            .spawn(move || audio_loop(source, &hop_tx, &stop, &shared))
+            .spawn(move || audio_loop(source, &hop_tx, audio_out.as_ref(), &stop, &shared))
             .map_err(|e| PipelineError::Invalid(format!("cannot start the audio thread: {e}")))?
     };
     let motion_thread = {
@@ -229,6 +266,10 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
         source: source_name,
         hud_updated: now,
         error: None,
+        sync_marker: job.sync_marker && branch.is_some(),
+        loudness: Loudness::default(),
+        stream_probe: server.as_ref().zip(branch.as_ref()).map(|(s, b)| StreamProbe::new(s, b)),
+        branch,
     };
 
     let result = match &job.output {
@@ -242,7 +283,11 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     stop.store(true, Ordering::Release);
     let audio_result = audio_thread.join();
     let motion_result = motion_thread.join();
+    let branch_result = frames.branch.take().map_or(Ok(()), StreamBranch::join);
     let stats = frames.stats();
+    if let Some(server) = server {
+        server.shutdown();
+    }
     if let Some(path) = &frames.stats_json {
         stats.write(path)?;
     }
@@ -253,6 +298,7 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     if let Some(e) = frames.error.take() {
         return Err(e);
     }
+    branch_result?;
     match audio_result {
         Ok(r) => r?,
         Err(_) => return Err(PipelineError::Invalid("the audio thread panicked".into())),
@@ -269,6 +315,7 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
 fn audio_loop(
     mut source: Box<dyn LiveSource>,
     hops: &DropOldestSender<Hop>,
+    audio_out: Option<&DropOldestSender<AudioHop>>,
     stop: &AtomicBool,
     shared: &Shared,
 ) -> Result<(), LiveAudioError> {
@@ -289,7 +336,7 @@ fn audio_loop(
                     pcm.clear();
                 }
                 resampler.process(&block, &mut pcm).map_err(fail)?;
-                send_hops(&mut pcm, stamp, hops);
+                send_hops(&mut pcm, stamp, hops, audio_out);
             }
             SourceRead::Timeout => {}
             SourceRead::End => {
@@ -310,7 +357,8 @@ fn audio_loop(
                         let due = start + Duration::from_millis(10 * u64::from(i));
                         std::thread::sleep(due.saturating_duration_since(Instant::now()));
                         pcm.extend_from_slice(&[0.0; HOP_SAMPLES]);
-                        send_hops(&mut pcm, BlockStamp { arrival: Instant::now(), host_delay: None }, hops);
+                        let stamp = BlockStamp { arrival: Instant::now(), host_delay: None };
+                        send_hops(&mut pcm, stamp, hops, audio_out);
                     }
                     match source.reopen() {
                         Ok(()) => {
@@ -334,8 +382,14 @@ fn audio_loop(
     Ok(())
 }
 
-/// Cuts whole hops off the front of `pcm` and sends them, stamped from the block that completed them.
-fn send_hops(pcm: &mut Vec<f32>, stamp: BlockStamp, hops: &DropOldestSender<Hop>) {
+/// Cuts whole hops off the front of `pcm` and sends them, stamped from the block that completed them;
+/// a copy goes to the stream's audio-out thread when there is one.
+fn send_hops(
+    pcm: &mut Vec<f32>,
+    stamp: BlockStamp,
+    hops: &DropOldestSender<Hop>,
+    audio_out: Option<&DropOldestSender<AudioHop>>,
+) {
     let mut used = 0;
     while pcm.len() - used >= HOP_SAMPLES {
         let mut samples = [0.0f32; HOP_SAMPLES];
@@ -345,10 +399,14 @@ fn send_hops(pcm: &mut Vec<f32>, stamp: BlockStamp, hops: &DropOldestSender<Hop>
         // samples before that. (The host's capture delay is reported apart, in capture_to_frame.)
         let behind = Duration::from_secs_f64((pcm.len() - used) as f64 / f64::from(SAMPLE_RATE_HZ));
         let now = Instant::now();
+        let end_at = stamp.arrival.checked_sub(behind).unwrap_or(stamp.arrival);
+        if let Some(out) = audio_out {
+            out.send(AudioHop { samples, end_at });
+        }
         hops.send(Hop {
             samples,
             arrival: stamp.arrival,
-            end_at: stamp.arrival.checked_sub(behind).unwrap_or(stamp.arrival),
+            end_at,
             host_delay: stamp.host_delay,
             audio_secs: now.saturating_duration_since(stamp.arrival).as_secs_f32(),
             sent: now,
@@ -402,6 +460,8 @@ fn motion_loop(
             arrival: hop.arrival,
             host_delay: hop.host_delay,
             centre_at: hop.end_at.checked_sub(centre_behind).unwrap_or(hop.end_at),
+            end_at: hop.end_at,
+            rms: (hop.samples.iter().map(|x| x * x).sum::<f32>() / HOP_SAMPLES as f32).sqrt(),
             smoothing_lag_secs: chain.mouth_lag_secs(),
             audio_secs: hop.audio_secs,
             audio_queue_secs: start.saturating_duration_since(hop.sent).as_secs_f32(),
@@ -471,6 +531,12 @@ struct FrameLoop {
     source: String,
     hud_updated: Instant,
     error: Option<PipelineError>,
+    /// The WebRTC branch, when streaming.
+    branch: Option<StreamBranch>,
+    /// Paint the sync marker, from the loudness of recent hops.
+    sync_marker: bool,
+    loudness: Loudness,
+    stream_probe: Option<StreamProbe>,
 }
 
 impl FrameLoop {
@@ -490,6 +556,9 @@ impl FrameLoop {
     }
 
     fn accept(&mut self, p: PoseSample) {
+        if self.sync_marker {
+            self.loudness.push(p.end_at, p.rms);
+        }
         self.tele.audio.record_secs(f64::from(p.audio_secs));
         self.tele.audio_queue.record_secs(f64::from(p.audio_queue_secs));
         self.tele.motion.record_secs(f64::from(p.motion_secs));
@@ -567,10 +636,9 @@ impl FrameLoop {
             if let Some(d) = u.host_delay {
                 self.tele.capture_to_frame.record(processing + d);
             }
-            let lag = presented.saturating_duration_since(u.centre_at).as_secs_f64()
-                + self.lookahead_secs
-                + f64::from(u.smoothing_lag_secs);
-            self.tele.motion_lag.record_secs(lag);
+            if let Some(lag) = self.motion_lag_secs(presented) {
+                self.tele.motion_lag.record_secs(lag);
+            }
         }
         if let Some(w) = self.motion_out.as_mut() {
             let params = self.used.map(|u| u.params).unwrap_or_default();
@@ -597,6 +665,31 @@ impl FrameLoop {
         Ok(())
     }
 
+    /// How late the frame handed off at `presented` shows the sound it was made from: from the sound
+    /// at the centre of the newest mel window to the hand-off, plus the model's lookahead and the
+    /// smoothing lag. `None` before any audio.
+    fn motion_lag_secs(&self, presented: Instant) -> Option<f64> {
+        self.used.map(|u| {
+            presented.saturating_duration_since(u.centre_at).as_secs_f64()
+                + self.lookahead_secs
+                + f64::from(u.smoothing_lag_secs)
+        })
+    }
+
+    /// Hands the frame just read back to the stream branch, with its timing and sync marker.
+    fn stream_frame(&self, rgba: &[u8], presented: Instant) {
+        let Some(branch) = &self.branch else { return };
+        let motion_lag_secs = self.motion_lag_secs(presented);
+        let marker = self.sync_marker.then(|| {
+            motion_lag_secs.is_some_and(|lag| {
+                presented.checked_sub(Duration::from_secs_f64(lag)).is_some_and(|at| self.loudness.loud_at(at))
+            })
+        });
+        let mut buf = branch.buffer(rgba.len());
+        buf.extend_from_slice(rgba);
+        branch.frames.send(StreamFrame { rgba: buf, presented, motion_lag_secs, marker });
+    }
+
     fn is_finished(&self) -> bool {
         self.stop.load(Ordering::Acquire)
             || self.error.is_some()
@@ -616,10 +709,13 @@ impl FrameLoop {
             }
             self.await_fresh_pose();
             self.prepare(Instant::now());
-            let renderer = self.renderer.as_mut().expect("built above");
+            // Out of self while it lends the frame, which stream_frame reads beside self.
+            let mut renderer = self.renderer.take().expect("built above");
             self.submitted_draw = Some(Instant::now());
-            renderer.render(&ctx, &self.pose)?;
+            let rgba = renderer.render(&ctx, &self.pose)?;
             let done = Instant::now();
+            self.stream_frame(rgba, done);
+            self.renderer = Some(renderer);
             self.record(done, done)?;
         }
         Ok(())
@@ -652,6 +748,7 @@ impl FrameLoop {
             source: self.source.clone(),
             adapter: self.adapter.clone(),
             size: self.size,
+            stream: self.stream_probe.as_ref().map(StreamProbe::stats),
         }
     }
 }

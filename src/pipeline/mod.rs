@@ -15,6 +15,7 @@
 pub mod hop;
 pub mod live;
 pub mod queue;
+mod stream;
 pub mod telemetry;
 
 use std::path::{Path, PathBuf};
@@ -63,6 +64,9 @@ pub enum PipelineError {
     /// Output.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// WebRTC out.
+    #[error(transparent)]
+    Stream(#[from] output::stream::StreamError),
     /// Invalid job settings.
     #[error("{0}")]
     Invalid(String),

@@ -122,6 +122,32 @@ pub struct LiveStats {
     pub adapter: String,
     /// The frame side, pixels.
     pub size: u32,
+    /// WebRTC out, when streaming.
+    #[serde(default)]
+    pub stream: Option<StreamStats>,
+}
+
+/// The WebRTC output's figures.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StreamStats {
+    /// The viewer page, when WHEP is served.
+    pub whep_url: Option<String>,
+    /// Peers (WHEP viewers and the WHIP server) connected now.
+    pub peers_now: u64,
+    /// Peers that have connected since the start.
+    pub peers_total: u64,
+    /// Video frames encoded and published (frames are encoded only while someone watches).
+    pub video_frames_sent: u64,
+    /// Opus frames published.
+    pub audio_frames_sent: u64,
+    /// Keyframes asked for (joins, PLI/FIR, peers that fell behind).
+    pub keyframe_requests: u64,
+    /// Frames peers skipped because they fell behind, over all peers.
+    pub peer_skipped_frames: u64,
+    /// The encode thread per frame: sync marker, H.264 encode and packetization.
+    pub encode_ms: Option<Percentiles>,
+    /// How long each piece of audio is held so that it leaves with the video that shows it.
+    pub audio_delay_ms: Option<f64>,
 }
 
 impl LiveStats {
