@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # Installs what facecast needs on a fresh Debian 12 machine, and nothing twice:
 #   - Debian packages: Vulkan on lavapipe (software GPU), ffmpeg (muxing, ffprobe), nasm (fast openh264 build),
-#     ALSA headers (cpal), libclang (nokhwa's V4L2 bindings), the X11 libraries winit loads, and for the live loop's test: Xvfb, a PulseAudio
-#     server with ALSA's PulseAudio plugin, paplay, and ImageMagick's import (screenshots);
-#   - ONNX Runtime 1.31.1, taken from its PyPI wheel into .ort/lib (git-ignored).
+#     cmake (builds the bundled libopus), ALSA headers (cpal), libclang (nokhwa's V4L2 bindings), the X11
+#     libraries winit loads; for the live loop's test: Xvfb, a PulseAudio server with ALSA's PulseAudio
+#     plugin, paplay, and ImageMagick's import (screenshots); for the WebRTC tests: Chromium (the WHEP
+#     page in a real browser), Janus and iproute2 (the WHIP server and its private network);
+#   - ONNX Runtime 1.31.1, taken from its PyPI wheel into .ort/lib (git-ignored);
+#   - for the WebRTC tests: playwright-core (tests/browser) and the Node.js modules Debian's
+#     simple-whip-server runs on (tests/whip), from npm at the versions in their package-lock.json, and
+#     Debian's simple-whip-server package itself, unpacked into .tools/ (its own Node.js dependencies
+#     conflict with the machine's Node.js, so it is not installed through dpkg).
 # Idempotent: a second run checks and returns in about a second.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 ORT_VERSION="1.31.1"
-APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 ffmpeg nasm pkg-config python3 python3-pip
+APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 ffmpeg nasm cmake pkg-config python3 python3-pip
   libasound2-dev libclang-dev libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0
-  xvfb xauth pulseaudio pulseaudio-utils libasound2-plugins imagemagick)
+  xvfb xauth pulseaudio pulseaudio-utils libasound2-plugins imagemagick
+  chromium janus iproute2 nodejs)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -25,6 +32,8 @@ for p in "${APT_PACKAGES[@]}"; do
   # python3/pip may come from elsewhere (pyenv); only ask apt for them when there is no python3 at all.
   case "$p" in
     python3|python3-pip) command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 && continue ;;
+    # Node.js may come from elsewhere (NodeSource); only ask apt for it when there is no node and npm.
+    nodejs) command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && continue; missing+=(nodejs npm); continue ;;
   esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
@@ -64,4 +73,29 @@ PY
   [ -f "$ort_lib" ] || { log "error: the wheel did not contain libonnxruntime.so.$ORT_VERSION"; exit 1; }
 else
   log "ONNX Runtime $ORT_VERSION present in .ort/lib"
+fi
+
+# Node.js modules for the WebRTC tests, exactly as locked.
+for dir in tests/browser tests/whip; do
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    log "installing the Node.js modules of $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  else
+    log "Node.js modules of $dir present"
+  fi
+done
+
+# Debian's simple-whip-server (Meetecho), unpacked rather than installed: its package depends on
+# Debian's node-* packages, which conflict with a Node.js from elsewhere.
+sws="$root/.tools/simple-whip-server"
+if [ ! -f "$sws/usr/share/simple-whip-server/src/server.js" ]; then
+  log "unpacking Debian's simple-whip-server into .tools/"
+  rm -rf "$sws" "$root/.tools/deb"
+  mkdir -p "$root/.tools/deb"
+  (cd "$root/.tools/deb" && apt-get download simple-whip-server >/dev/null 2>&1 \
+    || { sudo_if_needed apt-get update -qq && apt-get download simple-whip-server >/dev/null; })
+  dpkg-deb -x "$root"/.tools/deb/simple-whip-server_*.deb "$sws"
+  rm -rf "$root/.tools/deb"
+else
+  log "simple-whip-server present in .tools/"
 fi

@@ -301,8 +301,9 @@ pub struct StreamConfig {
     /// Public IP addresses to announce beside the host's own, for a server behind 1:1 NAT (a cloud
     /// VM's elastic IP).
     pub public_ips: Vec<String>,
-    /// Sends the audio this much later (negative: earlier) than the measured sync says, ms: a trim for
-    /// a receiver whose sound path adds its own delay.
+    /// Sends the audio this much later (negative: earlier) than the measured sync says, ms. Receivers
+    /// hold audio in a jitter buffer some tens of ms deeper than video (Chromium's NetEq, measured in
+    /// README.md), so the default sends it 20 ms early to make up for part of that.
     pub av_offset_ms: f64,
 }
 
@@ -317,7 +318,7 @@ impl Default for StreamConfig {
             whip_token: String::new(),
             ice_servers: Vec::new(),
             public_ips: Vec::new(),
-            av_offset_ms: 0.0,
+            av_offset_ms: -20.0,
         }
     }
 }

@@ -5,12 +5,15 @@
 //
 // - video: frames decoded, their size and rate (getStats inbound-rtp, and requestVideoFrameCallback
 //   counted over the last half of the run);
-// - audio: packets and samples received, total audio energy (getStats inbound-rtp);
+// - audio: packets and samples received, total audio energy (getStats inbound-rtp; the page plays it
+//   unmuted, which the autoplay flag allows);
 // - with --av, the A/V offset: the page plays the stream, taps its audio with WebAudio (an AudioWorklet
 //   finds each beep's first loud sample and maps it to the time it is heard, getOutputTimestamp) and
 //   times each frame with requestVideoFrameCallback (expectedDisplayTime), reading the sync marker in
 //   the frame's top-left corner; each flash onset is paired with the nearest beep onset.
-//   audio_minus_video_ms > 0 means the sound comes after the picture.
+//   audio_minus_video_ms > 0 means the sound comes after the picture. median_ms is over the whole run,
+//   settled_median_ms over the pairs after --warmup seconds (default 10), once the receiver's audio
+//   jitter buffer has settled.
 //
 // Exit code 0 when the page connected, 1 otherwise (the JSON says why).
 
@@ -26,6 +29,7 @@ const opt = (name, dflt) => {
 const seconds = Number(opt("--seconds", "12"));
 const screenshot = opt("--screenshot", null);
 const av = args.includes("--av");
+const warmup = Number(opt("--warmup", "10"));
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 
 const userDataDir = `/tmp/facecast-chromium-${process.pid}`;
@@ -54,7 +58,7 @@ try {
   // Frames presented over the second half of the run, counted by requestVideoFrameCallback.
   await page.evaluate(({ av }) => {
     const video = document.getElementById("video");
-    const m = window.facecastMeasure = { frames: 0, counting: false, flashes: [], beeps: [], lit: false };
+    const m = window.facecastMeasure = { frames: 0, counting: false, flashes: [], beeps: [], lit: false, start: performance.now() };
     const canvas = document.createElement("canvas");
     canvas.width = canvas.height = 8;
     const g = canvas.getContext("2d", { willReadFrequently: true });
@@ -80,8 +84,6 @@ try {
     await page.evaluate(async () => {
       const video = document.getElementById("video");
       const m = window.facecastMeasure;
-      video.muted = false;
-      await video.play();
       const ctx = new AudioContext();
       await ctx.resume();
       // The first sample above -26 dBFS after 50 ms below it is a beep's onset.
@@ -116,16 +118,29 @@ try {
     });
   }
 
+  // Sound on (the autoplay flag allows it without a click), so the audio is played and measured.
+  await page.evaluate(async () => {
+    const video = document.getElementById("video");
+    video.muted = false;
+    await video.play();
+  });
+  const decodedNow = () => page.evaluate(async () => {
+    let n = 0;
+    (await window.facecast.pc.getStats()).forEach(s => { if (s.type === "inbound-rtp" && s.kind === "video") n = s.framesDecoded; });
+    return n;
+  });
   await page.waitForTimeout(seconds * 500);
   await page.evaluate(() => { window.facecastMeasure.counting = true; });
+  const decoded0 = await decodedNow();
   const t0 = Date.now();
   await page.waitForTimeout(seconds * 500);
+  const decoded1 = await decodedNow();
   const countedSecs = (Date.now() - t0) / 1000;
 
   const collected = await page.evaluate(async () => {
     const m = window.facecastMeasure;
     const stats = await window.facecast.pc.getStats();
-    const out = { frames: m.frames, flashes: m.flashes, beeps: m.beeps, audioContext: m.audioContext };
+    const out = { frames: m.frames, flashes: m.flashes, beeps: m.beeps, audioContext: m.audioContext, start: m.start };
     stats.forEach(s => {
       if (s.type === "inbound-rtp") out[s.kind] = s;
       if (s.type === "codec") (out.codecs ||= []).push(s.mimeType + " " + (s.sdpFmtpLine || ""));
@@ -138,6 +153,7 @@ try {
     frames_decoded: v.framesDecoded, frame_width: v.frameWidth, frame_height: v.frameHeight,
     frames_per_second: v.framesPerSecond, frames_dropped: v.framesDropped, key_frames_decoded: v.keyFramesDecoded,
     freeze_count: v.freezeCount, packets_lost: v.packetsLost, bytes_received: v.bytesReceived,
+    decoded_fps: (decoded1 - decoded0) / countedSecs,
     presented_fps: collected.frames / countedSecs,
   };
   result.audio = {
@@ -147,17 +163,26 @@ try {
   };
   result.codecs = collected.codecs;
   if (av) {
-    const offsets = [];
+    // Each flash with the nearest beep; [seconds since the page started playing, offset].
+    const pairs = [];
     for (const f of collected.flashes) {
       let best = null;
       for (const b of collected.beeps) if (best === null || Math.abs(b - f) < Math.abs(best - f)) best = b;
-      if (best !== null && Math.abs(best - f) < 400) offsets.push(best - f);
+      if (best !== null && Math.abs(best - f) < 400) pairs.push([(f - collected.start) / 1000, best - f]);
     }
-    const sorted = [...offsets].sort((x, y) => x - y);
+    const median = xs => {
+      const sorted = [...xs].sort((x, y) => x - y);
+      return sorted.length ? sorted[Math.floor(sorted.length / 2)] : null;
+    };
+    // A receiver's audio jitter buffer starts deep and settles in the first seconds.
+    const settled = pairs.filter(([t]) => t >= warmup).map(([, o]) => o);
     result.av = {
-      flashes: collected.flashes.length, beeps: collected.beeps.length, pairs: offsets.length,
-      audio_minus_video_ms: offsets.map(x => Math.round(x * 10) / 10),
-      median_ms: sorted.length ? sorted[Math.floor(sorted.length / 2)] : null,
+      flashes: collected.flashes.length, beeps: collected.beeps.length, pairs: pairs.length,
+      audio_minus_video_ms: pairs.map(([, o]) => Math.round(o * 10) / 10),
+      median_ms: median(pairs.map(([, o]) => o)),
+      warmup_secs: warmup,
+      settled_pairs: settled.length,
+      settled_median_ms: median(settled),
       audio_context: collected.audioContext,
     };
   }

@@ -1,10 +1,9 @@
-//! A WHEP viewer built on the webrtc crate, for the tests: it offers to receive H.264 and Opus, POSTs the
-//! offer to a facecast WHEP endpoint, and counts (or decodes) what arrives.
+//! A WHEP viewer built on the webrtc crate, for the tests (and examples/whep_viewers.rs, the load
+//! benchmark): it offers to receive H.264 and Opus, POSTs the offer to a facecast WHEP endpoint, and
+//! counts (or decodes) what arrives. [`Server`] runs `facecast live` for the integration tests.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-use crate::common::root;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -248,6 +247,7 @@ pub async fn connect(base: &str, token: Option<&str>, reading: Reading) -> Resul
 }
 
 /// `facecast live` serving WHEP on a free loopback port, killed when dropped.
+#[cfg(test)]
 pub struct Server {
     pub child: std::process::Child,
     pub base: String,
@@ -260,6 +260,7 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+#[cfg(test)]
 impl Server {
     /// Starts `facecast live --headless --output whep:127.0.0.1:PORT --stats-json ... EXTRA` in `dir`'s
     /// files, with `env`, and waits for the viewer page to answer.
@@ -268,7 +269,7 @@ impl Server {
         let log = dir.join("facecast.log");
         let stats = dir.join("stats.json");
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_facecast"));
-        cmd.current_dir(root())
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["live", "--output", &format!("whep:127.0.0.1:{port}"), "--stats-json"])
             .arg(&stats)
             .args(extra)
@@ -313,6 +314,7 @@ impl Server {
     }
 }
 
+#[cfg(test)]
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -283,8 +283,8 @@ impl Peer {
     }
 
     /// Sends the hub's media to the peer until it fails, closes or never connects, or `shutdown`
-    /// turns true; then closes it.
-    pub(crate) async fn run(self, hub: Arc<MediaHub>, mut shutdown: watch::Receiver<bool>) -> PeerEnd {
+    /// turns true. The caller closes it then (a WHIP client tells the server first).
+    pub(crate) async fn run(&self, hub: Arc<MediaHub>, mut shutdown: watch::Receiver<bool>) -> PeerEnd {
         let mut state = self.state.clone();
         let connected = tokio::select! {
             r = tokio::time::timeout(CONNECT_TIMEOUT, state.wait_for(|s| *s == RTCPeerConnectionState::Connected)) => {
@@ -296,33 +296,39 @@ impl Peer {
             }
             _ = shutdown.wait_for(|s| *s) => Err(PeerEnd::Shutdown),
         };
-        let end = match connected {
+        match connected {
             Err(end) => end,
             Ok(()) => {
                 hub.counters.peers.fetch_add(1, Ordering::Relaxed);
                 hub.counters.peers_total.fetch_add(1, Ordering::Relaxed);
                 hub.request_keyframe();
+                let ended = |s: &RTCPeerConnectionState| {
+                    matches!(s, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed)
+                };
                 let end = tokio::select! {
-                    r = forward_video(&self.video, &hub) => PeerEnd::Gone(r.err().map_or_else(|| "the hub closed".into(), |e| e.to_string())),
-                    r = forward_audio(&self.audio, &hub) => PeerEnd::Gone(r.err().map_or_else(|| "the hub closed".into(), |e| e.to_string())),
+                    r = forward_video(&self.video, &hub) => gone(r),
+                    r = forward_audio(&self.audio, &hub) => gone(r),
                     () = keyframe_requests(&self.video.track, &hub) => PeerEnd::Gone("the video track ended".into()),
-                    s = state.wait_for(|s| matches!(s, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed)) => {
-                        PeerEnd::Gone(s.map_or_else(|_| "the connection went away".into(), |s| format!("the connection {}", *s)))
-                    }
+                    s = state.wait_for(ended) => PeerEnd::Gone(
+                        s.map_or_else(|_| "the connection went away".into(), |s| format!("the connection {}", *s)),
+                    ),
                     _ = shutdown.wait_for(|s| *s) => PeerEnd::Shutdown,
                 };
                 hub.counters.peers.fetch_sub(1, Ordering::Relaxed);
                 end
             }
-        };
-        self.close().await;
-        end
+        }
     }
 
     /// Closes the connection.
     pub(crate) async fn close(&self) {
         let _ = self.pc.close().await;
     }
+}
+
+/// Why a forwarding task ended: an error, or the hub closed.
+fn gone(r: Result<(), StreamError>) -> PeerEnd {
+    PeerEnd::Gone(r.err().map_or_else(|| "the hub closed".into(), |e| e.to_string()))
 }
 
 /// A fresh 32-bit value from the operating system's random source (SSRCs, sequence and timestamp

@@ -219,6 +219,7 @@ async fn offer(
     let task_id = id.clone();
     tokio::spawn(async move {
         let end = peer.run(hub, stop_rx).await;
+        peer.close().await;
         task_state.sessions().remove(&task_id);
         match end {
             PeerEnd::Shutdown => tracing::debug!(session = %&task_id[..8], "WHEP viewer closed"),

@@ -80,6 +80,7 @@ impl Push {
                 return Err(e);
             }
         };
+        tracing::debug!(%answer, "WHIP answer");
         if let Err(e) = peer.accept(answer).await {
             peer.close().await;
             self.delete(resource).await;
@@ -87,7 +88,10 @@ impl Push {
         }
         tracing::info!(url = %self.url, "WHIP: pushing");
         let end = peer.run(Arc::clone(&self.hub), shutdown.clone()).await;
+        // The server first, then the connection: a server that sees the connection go first may end
+        // the session itself and answer the DELETE with 404.
         self.delete(resource).await;
+        peer.close().await;
         Ok(end)
     }
 
