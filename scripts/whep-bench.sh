@@ -5,7 +5,8 @@
 #   2. the A/V offset at the receiver: Debian's Chromium opens the viewer page of `facecast live
 #      --input test-pattern` and times the beeps it hears against the sync marker's flashes
 #      (tests/browser/whep_check.mjs --av), RUNS times.
-# Usage: scripts/whep-bench.sh [RUNS] [--size 512]. Results: out/whep-bench/*.json and a summary.
+# Usage: scripts/whep-bench.sh [RUNS] [--size 512]; RUNS (3) is both the A/V runs and the CPU repetitions
+# per viewer count. Results: out/whep-bench/*.json, one line of JSON per measurement and a summary.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -32,7 +33,8 @@ wait_port() {
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-echo "== server CPU per viewer (15 s windows; $(nproc) cores)" >&2
+echo "== server CPU per viewer (15 s windows, $runs repetitions; $(nproc) cores)" >&2
+for rep in $(seq 1 "$runs"); do
 for n in 0 1 5 10; do
   "$fc" live --input test-pattern --output "whep:127.0.0.1:$port" --duration 60 "$@" \
     --stats-json "$out/stats_$n.json" 2>"$out/facecast_$n.log" &
@@ -49,9 +51,9 @@ for n in 0 1 5 10; do
   [ "$n" -gt 0 ] && wait "$vpid"
   kill -INT "$pid"
   wait "$pid"
-  python3 - "$n" "$t0" "$t1" "$tck" "$out" <<'PY'
+  python3 - "$n" "$t0" "$t1" "$tck" "$out" "$rep" <<'PY'
 import json, sys
-n, t0, t1, tck, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+n, t0, t1, tck, out, rep = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
 cpu = (t1 - t0) / tck / 15 * 100
 stats = json.load(open(f"{out}/stats_{n}.json"))
 enc = (stats.get("stream") or {}).get("encode_ms") or {}
@@ -61,10 +63,23 @@ if n:
 line = {"viewers": n, "cpu_percent_of_one_core": round(cpu, 1), "server_fps": round(stats["measured_fps"], 2),
         "frames_dropped": stats["frames_dropped"], "encode_ms_p50": enc.get("p50"), "encode_ms_p90": enc.get("p90"),
         "viewer_fps_min": round(min(fps), 2) if fps else None, "viewer_fps_max": round(max(fps), 2) if fps else None}
-json.dump(line, open(f"{out}/cpu_{n}.json", "w"))
+json.dump(line, open(f"{out}/cpu_{n}_{rep}.json", "w"))
 print(json.dumps(line))
 PY
 done
+done
+python3 - "$out" <<'PY'
+import glob, json, statistics, sys
+rows = [json.load(open(f)) for f in glob.glob(f"{sys.argv[1]}/cpu_*_*.json")]
+for n in sorted({r["viewers"] for r in rows}):
+    cpu = sorted(r["cpu_percent_of_one_core"] for r in rows if r["viewers"] == n)
+    print(json.dumps({"viewers": n, "cpu_median": statistics.median(cpu), "cpu_min": cpu[0], "cpu_max": cpu[-1]}))
+# The cost of each viewer beyond the first (the first also turns the encoder on): a least-squares slope.
+pts = [(r["viewers"], r["cpu_percent_of_one_core"]) for r in rows if r["viewers"] >= 1]
+if len({n for n, _ in pts}) > 1:
+    slope = statistics.linear_regression([n for n, _ in pts], [c for _, c in pts]).slope
+    print(json.dumps({"cpu_percent_per_added_viewer": round(slope, 2)}))
+PY
 
 echo "== A/V offset at Chromium ($runs runs of 35 s; positive = the sound after the picture)" >&2
 for i in $(seq 1 "$runs"); do

@@ -842,6 +842,44 @@ mod tests {
     }
 
     #[test]
+    fn the_test_pattern_loops_its_beeps_at_the_planned_instants() {
+        let mut src = FileSource::test_pattern();
+        assert_eq!(src.samples.len(), TEST_PATTERN_LOOP_SECS * SAMPLE_RATE_HZ as usize);
+        // Beep i starts at test_pattern_beep_secs(i), within a sample, and lasts 100 ms.
+        let rate = f64::from(SAMPLE_RATE_HZ);
+        let onsets: Vec<usize> = (1..src.samples.len())
+            .filter(|&i| src.samples[i] != 0.0 && src.samples[i - 1] == 0.0 && src.samples[i.saturating_sub(2)] == 0.0)
+            .collect();
+        assert_eq!(onsets.len(), TEST_PATTERN_LOOP_SECS, "{onsets:?}");
+        for (i, &at) in onsets.iter().enumerate() {
+            assert!((at as f64 / rate - test_pattern_beep_secs(i)).abs() <= 2.0 / rate, "beep {i} at {at}");
+        }
+        let peak = src.samples.iter().fold(0f32, |m, x| m.max(x.abs()));
+        assert!((peak - 10f32.powf(-12.0 / 20.0)).abs() < 0.01, "peak {peak}");
+        // Looping: reading past the end starts over without a gap and never ends.
+        src.next = src.samples.len() - 80;
+        src.start = Some(Instant::now() - Duration::from_secs(60));
+        src.released = 60 * SAMPLE_RATE_HZ as u64;
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            assert!(matches!(src.read(&mut out, Duration::from_millis(10)).unwrap(), SourceRead::Samples(_)));
+        }
+        assert_eq!(out.len(), 80 + 160 + 160);
+        assert_eq!(&out[80..240], &src.samples[..160]);
+    }
+
+    #[test]
+    fn a_file_source_without_looping_ends() {
+        let mut src = FileSource::from_samples("x".into(), vec![0.1; 200], false);
+        src.start = Some(Instant::now() - Duration::from_secs(1));
+        let mut out = Vec::new();
+        assert!(matches!(src.read(&mut out, Duration::ZERO).unwrap(), SourceRead::Samples(_)));
+        assert!(matches!(src.read(&mut out, Duration::ZERO).unwrap(), SourceRead::Samples(_)));
+        assert!(matches!(src.read(&mut out, Duration::ZERO).unwrap(), SourceRead::End));
+        assert_eq!(out.len(), 200);
+    }
+
+    #[test]
     fn pcm_specs_parse_and_reject() {
         let s: PcmSpec = "s16le:48000:2".parse().unwrap();
         assert_eq!(s, PcmSpec { format: PcmFormat::S16Le, rate_hz: 48_000, channels: 2 });

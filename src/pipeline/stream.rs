@@ -151,6 +151,11 @@ impl StreamBranch {
                 .name("encode".into())
                 .spawn(move || {
                     let mut estimate = DelayEstimate::default();
+                    // A failure ends the live loop (through the stop flag) and is reported by join.
+                    let failed = |e: StreamError| {
+                        stop.store(true, Ordering::Release);
+                        e
+                    };
                     loop {
                         let mut frame = match frames_rx.recv_timeout(Duration::from_millis(50)) {
                             Ok(Some(f)) => f,
@@ -163,7 +168,9 @@ impl StreamBranch {
                         }
                         // Nobody watching: nothing to encode (a peer that joins asks for a keyframe).
                         if hub.has_peers() {
-                            let encoded = h264.encode(&frame.rgba, frame.presented, hub.take_keyframe_request())?;
+                            let encoded = h264
+                                .encode(&frame.rgba, frame.presented, hub.take_keyframe_request())
+                                .map_err(failed)?;
                             hub.publish_video(encoded);
                         }
                         let done = Instant::now();
@@ -209,7 +216,10 @@ impl StreamBranch {
                         let now = Instant::now();
                         while held.front().is_some_and(|h| h.end_at + d <= now) {
                             let hop = held.pop_front().expect("checked above");
-                            opus.push(&hop.samples, |f| hub.publish_audio(f))?;
+                            if let Err(e) = opus.push(&hop.samples, |f| hub.publish_audio(f)) {
+                                stop.store(true, Ordering::Release);
+                                return Err(e);
+                            }
                         }
                     }
                 })

@@ -48,8 +48,8 @@ pub(crate) struct RtcSettings {
     ice_servers: Vec<String>,
     /// Public addresses to announce beside the host's own (a server behind 1:1 NAT).
     public_ips: Vec<String>,
-    /// Local address for the ICE sockets: loopback for a loopback server, every interface for
-    /// `0.0.0.0`.
+    /// Local address for the ICE sockets: loopback for a loopback server, every interface for an
+    /// unspecified address (IPv4 and IPv6 for `[::]`).
     ice_ip: IpAddr,
     /// The H.264 `profile-level-id`: constrained baseline, at the level the frame size needs.
     profile_level_id: &'static str,
@@ -70,6 +70,15 @@ impl RtcSettings {
     pub(crate) fn with_ice_ip(mut self, ip: IpAddr) -> Self {
         self.ice_ip = ip;
         self
+    }
+
+    /// The ICE sockets' addresses: `[::]` means both families, as it does for the HTTP server.
+    fn udp_addrs(&self) -> Vec<std::net::SocketAddr> {
+        let mut addrs = vec![std::net::SocketAddr::new(self.ice_ip, 0)];
+        if self.ice_ip == IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED) {
+            addrs.push(std::net::SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0));
+        }
+        addrs
     }
 
     fn video_codec(&self) -> RTCRtpCodec {
@@ -137,7 +146,7 @@ impl RtcSettings {
             .with_media_engine(media)
             .with_interceptor_registry(registry)
             .with_handler(handler)
-            .with_udp_addrs(vec![std::net::SocketAddr::new(self.ice_ip, 0)])
+            .with_udp_addrs(self.udp_addrs())
             .build()
             .await
             .map_err(rtc_err)?;
@@ -301,7 +310,6 @@ impl Peer {
             Ok(()) => {
                 hub.counters.peers.fetch_add(1, Ordering::Relaxed);
                 hub.counters.peers_total.fetch_add(1, Ordering::Relaxed);
-                hub.request_keyframe();
                 let ended = |s: &RTCPeerConnectionState| {
                     matches!(s, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed)
                 };

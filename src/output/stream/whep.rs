@@ -196,29 +196,35 @@ async fn offer(
         }
         sessions.insert(id.clone(), stop);
     }
-    let answer = match Peer::new(&state.0.rtc, false).await {
-        Err(e) => Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot make a peer connection: {e}"))),
-        Ok(mut peer) => match peer.answer(sdp).await {
-            Ok(answer) => Ok((peer, answer)),
-            Err(e) => {
-                peer.close().await;
-                Err(refuse(StatusCode::BAD_REQUEST, format!("cannot accept the offer: {e}")))
-            }
-        },
-    };
-    let (peer, answer) = match answer {
-        Ok(pa) => pa,
-        Err(response) => {
-            state.sessions().remove(&id);
-            return response;
-        }
-    };
-    tracing::info!(%remote, session = %&id[..8], "WHEP viewer joined");
-    let hub = Arc::clone(&state.0.hub);
+    // The session runs on a task of its own: a client that hangs up while its offer is answered leaves
+    // a peer that never connects, which ends after the connect timeout and frees its slot.
+    let (answered_tx, answered) = tokio::sync::oneshot::channel();
     let task_state = state.clone();
     let task_id = id.clone();
     tokio::spawn(async move {
-        let end = peer.run(hub, stop_rx).await;
+        let answer = match Peer::new(&task_state.0.rtc, false).await {
+            Err(e) => Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot make a peer connection: {e}"))),
+            Ok(mut peer) => match peer.answer(sdp).await {
+                Ok(answer) => Ok((peer, answer)),
+                Err(e) => {
+                    peer.close().await;
+                    Err(refuse(StatusCode::BAD_REQUEST, format!("cannot accept the offer: {e}")))
+                }
+            },
+        };
+        let peer = match answer {
+            Ok((peer, answer)) => {
+                let _ = answered_tx.send(Ok(answer));
+                peer
+            }
+            Err(response) => {
+                task_state.sessions().remove(&task_id);
+                let _ = answered_tx.send(Err(response));
+                return;
+            }
+        };
+        tracing::info!(%remote, session = %&task_id[..8], "WHEP viewer joined");
+        let end = peer.run(Arc::clone(&task_state.0.hub), stop_rx).await;
         peer.close().await;
         task_state.sessions().remove(&task_id);
         match end {
@@ -226,6 +232,11 @@ async fn offer(
             PeerEnd::Gone(why) => tracing::info!(session = %&task_id[..8], %why, "WHEP viewer left"),
         }
     });
+    let answer = match answered.await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(response)) => return response,
+        Err(_) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "the session task failed"),
+    };
     (
         StatusCode::CREATED,
         [
