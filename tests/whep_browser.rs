@@ -15,13 +15,15 @@
 mod common;
 #[path = "common/whep_client.rs"]
 mod whep_client;
+#[path = "common/whep_server.rs"]
+mod whep_server;
 
 use std::path::Path;
 use std::process::Command;
 
 use facecast::Config;
 use facecast::portrait::{FaceModels, Portrait};
-use whep_client::Server;
+use whep_server::Server;
 
 /// One browser at a time: two Chromiums and two facecasts on two cores would measure the contention.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());

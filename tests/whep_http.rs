@@ -5,10 +5,13 @@
 mod common;
 #[path = "common/whep_client.rs"]
 mod whep_client;
+#[path = "common/whep_server.rs"]
+mod whep_server;
 
 use std::time::Duration;
 
-use whep_client::{Reading, Server, connect, offer, request};
+use whep_client::{Reading, connect, offer, request};
+use whep_server::Server;
 
 const TOKEN: &str = "correct-horse-battery-staple";
 

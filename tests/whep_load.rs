@@ -8,11 +8,14 @@
 mod common;
 #[path = "common/whep_client.rs"]
 mod whep_client;
+#[path = "common/whep_server.rs"]
+mod whep_server;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use whep_client::{Reading, Server, Viewer, connect};
+use whep_client::{Reading, Viewer, connect};
+use whep_server::Server;
 
 const VIEWERS: usize = 10;
 const RUN: Duration = Duration::from_secs(60);

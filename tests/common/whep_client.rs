@@ -1,6 +1,6 @@
 //! A WHEP viewer built on the webrtc crate, for the tests (and examples/whep_viewers.rs, the load
 //! benchmark): it offers to receive H.264 and Opus, POSTs the offer to a facecast WHEP endpoint, and
-//! counts (or decodes) what arrives. [`Server`] runs `facecast live` for the integration tests.
+//! counts (or decodes) what arrives.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -244,80 +244,4 @@ pub async fn connect(base: &str, token: Option<&str>, reading: Reading) -> Resul
     pc.set_remote_description(answer).await.unwrap();
     let resource = format!("{base}{}", reply.location.as_deref().unwrap_or(""));
     Ok(Viewer { pc, resource, received })
-}
-
-/// `facecast live` serving WHEP on a free loopback port, killed when dropped.
-#[cfg(test)]
-pub struct Server {
-    pub child: std::process::Child,
-    pub base: String,
-    pub log: std::path::PathBuf,
-    pub stats: std::path::PathBuf,
-}
-
-/// A loopback port nobody listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-#[cfg(test)]
-impl Server {
-    /// Starts `facecast live --headless --output whep:127.0.0.1:PORT --stats-json ... EXTRA` in `dir`'s
-    /// files, with `env`, and waits for the viewer page to answer.
-    pub fn start(dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let log = dir.join("facecast.log");
-        let stats = dir.join("stats.json");
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_facecast"));
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["live", "--output", &format!("whep:127.0.0.1:{port}"), "--stats-json"])
-            .arg(&stats)
-            .args(extra)
-            .envs(env.iter().copied())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        let child = cmd.spawn().expect("start facecast live");
-        let server = Self { child, base: format!("http://127.0.0.1:{port}"), log, stats };
-        let start = Instant::now();
-        loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            let exited = server.log_text();
-            assert!(start.elapsed() < Duration::from_secs(60), "the WHEP server did not come up: {exited}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Stops it as a user would (Ctrl-C) and returns whether it exited cleanly.
-    pub fn stop(&mut self) -> bool {
-        let pid = self.child.id().to_string();
-        let _ = std::process::Command::new("kill").args(["-INT", &pid]).status();
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.success();
-            }
-            assert!(start.elapsed() < Duration::from_secs(20), "facecast did not stop on SIGINT: {}", self.log_text());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    pub fn stats_json(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(&self.stats).expect("the stats file")).unwrap()
-    }
-}
-
-#[cfg(test)]
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
