@@ -348,10 +348,10 @@ mod tests {
         for i in 1..=20u64 {
             l.push(t0 + Duration::from_millis(10 * i), if (5..8).contains(&i) { 0.3 } else { 0.0 });
         }
-        // Hop 5 covers (40, 50] ms.
+        // Hop i covers (10 (i - 1), 10 i] ms: hops 5 to 7 are loud, (40, 70] ms.
         assert!(l.loud_at(t0 + Duration::from_millis(45)));
-        assert!(l.loud_at(t0 + Duration::from_millis(79)));
-        assert!(!l.loud_at(t0 + Duration::from_millis(85)));
+        assert!(l.loud_at(t0 + Duration::from_millis(69)));
+        assert!(!l.loud_at(t0 + Duration::from_millis(75)));
         assert!(!l.loud_at(t0 + Duration::from_millis(35)));
         assert!(!l.loud_at(t0 + Duration::from_secs(5)), "an instant past the history is not loud");
     }
