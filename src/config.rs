@@ -296,8 +296,12 @@ pub struct StreamConfig {
     pub token: String,
     /// The bearer token sent to the WHIP server; `FACECAST_WHIP_TOKEN` overrides it.
     pub whip_token: String,
-    /// STUN/TURN server URLs for ICE, e.g. "stun:stun.l.google.com:19302".
+    /// STUN/TURN server URLs for ICE, e.g. "stun:stun.l.google.com:19302", "turn:turn.example:3478".
     pub ice_servers: Vec<String>,
+    /// The user name and credential for the TURN servers among `ice_servers`.
+    pub turn_username: String,
+    /// See `turn_username`.
+    pub turn_credential: String,
     /// Public IP addresses to announce beside the host's own, for a server behind 1:1 NAT (a cloud
     /// VM's elastic IP).
     pub public_ips: Vec<String>,
@@ -317,6 +321,8 @@ impl Default for StreamConfig {
             token: String::new(),
             whip_token: String::new(),
             ice_servers: Vec::new(),
+            turn_username: String::new(),
+            turn_credential: String::new(),
             public_ips: Vec::new(),
             av_offset_ms: -20.0,
         }

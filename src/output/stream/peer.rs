@@ -46,6 +46,8 @@ fn rtc_err(e: impl std::fmt::Display) -> StreamError {
 #[derive(Debug, Clone)]
 pub(crate) struct RtcSettings {
     ice_servers: Vec<String>,
+    turn_username: String,
+    turn_credential: String,
     /// Public addresses to announce beside the host's own (a server behind 1:1 NAT).
     public_ips: Vec<String>,
     /// Local address for the ICE sockets: loopback for a loopback server, every interface for an
@@ -60,6 +62,8 @@ impl RtcSettings {
         let macroblocks = size.div_ceil(16).pow(2);
         Self {
             ice_servers: cfg.ice_servers.clone(),
+            turn_username: cfg.turn_username.clone(),
+            turn_credential: cfg.turn_credential.clone(),
             public_ips: cfg.public_ips.clone(),
             ice_ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             // Level 3.1 holds 3600 macroblocks a frame (1280x720); level 4.0 8192 (2048x1024).
@@ -131,7 +135,11 @@ impl RtcSettings {
         let ice_servers = if self.ice_servers.is_empty() {
             vec![]
         } else {
-            vec![RTCIceServer { urls: self.ice_servers.clone(), ..Default::default() }]
+            vec![RTCIceServer {
+                urls: self.ice_servers.clone(),
+                username: self.turn_username.clone(),
+                credential: self.turn_credential.clone(),
+            }]
         };
         // No mDNS: resolving a browser's `.local` candidates would send multicast queries onto the
         // network, and a browser that hides its address is reached through the checks it sends anyway
