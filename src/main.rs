@@ -47,7 +47,7 @@ struct LiveArgs {
     portrait: Option<PathBuf>,
     /// The audio: "mic" (the default input device), "mic:NAME" (a device from `facecast devices`),
     /// a file played in real time (see --loop), "-" for raw PCM on standard input (see --pcm), or
-    /// "test-pattern" (a 1 kHz beep every second, with --sync-marker on: for checking A/V sync).
+    /// "test-pattern" (a 1 kHz beep about every second, with --sync-marker on: for checking A/V sync).
     #[arg(long, short, default_value = "mic", value_name = "mic|mic:NAME|FILE|-|test-pattern")]
     input: String,
     /// Play the input file over and over, forever (a kiosk loop, a test stream).
@@ -325,6 +325,7 @@ fn live(args: LiveArgs) -> Result<()> {
     }
     let sync_marker = args.sync_marker || matches!(input, LiveInput::TestPattern);
     let streaming = whep.is_some() || whip.is_some();
+    anyhow::ensure!(!args.sync_marker || streaming, "--sync-marker marks streamed frames: add --output whep or whip");
     let window = outputs.contains(&OutputArg::Window)
         || (!streaming && !args.headless && !outputs.contains(&OutputArg::Headless));
     anyhow::ensure!(

@@ -61,7 +61,7 @@ pub enum LiveInput {
         /// Start over at the end, forever.
         looping: bool,
     },
-    /// The A/V sync test pattern: a 1 kHz beep every second (with the sync marker on).
+    /// The A/V sync test pattern: a 1 kHz beep about every second (with the sync marker on).
     TestPattern,
     /// Raw PCM on standard input.
     Stdin(PcmSpec),
@@ -207,11 +207,10 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     let (hop_tx, hop_rx) = drop_oldest::<Hop>(64);
     let (pose_tx, pose_rx) = drop_oldest::<PoseSample>(16);
     let (recycle_tx, recycle_rx) = drop_oldest::<Vec<f32>>(32);
-    let branch = match &server {
+    let mut branch = match &server {
         Some(server) => Some(StreamBranch::start(server.hub(), job.size, job.fps, &cfg.stream, &job.stop)?),
         None => None,
     };
-    let mut branch = branch;
     let audio_out = branch.as_mut().and_then(|b| b.audio.take());
 
     let audio_thread = {
