@@ -57,8 +57,8 @@ struct LiveArgs {
     /// "whep[:ADDR]" (a viewer page at http://ADDR/ and WHEP at /whep, for browsers, OBS and players;
     /// ADDR defaults to 127.0.0.1:8080, a port alone binds 127.0.0.1; any address beyond loopback
     /// needs a token: [stream] token or FACECAST_TOKEN), or "whip:URL" (push to a WHIP server or SFU;
-    /// its token from [stream] whip_token or FACECAST_WHIP_TOKEN). WebRTC outputs render without a
-    /// window.
+    /// its token from [stream] whip_token or FACECAST_WHIP_TOKEN). With whep or whip there is no window
+    /// unless "window" is given too (a preview while streaming).
     #[arg(long, value_name = "window|headless|whep[:ADDR]|whip:URL")]
     output: Vec<String>,
     /// Paint an A/V sync marker into the streamed frames: a corner square, white while the sound the
@@ -326,15 +326,12 @@ fn live(args: LiveArgs) -> Result<()> {
     let sync_marker = args.sync_marker || matches!(input, LiveInput::TestPattern);
     let streaming = whep.is_some() || whip.is_some();
     anyhow::ensure!(!args.sync_marker || streaming, "--sync-marker marks streamed frames: add --output whep or whip");
+    // A window by default; with a WebRTC output only when asked for (a server has no display).
     let window = outputs.contains(&OutputArg::Window)
         || (!streaming && !args.headless && !outputs.contains(&OutputArg::Headless));
     anyhow::ensure!(
         !(window && (args.headless || outputs.contains(&OutputArg::Headless))),
         "--output window and headless exclude each other"
-    );
-    anyhow::ensure!(
-        !(window && streaming),
-        "--output window cannot be combined with whep or whip yet: the WebRTC outputs render without a window"
     );
     let stream = streaming.then(|| facecast::output::stream::StreamOptions {
         whep,

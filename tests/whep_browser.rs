@@ -9,10 +9,15 @@
 //!   audio jitter buffer starts deep and settles) is held to the issue's window, +15 ms (audio early)
 //!   to -45 ms (audio late).
 //!
-//! Needs chromium, node and tests/browser's node_modules (playwright-core), which scripts/setup.sh
-//! installs.
+//! - With a window too (`--output window --output whep`, under Xvfb): the page still gets every frame,
+//!   and the window shows the face.
+//!
+//! Needs chromium, node, tests/browser's node_modules (playwright-core), Xvfb and ImageMagick's import,
+//! which scripts/setup.sh installs.
 
 mod common;
+#[path = "common/display.rs"]
+mod display;
 #[path = "common/whep_client.rs"]
 mod whep_client;
 #[path = "common/whep_server.rs"]
@@ -24,6 +29,15 @@ use std::process::Command;
 use facecast::Config;
 use facecast::portrait::{FaceModels, Portrait};
 use whep_server::Server;
+
+/// The face is on the screenshot (BlazeFace finds one).
+fn assert_face(shot: &Path, what: &str) {
+    let screen = image::open(shot).unwrap().to_rgba8();
+    let cfg = Config::default();
+    let mut models = FaceModels::load(&cfg.portrait).unwrap();
+    let found = Portrait::analyze(screen, "screenshot", &mut models, &cfg);
+    assert!(found.is_ok(), "no face {what}: {:?}", found.err());
+}
 
 /// One browser at a time: two Chromiums and two facecasts on two cores would measure the contention.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -74,11 +88,7 @@ fn chromium_plays_the_avatar_with_sound_from_the_whep_page() {
     assert_eq!(a["packets_lost"].as_u64(), Some(0), "{page}");
 
     // The page shows the face, not a black box.
-    let screen = image::open(&shot).unwrap().to_rgba8();
-    let cfg = Config::default();
-    let mut models = FaceModels::load(&cfg.portrait).unwrap();
-    let found = Portrait::analyze(screen, "screenshot", &mut models, &cfg);
-    assert!(found.is_ok(), "no face on the page: {:?}", found.err());
+    assert_face(&shot, "on the page");
 
     assert!(server.stop(), "facecast did not exit cleanly: {}", server.log_text());
     let s = server.stats_json();
@@ -99,4 +109,34 @@ fn audio_and_video_arrive_in_sync_at_the_browser() {
     // threshold, as the issue asks.
     assert!((-15.0..=45.0).contains(&median), "A/V offset at the receiver: median {median:.1} ms: {av}");
     assert!(server.stop(), "facecast did not exit cleanly: {}", server.log_text());
+}
+
+#[test]
+fn a_window_and_the_whep_stream_at_once() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = common::scratch("whep_browser_window");
+    let (_x, display) = display::start_xvfb();
+    let mut server = Server::start(
+        &dir,
+        &["--input", "test-pattern", "--output", "window", "--hud", "--duration", "120"],
+        &[("DISPLAY", display.as_str())],
+    );
+    let page = check_page(&format!("{}/", server.base), 8, &[], &dir);
+    let v = &page["video"];
+    assert_eq!((v["frame_width"].as_u64(), v["frame_height"].as_u64()), (Some(512), Some(512)), "{page}");
+    let decoded_fps = v["decoded_fps"].as_f64().unwrap();
+    assert!(decoded_fps >= 0.95 * 30.0, "the page decoded {decoded_fps:.1} frames a second: {page}");
+    let shot = dir.join("screen.png");
+    let import = Command::new(display::tool("import"))
+        .args(["-window", "root"])
+        .arg(&shot)
+        .env("DISPLAY", &display)
+        .status()
+        .expect("run import");
+    assert!(import.success(), "import could not take a screenshot");
+    assert_face(&shot, "in the window");
+    assert!(server.stop(), "facecast did not exit cleanly: {}", server.log_text());
+    let s = server.stats_json();
+    let (elapsed, frames) = (s["elapsed_secs"].as_f64().unwrap(), s["frames_rendered"].as_f64().unwrap());
+    assert!(frames >= 0.95 * 30.0 * elapsed, "{frames} frames in {elapsed:.1} s: {s}");
 }

@@ -44,8 +44,9 @@ pub trait FrameProducer {
     /// # Errors
     /// A render error; the window closes with it.
     fn draw(&mut self, ctx: &RenderContext, encoder: &mut wgpu::CommandEncoder) -> Result<(), OutputError>;
-    /// The frame was submitted at `submitted` and handed to the surface at `presented`.
-    fn handed_off(&mut self, submitted: Instant, presented: Instant);
+    /// The frame was submitted at `submitted` and handed to the surface at `presented`. `ctx` is there
+    /// to read back what [`draw`](Self::draw) also recorded for another sink (a stream).
+    fn handed_off(&mut self, ctx: &RenderContext, submitted: Instant, presented: Instant);
     /// Writes the HUD text (lines separated by '\n') into `text` and returns true when it has changed
     /// since the last call.
     fn hud(&mut self, text: &mut String) -> bool;
@@ -309,7 +310,7 @@ impl App<'_> {
         let submitted = Instant::now();
         gpu.window.pre_present_notify();
         gpu.ctx.queue.present(surface_texture);
-        self.producer.handed_off(submitted, Instant::now());
+        self.producer.handed_off(&gpu.ctx, submitted, Instant::now());
     }
 }
 

@@ -10,8 +10,8 @@
 //!           <--recycle (32)-- pose buffers go back, so a hop allocates nothing
 //! ```
 //!
-//! With a WebRTC output (`LiveJob::stream`) the render reads every frame back and hands it to the
-//! stream branch (`pipeline/stream.rs`: an encode thread, and an audio-out thread fed a copy of every
+//! With a WebRTC output (`LiveJob::stream`) the render also reads every frame back (in the window's
+//! own command buffer, or headless) and hands it to the stream branch (`pipeline/stream.rs`: an encode thread, and an audio-out thread fed a copy of every
 //! hop), which publishes into `output::stream`'s hub.
 //!
 //! The render thread wakes at the output rate. Each frame takes the newest smoothed pose, interpolated
@@ -105,7 +105,7 @@ pub struct LiveJob {
     pub duration_secs: Option<f64>,
     /// Set to stop the loop (Ctrl-C).
     pub stop: Arc<AtomicBool>,
-    /// WebRTC out (WHEP viewers, WHIP push); frames are then rendered headless and read back.
+    /// WebRTC out (WHEP viewers, WHIP push); every frame is then read back for the encoder too.
     pub stream: Option<StreamOptions>,
     /// Paint the A/V sync marker into streamed frames: white while the sound a frame shows is loud.
     pub sync_marker: bool,
@@ -183,11 +183,6 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
         LiveInput::Stdin(spec) => Box::new(StdinSource::open(*spec)),
     };
     let source_name = source.name().to_owned();
-    if job.stream.is_some() && matches!(job.output, LiveOutput::Window { .. }) {
-        return Err(PipelineError::Invalid(
-            "a WebRTC output renders without a window: use --headless (or leave out --output window)".into(),
-        ));
-    }
     // The network side next: a taken port or a missing token is reported before the slow set-up.
     let server = match &job.stream {
         Some(options) => Some(StreamServer::start(options, MediaHub::new(Instant::now()))?),
@@ -770,10 +765,25 @@ impl FrameProducer for FrameLoop {
         self.prepare(Instant::now());
         self.submitted_draw = Some(Instant::now());
         let renderer = self.renderer.as_mut().expect("start() builds the renderer first");
-        renderer.encode(ctx, &self.pose, encoder).map_err(|e| OutputError::Window(e.to_string()))
+        renderer.encode(ctx, &self.pose, encoder).map_err(|e| OutputError::Window(e.to_string()))?;
+        if self.branch.is_some() {
+            // Streaming too: the same frame is copied out for the encoder.
+            renderer.encode_readback(encoder);
+        }
+        Ok(())
     }
 
-    fn handed_off(&mut self, submitted: Instant, presented: Instant) {
+    fn handed_off(&mut self, ctx: &RenderContext, submitted: Instant, presented: Instant) {
+        if self.branch.is_some() {
+            let mut renderer = self.renderer.take().expect("start() builds the renderer first");
+            match renderer.read_back(ctx) {
+                Ok(rgba) => self.stream_frame(rgba, presented),
+                Err(e) => {
+                    self.error.get_or_insert(e.into());
+                }
+            }
+            self.renderer = Some(renderer);
+        }
         if let Err(e) = self.record(submitted, presented) {
             self.error.get_or_insert(e);
         }

@@ -786,6 +786,15 @@ impl WarpRenderer {
     pub fn render(&mut self, ctx: &RenderContext, pose: &Pose) -> Result<&[u8], RenderError> {
         let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("frame") });
         self.encode(ctx, pose, &mut encoder)?;
+        self.encode_readback(&mut encoder);
+        ctx.queue.submit([encoder.finish()]);
+        self.read_back(ctx)
+    }
+
+    /// Records the copy of the frame [`encode`](Self::encode) drew into the readback buffer; after the
+    /// encoder is submitted, [`read_back`](Self::read_back) returns it. A window that also streams
+    /// records both into its own encoder.
+    pub fn encode_readback(&self, encoder: &mut wgpu::CommandEncoder) {
         encoder.copy_texture_to_buffer(
             self.target.as_image_copy(),
             wgpu::TexelCopyBufferInfo {
@@ -798,7 +807,14 @@ impl WarpRenderer {
             },
             self.target.size(),
         );
-        ctx.queue.submit([encoder.finish()]);
+    }
+
+    /// Waits for the copy recorded by [`encode_readback`](Self::encode_readback) (submitted since) and
+    /// returns the frame: `size * size * 4` bytes of RGBA8, row-major.
+    ///
+    /// # Errors
+    /// [`RenderError::Readback`] when the device is lost.
+    pub fn read_back(&mut self, ctx: &RenderContext) -> Result<&[u8], RenderError> {
         let slice = self.readback.slice(..);
         self.mapped.store(false, Ordering::Release);
         let mapped = Arc::clone(&self.mapped);
