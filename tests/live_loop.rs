@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use display::{Reaped, start_xvfb, tool, wait_for};
+use display::{Reaped, screenshot, start_xvfb, tool, wait_for};
 use facecast::Config;
 use facecast::portrait::{FaceModels, Portrait};
 
@@ -123,13 +123,7 @@ fn microphone_to_window_in_real_time() {
         .expect("start paplay");
     std::thread::sleep(Duration::from_millis(1500));
     let shot = dir.join("screen.png");
-    let import = Command::new(tool("import"))
-        .args(["-window", "root"])
-        .arg(&shot)
-        .env("DISPLAY", &display)
-        .status()
-        .expect("run import");
-    assert!(import.success(), "import could not take a screenshot");
+    screenshot(&display, &shot);
     assert!(paplay.wait().expect("paplay").success(), "paplay failed");
     std::thread::sleep(Duration::from_secs(4));
     if first_frame.elapsed() < Duration::from_millis(10_500) {

@@ -127,13 +127,7 @@ fn a_window_and_the_whep_stream_at_once() {
     let decoded_fps = v["decoded_fps"].as_f64().unwrap();
     assert!(decoded_fps >= 0.95 * 30.0, "the page decoded {decoded_fps:.1} frames a second: {page}");
     let shot = dir.join("screen.png");
-    let import = Command::new(display::tool("import"))
-        .args(["-window", "root"])
-        .arg(&shot)
-        .env("DISPLAY", &display)
-        .status()
-        .expect("run import");
-    assert!(import.success(), "import could not take a screenshot");
+    display::screenshot(&display, &shot);
     assert_face(&shot, "in the window");
     assert!(server.stop(), "facecast did not exit cleanly: {}", server.log_text());
     let s = server.stats_json();

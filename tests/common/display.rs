@@ -50,3 +50,14 @@ pub fn start_xvfb() -> (Reaped, String) {
     wait_for("Xvfb", Duration::from_secs(10), || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists());
     (reaped, format!(":{n}"))
 }
+
+/// A screenshot of the whole X display `display`, as PNG (ImageMagick's import).
+pub fn screenshot(display: &str, png: &Path) {
+    let import = Command::new(tool("import"))
+        .args(["-window", "root"])
+        .arg(png)
+        .env("DISPLAY", display)
+        .status()
+        .expect("run import");
+    assert!(import.success(), "import could not take a screenshot");
+}
