@@ -189,5 +189,29 @@ def mouth_open(jaw_open, lip_close):
     return np.asarray(jaw_open) * (1.0 - np.asarray(lip_close))
 
 
+# Key frames: where a viewer judges lip sync most, and where training weighs the mouth's opening most
+# (train.py): the middle 60% of every /p b m/ (lips shut) and the middle half of every open vowel
+# (mouth clearly open; for /aw ay/ 20% to 55% of the diphthong, inside its open first part, which holds
+# the midpoint). The evaluation's closure and open-vowel rates are read at these phones' midpoints.
+KEY_CLOSED, KEY_OPEN = 1, 2
+
+
+def key_frames(phones, n_frames):
+    """Per mel frame: 0, KEY_CLOSED (inside a bilabial's middle 60%) or KEY_OPEN (an open vowel's
+    middle half), and either for the two frames nearest the phone's midpoint."""
+    t = frame_times(n_frames)
+    key = np.zeros(n_frames, np.int8)
+    for s, e, p in phones:
+        # The two frames around the midpoint count too, so that a phone shorter than two hops has some.
+        mid = np.abs(t - 0.5 * (s + e)) < HOP_S
+        if p in BILABIALS:
+            key[((t >= s + 0.2 * (e - s)) & (t <= e - 0.2 * (e - s))) | mid] = KEY_CLOSED
+        elif p in DIPHTHONGS and p in OPEN_VOWELS:  # the open first 60%, around the midpoint
+            key[((t >= s + 0.2 * (e - s)) & (t <= s + 0.55 * (e - s))) | mid] = KEY_OPEN
+        elif p in OPEN_VOWELS:
+            key[((t >= s + 0.25 * (e - s)) & (t <= e - 0.25 * (e - s))) | mid] = KEY_OPEN
+    return key
+
+
 def midpoints(phones, wanted):
     return [0.5 * (s + e) for s, e, p in phones if p in wanted]

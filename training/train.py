@@ -9,6 +9,10 @@ head. Its state is an explicit ONNX input/output (`state` [layers + lookahead, 1
 `state_out`): the GRU's state and the hidden states the convolution still needs. A streaming caller feeds one frame per hop and keeps the state; the model has seen
 `lookahead` frames past the frame it speaks for, which is its whole algorithmic delay.
 
+Loss: squared error on the four articulation channels and on the mouth's opening (jaw_open x
+(1 - lip_close)), cross-entropy on the visemes, and a hinge at the key frames (phones.key_frames): the
+lips shut inside /p b m/, the mouth well open inside open vowels.
+
 Targets come from phones through training/phones.py. Training data: training/gen_data.py, augmented
 here (features.py) with two random acoustic conditions per utterance, plus background-only clips
 (digital silence, floors and noise from -75 to -30 dBFS) that must keep the mouth at rest.
@@ -34,6 +38,15 @@ N_ART = len(P.ARTIC)
 N_VIS = len(P.VISEMES)
 CHANNELS = P.ARTIC + [f"viseme_{v}" for v in P.VISEMES]
 ART_WEIGHTS = torch.tensor([1.5, 1.5, 0.7, 0.7])
+# The mouth's opening, jaw_open x (1 - lip_close), is what a viewer sees. Beside the per-channel loss it
+# has its own squared error everywhere (MOUTH_WEIGHT), and at the key frames (phones.key_frames) a hinge:
+# inside a /p b m/ an opening above CLOSED_MAX costs, inside an open vowel one below OPEN_MIN does
+# (KEY_WEIGHT; neither bar asks more than the frame's own target). A per-channel loss alone leaves uncertain frames at half-open, which reads as lips that
+# don't quite close on /p b m/ and vowels that don't quite open.
+MOUTH_WEIGHT = 1.0
+KEY_WEIGHT = 2.0
+CLOSED_MAX = 0.05
+OPEN_MIN = 0.6
 WARMUP = 30  # frames at the start of each training window left out of the loss (the state is warming)
 
 
@@ -86,11 +99,12 @@ def _features(args):
     mel = F.log_mel(y)
     phones = [(s + nl / F.SR, e + nl / F.SR, p) for s, e, p in item["phones"]]
     vis, art, _ = P.frame_targets(phones, len(mel))
-    out = [(mel, vis, art)]
+    out = [(mel, vis, art, P.key_frames(phones, len(mel)))]
     if rng.random() < 0.06:  # background alone, 0.5..3 s
         bg = F.background(int(rng.uniform(0.5, 3.0) * F.SR), rng)
         m = F.log_mel(bg)
-        out.append((m, np.zeros(len(m), np.int64), np.zeros((len(m), N_ART), np.float32)))
+        out.append((m, np.zeros(len(m), np.int64), np.zeros((len(m), N_ART), np.float32),
+                    np.zeros(len(m), np.int8)))
     return out
 
 
@@ -99,17 +113,18 @@ def build_stream(items, copies, seed, jobs):
     work = [(it, i, c, seed) for c in range(copies) for i, it in enumerate(items)]
     order = np.random.default_rng(seed).permutation(len(work))
     work = [work[k] for k in order]
-    mels, vis, art = [], [], []
+    mels, vis, art, key = [], [], [], []
     t0 = time.time()
     with Pool(jobs) as pool:
         for k, parts in enumerate(pool.imap(_features, work, chunksize=16)):
-            for m, v, a in parts:
+            for m, v, a, k_ in parts:
                 mels.append(m.astype(np.float16))
                 vis.append(v.astype(np.int8))
                 art.append(a.astype(np.float16))
+                key.append(k_.astype(np.int8))
             if k % 2000 == 0:
                 print(f"  features {k}/{len(work)} ({time.time() - t0:.0f} s)", flush=True)
-    return np.concatenate(mels), np.concatenate(vis), np.concatenate(art)
+    return np.concatenate(mels), np.concatenate(vis), np.concatenate(art), np.concatenate(key)
 
 
 def load_stream(data, copies, seed, jobs):
@@ -118,16 +133,16 @@ def load_stream(data, copies, seed, jobs):
     size = os.path.getsize(os.path.join(data, "train.pkl"))
     with open(P.__file__, "rb") as f:
         targets = hashlib.sha256(f.read()).hexdigest()[:10]
-    cache = os.path.join(data, f"stream_c{copies}_s{seed}_{size}_{targets}.npz")
+    cache = os.path.join(data, f"stream_k_c{copies}_s{seed}_{size}_{targets}.npz")
     if os.path.exists(cache):
         z = np.load(cache)
-        return z["mel"], z["vis"], z["art"]
+        return z["mel"], z["vis"], z["art"], z["key"]
     import pickle
     with open(os.path.join(data, "train.pkl"), "rb") as f:
         items = pickle.load(f)
-    mel, vis, art = build_stream(items, copies, seed, jobs)
-    np.savez(cache, mel=mel, vis=vis, art=art)
-    return mel, vis, art
+    mel, vis, art, key = build_stream(items, copies, seed, jobs)
+    np.savez(cache, mel=mel, vis=vis, art=art, key=key)
+    return mel, vis, art, key
 
 
 def export(model, path, lookahead, meta_extra):
@@ -155,7 +170,7 @@ def main():
     ap.add_argument("--data", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
     ap.add_argument("--lookahead", type=int, default=0, help="hops (10 ms) the model sees past its output")
     ap.add_argument("--out", help="ONNX file to write")
-    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--window", type=int, default=400, help="frames per training window")
     ap.add_argument("--hidden", type=int, default=128)
@@ -172,7 +187,7 @@ def main():
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.jobs)
     t0 = time.time()
-    mel, vis, art = load_stream(args.data, args.copies, args.seed, args.jobs)
+    mel, vis, art, key = load_stream(args.data, args.copies, args.seed, args.jobs)
     n = len(mel)
     print(f"stream: {n} frames ({n / 360000:.2f} h), {time.time() - t0:.0f} s", flush=True)
     if args.features_only:
@@ -195,22 +210,32 @@ def main():
         x = torch.from_numpy(mel[idx].astype(np.float32))
         ya = torch.from_numpy(art[idx - L].astype(np.float32))[:, WARMUP:]
         yv = torch.from_numpy(vis[idx - L].astype(np.int64))[:, WARMUP:]
+        yk = torch.from_numpy(key[idx - L].astype(np.int64))[:, WARMUP:]
         o, _ = model.logits(x, model.zero_state(args.batch))
         o = o[:, WARMUP:]
-        la = ((torch.sigmoid(o[..., :N_ART]) - ya) ** 2 * ART_WEIGHTS).mean()
+        pa = torch.sigmoid(o[..., :N_ART])
+        la = ((pa - ya) ** 2 * ART_WEIGHTS).mean()
         lv = ce(o[..., N_ART:].reshape(-1, N_VIS), yv.reshape(-1))
-        loss = la + 0.1 * lv
+        mo = pa[..., 0] * (1 - pa[..., 1])
+        lm = ((mo - ya[..., 0] * (1 - ya[..., 1])) ** 2).mean()
+        closed, opened = (yk == P.KEY_CLOSED).float(), (yk == P.KEY_OPEN).float()
+        # The bars never ask more than the target itself (a very short phone's target is coarticulated).
+        mo_t = ya[..., 0] * (1 - ya[..., 1])
+        lk = ((torch.relu(mo - torch.clamp(mo_t, min=CLOSED_MAX)) ** 2 * closed).sum() / closed.sum().clamp(min=1)
+              + (torch.relu(torch.clamp(mo_t, max=OPEN_MIN) - mo) ** 2 * opened).sum() / opened.sum().clamp(min=1))
+        loss = la + 0.1 * lv + MOUTH_WEIGHT * lm + KEY_WEIGHT * lk
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        run.append((la.item(), lv.item()))
+        run.append((la.item(), lv.item(), lm.item(), lk.item()))
         if step % 100 == 0 or step == args.steps:
-            a, v = np.mean(run, axis=0)
+            a, v, m_, k_ = np.mean(run, axis=0)
             run = []
             rate = step / (time.time() - t1)
-            print(f"step {step}/{args.steps}  art {a:.4f}  viseme {v:.3f}  {rate:.1f} steps/s  "
+            print(f"step {step}/{args.steps}  art {a:.4f}  viseme {v:.3f}  mouth {m_:.4f}  key {k_:.4f}  "
+                  f"{rate:.1f} steps/s  "
                   f"eta {(args.steps - step) / rate:.0f} s", flush=True)
     secs = time.time() - t0
     params = sum(p.numel() for p in model.parameters())
@@ -221,7 +246,9 @@ def main():
     with open(os.path.splitext(args.out)[0] + ".train.json", "w") as f:
         json.dump({"lookahead_frames": L, "steps": args.steps, "batch": args.batch, "window": W,
                    "hidden": args.hidden, "params": params, "train_frames": int(n), "seconds": round(secs),
-                   "seed": args.seed, "channels": CHANNELS}, f, indent=1)
+                   "seed": args.seed, "channels": CHANNELS,
+                   "loss": {"art_weights": ART_WEIGHTS.tolist(), "viseme": 0.1, "mouth": MOUTH_WEIGHT,
+                            "key": KEY_WEIGHT, "closed_max": CLOSED_MAX, "open_min": OPEN_MIN}}, f, indent=1)
     print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB, {params} parameters) in {secs:.0f} s")
 
 

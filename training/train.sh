@@ -13,14 +13,14 @@
 #    evaluation against both baselines (eval_lipsync.py -> training/eval.json, training/eval.md).
 #
 # About 35 minutes on 2 cores once PyTorch is downloaded (the first run also fetches ~6 GB of wheels).
-# Environment: SEED (1234), HOURS (5.2), STEPS (5000).
+# Environment: SEED (1234), HOURS (5.2), STEPS (6000).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 cd "$root"
 SEED="${SEED:-1234}"
 HOURS="${HOURS:-5.2}"
-STEPS="${STEPS:-5000}"
+STEPS="${STEPS:-6000}"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 apt_packages=(espeak-ng libespeak-ng1 flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
