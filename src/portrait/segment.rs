@@ -118,8 +118,76 @@ pub fn guided_filter(guide: &[f32], p: &[f32], w: usize, h: usize, radius: usize
     (0..w * h).map(|k| (mean_a[k] * guide[k] + mean_b[k]).clamp(0.0, 1.0)).collect()
 }
 
+/// Alpha at or above which a pixel is the person's own colour, untouched by decontamination.
+const OPAQUE: f32 = 0.98;
+
+fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
+    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+/// Colour decontamination of a soft mask's edge (the "halo" fix): where the person is partly
+/// transparent (hair, the shoulder line), the portrait's colour is a mix of the person and the old
+/// background, `I = a F + (1 - a) B`. Shown over a new background, the old one shines through as a
+/// fringe. This replaces the colour of every pixel with alpha below 0.98 with an estimate of the person's
+/// own colour `F`, leaving alpha as it is:
+/// - `B` and a local person colour are weighted box means, within `radius` pixels, of the confidently
+///   background (alpha < 0.2) and confidently person (alpha > 0.8) pixels; four times the radius where
+///   the nearer ring holds none;
+/// - where alpha is large enough to trust it, `F = (I - (1 - a) B) / a`; towards alpha 0 the estimate
+///   fades into the local person colour.
+///
+/// Pixels just outside the person (alpha near 0) take the person's colour too, so that a straight-alpha
+/// frame sampled bilinearly does not pull the old background into the edge. Pixels far from the person
+/// keep their colour.
+pub fn decontaminate(image: &mut RgbaImage, radius: usize) {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let alpha: Vec<f32> = image.pixels().map(|p| f32::from(p[3]) / 255.0).collect();
+    if alpha.iter().all(|&a| a >= OPAQUE) {
+        return;
+    }
+    let fg_weight: Vec<f32> = alpha.iter().map(|&a| smoothstep(0.8, 1.0, a)).collect();
+    let bg_weight: Vec<f32> = alpha.iter().map(|&a| smoothstep(0.8, 1.0, 1.0 - a)).collect();
+    let radii = [radius.max(1), 4 * radius.max(1)];
+    let support = |weights: &[f32]| radii.map(|r| box_mean(weights, w, h, r));
+    let (fg_support, bg_support) = (support(&fg_weight), support(&bg_weight));
+    let mut estimate = vec![[0.0f32; 3]; w * h];
+    for c in 0..3 {
+        let chan: Vec<f32> = image.pixels().map(|p| f32::from(p[c]) / 255.0).collect();
+        let weighted = |weights: &[f32]| -> Vec<f32> { chan.iter().zip(weights).map(|(v, k)| v * k).collect() };
+        let (fg_sum, bg_sum) = (weighted(&fg_weight), weighted(&bg_weight));
+        let fg_mean = radii.map(|r| box_mean(&fg_sum, w, h, r));
+        let bg_mean = radii.map(|r| box_mean(&bg_sum, w, h, r));
+        // The weighted mean within the nearest ring that has support; None where neither has.
+        let local = |means: &[Vec<f32>; 2], supports: &[Vec<f32>; 2], k: usize| {
+            (0..2).find(|&i| supports[i][k] > 1e-3).map(|i| means[i][k] / supports[i][k])
+        };
+        for k in 0..w * h {
+            let a = alpha[k];
+            if a >= OPAQUE {
+                estimate[k][c] = chan[k];
+                continue;
+            }
+            let Some(person) = local(&fg_mean, &fg_support, k) else {
+                estimate[k][c] = chan[k]; // far from anyone
+                continue;
+            };
+            let back = local(&bg_mean, &bg_support, k).unwrap_or(chan[k]);
+            let solved = ((chan[k] - (1.0 - a) * back) / a.max(1e-3)).clamp(0.0, 1.0);
+            estimate[k][c] = person + (solved - person) * smoothstep(0.1, 0.6, a);
+        }
+    }
+    for (p, f) in image.pixels_mut().zip(estimate) {
+        for c in 0..3 {
+            p[c] = (f[c] * 255.0).round() as u8;
+        }
+    }
+}
+
 /// Writes the person mask into `image`'s alpha channel: the model's probability, refined along the
-/// image's edges when `refine` is set (radius 1% of the image's larger side, at least 2 px).
+/// image's edges when `refine` is set (radius 1% of the image's larger side, at least 2 px). The colour
+/// along the soft edge is then decontaminated ([`decontaminate`], radius 2% of the larger side), so the
+/// old background leaves no fringe over a new one.
 ///
 /// # Errors
 /// [`PortraitError::Inference`] when the model fails.
@@ -137,12 +205,92 @@ pub fn mask_into_alpha(seg: &mut Segmenter, image: &mut RgbaImage, refine: bool)
     for (p, a) in image.pixels_mut().zip(alpha) {
         p[3] = (a * 255.0).round() as u8;
     }
+    decontaminate(image, (w.max(h) / 50).max(4));
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A person (warm, striped like hair) on a green wall, mixed through an uneven soft edge as a camera
+    /// sees it: (image, the person's true colour per pixel).
+    fn soft_edge_portrait() -> (RgbaImage, Vec<[f32; 3]>) {
+        let (w, h) = (96u32, 48u32);
+        let mut img = RgbaImage::new(w, h);
+        let mut truth = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                let stripe = if (x / 3 + y / 5) % 2 == 0 { 0.0 } else { 0.15 };
+                let person = [0.75 + stripe, 0.35 + stripe, 0.2];
+                let wall = [0.1 + 0.002 * y as f32, 0.8, 0.25];
+                // The edge runs from x = 40 to x = 56, wavier from row to row.
+                let edge = 40.0 + 4.0 * ((y as f32) * 0.7).sin();
+                let a = (1.0 - (x as f32 - edge) / 12.0).clamp(0.0, 1.0);
+                let mixed = [0, 1, 2].map(|c| a * person[c] + (1.0 - a) * wall[c]);
+                let q = |v: f32| (v * 255.0).round() as u8;
+                img.put_pixel(x, y, image::Rgba([q(mixed[0]), q(mixed[1]), q(mixed[2]), q(a)]));
+                truth.push(person);
+            }
+        }
+        (img, truth)
+    }
+
+    /// Mean colour error (0..1, per channel) of `img` against the person's true colour over a new blue
+    /// background, where alpha is between `lo` and `hi`.
+    fn composite_error(img: &RgbaImage, truth: &[[f32; 3]], lo: f32, hi: f32) -> f32 {
+        let blue = [0.0, 0.0, 1.0];
+        let (mut sum, mut n) = (0.0, 0);
+        for (p, t) in img.pixels().zip(truth) {
+            let a = f32::from(p[3]) / 255.0;
+            if a > lo && a < hi {
+                for c in 0..3 {
+                    let shown = a * f32::from(p[c]) / 255.0 + (1.0 - a) * blue[c];
+                    sum += (shown - (a * t[c] + (1.0 - a) * blue[c])).abs();
+                }
+                n += 3;
+            }
+        }
+        sum / n as f32
+    }
+
+    #[test]
+    fn decontamination_takes_the_old_background_out_of_the_soft_edge() {
+        let (mut img, truth) = soft_edge_portrait();
+        let before = img.clone();
+        decontaminate(&mut img, 4);
+        let (was, now) = (composite_error(&before, &truth, 0.05, 0.98), composite_error(&img, &truth, 0.05, 0.98));
+        eprintln!("edge error over blue: {was:.4} before, {now:.4} after");
+        assert!(now < 0.25 * was, "the fringe stays: {was:.4} before, {now:.4} after");
+        // The green of the old wall is gone from the half-transparent hair.
+        let green = |img: &RgbaImage| {
+            let edge: Vec<_> = img.pixels().filter(|p| (60..200).contains(&p[3])).collect();
+            edge.iter().map(|p| f32::from(p[1]) - f32::from(p[0])).sum::<f32>() / edge.len() as f32
+        };
+        assert!(green(&before) > 0.0 && green(&img) < -60.0, "{} -> {}", green(&before), green(&img));
+        // Alpha is untouched, and so is every opaque pixel.
+        for (a, b) in before.pixels().zip(img.pixels()) {
+            assert_eq!(a[3], b[3]);
+            if f32::from(a[3]) / 255.0 >= OPAQUE {
+                assert_eq!(a, b);
+            }
+        }
+        // Just outside the person, the colour is the person's (no wall pulled in by bilinear sampling).
+        let outside = img.get_pixel(58, 20);
+        assert_eq!(outside[3], 0);
+        assert!(outside[0] > 150 && outside[1] < 120, "{outside:?}");
+        // Far from the person, the wall keeps its colour.
+        assert_eq!(img.get_pixel(95, 20), before.get_pixel(95, 20));
+    }
+
+    #[test]
+    fn decontamination_leaves_an_opaque_image_alone() {
+        let (mut img, _) = soft_edge_portrait();
+        img.pixels_mut().for_each(|p| p[3] = 255);
+        let before = img.clone();
+        decontaminate(&mut img, 4);
+        assert_eq!(img, before);
+    }
 
     #[test]
     fn guided_filter_keeps_flat_masks_and_snaps_a_blurred_edge_to_the_image_edge() {
