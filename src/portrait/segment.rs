@@ -96,26 +96,55 @@ fn box_mean(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
     out
 }
 
-/// The guided filter of `p` with grey guide `guide` (both `w x h`, 0..1): the output is locally a linear
-/// function of the guide, so the mask's soft edge follows the image's edges (strands of hair, the
-/// shoulder line) within `radius` pixels. `eps` sets how strong an image edge must be to be followed.
-pub fn guided_filter(guide: &[f32], p: &[f32], w: usize, h: usize, radius: usize, eps: f32) -> Vec<f32> {
-    let mean_i = box_mean(guide, w, h, radius);
-    let mean_p = box_mean(p, w, h, radius);
-    let ip: Vec<f32> = guide.iter().zip(p).map(|(a, b)| a * b).collect();
-    let ii: Vec<f32> = guide.iter().map(|a| a * a).collect();
-    let corr_ip = box_mean(&ip, w, h, radius);
-    let corr_ii = box_mean(&ii, w, h, radius);
-    let mut a = vec![0.0f32; w * h];
-    let mut b = vec![0.0f32; w * h];
-    for k in 0..w * h {
-        let var = corr_ii[k] - mean_i[k] * mean_i[k];
-        let cov = corr_ip[k] - mean_i[k] * mean_p[k];
-        a[k] = cov / (var + eps);
-        b[k] = mean_p[k] - a[k] * mean_i[k];
+/// The guided filter of `p` with a colour guide (He, Sun and Tang, ECCV 2010, its colour form; both
+/// `w x h`, 0..1): the output is locally a linear function of the guide's three channels, so the mask's
+/// soft edge follows the image's edges (strands of hair, the shoulder line) within `radius` pixels, even
+/// where the two sides differ in hue more than in brightness (skin against a light wall). `eps` sets
+/// how strong an image edge must be to be followed.
+pub fn guided_filter(guide: &[[f32; 3]], p: &[f32], w: usize, h: usize, radius: usize, eps: f32) -> Vec<f32> {
+    let n = w * h;
+    let mean = |v: &[f32]| box_mean(v, w, h, radius);
+    let channel = |c: usize| -> Vec<f32> { guide.iter().map(|g| g[c]).collect() };
+    let planes = [channel(0), channel(1), channel(2)];
+    let mean_i = [mean(&planes[0]), mean(&planes[1]), mean(&planes[2])];
+    let mean_p = mean(p);
+    let product = |a: &[f32], b: &[f32]| -> Vec<f32> { a.iter().zip(b).map(|(x, y)| x * y).collect() };
+    let corr_ip = [0, 1, 2].map(|c| mean(&product(&planes[c], p)));
+    // The guide's covariance in each window: rr, rg, rb, gg, gb, bb.
+    let pairs = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)];
+    let corr_ii = pairs.map(|(a, b)| mean(&product(&planes[a], &planes[b])));
+    let mut coef = [vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]];
+    let mut offset = vec![0.0f32; n];
+    for k in 0..n {
+        let mi = [mean_i[0][k], mean_i[1][k], mean_i[2][k]];
+        let var = |i: usize| f64::from(corr_ii[i][k]) - f64::from(mi[pairs[i].0] * mi[pairs[i].1]);
+        let sigma = glam::DMat3::from_cols_array(&[
+            var(0) + f64::from(eps),
+            var(1),
+            var(2),
+            var(1),
+            var(3) + f64::from(eps),
+            var(4),
+            var(2),
+            var(4),
+            var(5) + f64::from(eps),
+        ]);
+        let cov = glam::DVec3::from_array([0, 1, 2].map(|c| f64::from(corr_ip[c][k] - mi[c] * mean_p[k])));
+        // sigma is symmetric and positive definite (eps on the diagonal), so it inverts.
+        let a = sigma.inverse() * cov;
+        for c in 0..3 {
+            coef[c][k] = a[c] as f32;
+        }
+        offset[k] = mean_p[k] - (a.x as f32 * mi[0] + a.y as f32 * mi[1] + a.z as f32 * mi[2]);
     }
-    let (mean_a, mean_b) = (box_mean(&a, w, h, radius), box_mean(&b, w, h, radius));
-    (0..w * h).map(|k| (mean_a[k] * guide[k] + mean_b[k]).clamp(0.0, 1.0)).collect()
+    let mean_a = [mean(&coef[0]), mean(&coef[1]), mean(&coef[2])];
+    let mean_b = mean(&offset);
+    (0..n)
+        .map(|k| {
+            let g = guide[k];
+            (mean_a[0][k] * g[0] + mean_a[1][k] * g[1] + mean_a[2][k] * g[2] + mean_b[k]).clamp(0.0, 1.0)
+        })
+        .collect()
 }
 
 /// Alpha at or above which a pixel is the person's own colour, untouched by decontamination.
@@ -195,10 +224,7 @@ pub fn mask_into_alpha(seg: &mut Segmenter, image: &mut RgbaImage, refine: bool)
     let (w, h) = (image.width() as usize, image.height() as usize);
     let mut alpha = seg.probability(image)?;
     if refine {
-        let guide: Vec<f32> = image
-            .pixels()
-            .map(|p| (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])) / 255.0)
-            .collect();
+        let guide: Vec<[f32; 3]> = image.pixels().map(|p| [0, 1, 2].map(|c| f32::from(p[c]) / 255.0)).collect();
         let radius = (w.max(h) / 100).max(2);
         alpha = guided_filter(&guide, &alpha, w, h, radius, 1e-3);
     }
@@ -295,17 +321,25 @@ mod tests {
     #[test]
     fn guided_filter_keeps_flat_masks_and_snaps_a_blurred_edge_to_the_image_edge() {
         let (w, h) = (40, 10);
+        let grey = |v: f32| [v, v, v];
         // Flat in, flat out.
-        let guide: Vec<f32> = (0..w * h).map(|i| (i % w) as f32 / w as f32).collect();
+        let guide: Vec<[f32; 3]> = (0..w * h).map(|i| grey((i % w) as f32 / w as f32)).collect();
         let flat = guided_filter(&guide, &vec![0.7; w * h], w, h, 3, 1e-3);
         assert!(flat.iter().all(|v| (v - 0.7).abs() < 1e-4));
-        // The image steps from dark to bright at x = 20; the mask ramps softly across 10 px around it.
-        let step: Vec<f32> = (0..w * h).map(|i| if i % w < 20 { 0.1 } else { 0.9 }).collect();
+        // The mask ramps softly across 10 px around x = 20, where the image steps. Whether the step is
+        // in brightness or, at equal brightness, in hue only (skin against a light wall), the edge
+        // snaps to it.
         let ramp: Vec<f32> = (0..w * h).map(|i| (((i % w) as f32 - 15.0) / 10.0).clamp(0.0, 1.0)).collect();
-        let out = guided_filter(&step, &ramp, w, h, 4, 1e-3);
-        let row = &out[5 * w..6 * w];
-        // Closer to the step than the ramp was, on both sides of the edge.
-        assert!(row[17] < ramp[17] && row[22] > ramp[22], "{:?}", &row[14..26]);
-        assert!(row[10] < 0.05 && row[30] > 0.95);
+        let luma = |c: [f32; 3]| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
+        let (skin, wall) = ([0.85, 0.62, 0.5], [0.62, 0.66, 0.8]);
+        assert!((luma(skin) - luma(wall)).abs() < 0.02);
+        for (dark, bright) in [(grey(0.1), grey(0.9)), (skin, wall)] {
+            let step: Vec<[f32; 3]> = (0..w * h).map(|i| if i % w < 20 { dark } else { bright }).collect();
+            let out = guided_filter(&step, &ramp, w, h, 4, 1e-3);
+            let row = &out[5 * w..6 * w];
+            // Closer to the step than the ramp was, on both sides of the edge.
+            assert!(row[17] < ramp[17] && row[22] > ramp[22], "{:?}", &row[14..26]);
+            assert!(row[10] < 0.05 && row[30] > 0.95);
+        }
     }
 }
