@@ -12,7 +12,7 @@
 # 4. copies them to models/, writes the Rust parity fixture (make_fixtures.py) and runs the lip-sync
 #    evaluation against both baselines (eval_lipsync.py -> training/eval.json, training/eval.md).
 #
-# About 35 minutes on 2 cores once PyTorch is downloaded (the first run also fetches ~6 GB of wheels).
+# About 56 minutes on 2 cores once PyTorch is downloaded (the first run also fetches ~6 GB of wheels).
 # Environment: SEED (1234), HOURS (5.2), STEPS (6000).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
