@@ -41,8 +41,9 @@ ART_WEIGHTS = torch.tensor([1.5, 1.5, 0.7, 0.7])
 # The mouth's opening, jaw_open x (1 - lip_close), is what a viewer sees. Beside the per-channel loss it
 # has its own squared error everywhere (MOUTH_WEIGHT), and at the key frames (phones.key_frames) a hinge:
 # inside a /p b m/ an opening above CLOSED_MAX costs, inside an open vowel one below OPEN_MIN does
-# (KEY_WEIGHT; neither bar asks more than the frame's own target). A per-channel loss alone leaves uncertain frames at half-open, which reads as lips that
-# don't quite close on /p b m/ and vowels that don't quite open.
+# (KEY_WEIGHT; neither bar asks more than the frame's own target). A per-channel loss alone leaves
+# uncertain frames at half-open, which reads as lips that don't quite close on /p b m/ and vowels that
+# don't quite open.
 MOUTH_WEIGHT = 1.0
 KEY_WEIGHT = 2.0
 CLOSED_MAX = 0.05
@@ -216,11 +217,10 @@ def main():
         pa = torch.sigmoid(o[..., :N_ART])
         la = ((pa - ya) ** 2 * ART_WEIGHTS).mean()
         lv = ce(o[..., N_ART:].reshape(-1, N_VIS), yv.reshape(-1))
-        mo = pa[..., 0] * (1 - pa[..., 1])
-        lm = ((mo - ya[..., 0] * (1 - ya[..., 1])) ** 2).mean()
+        mo, mo_t = pa[..., 0] * (1 - pa[..., 1]), ya[..., 0] * (1 - ya[..., 1])
+        lm = ((mo - mo_t) ** 2).mean()
         closed, opened = (yk == P.KEY_CLOSED).float(), (yk == P.KEY_OPEN).float()
         # The bars never ask more than the target itself (a very short phone's target is coarticulated).
-        mo_t = ya[..., 0] * (1 - ya[..., 1])
         lk = ((torch.relu(mo - torch.clamp(mo_t, min=CLOSED_MAX)) ** 2 * closed).sum() / closed.sum().clamp(min=1)
               + (torch.relu(torch.clamp(mo_t, max=OPEN_MIN) - mo) ** 2 * opened).sum() / opened.sum().clamp(min=1))
         loss = la + 0.1 * lv + MOUTH_WEIGHT * lm + KEY_WEIGHT * lk
