@@ -45,6 +45,22 @@ else
   log "Debian packages present"
 fi
 
+# Lavapipe from Mesa 25 (bookworm-backports) rather than Debian 12's Mesa 22: the same warp renders in
+# about two thirds of the time (its LLVM JIT and rasteriser are newer), and the WebGPU execution provider
+# of ONNX Runtime finds an adapter only there.
+. /etc/os-release 2>/dev/null || true
+mesa="$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null || true)"
+if [ "${VERSION_CODENAME:-}" = bookworm ] && dpkg --compare-versions "${mesa:-0}" lt 25; then
+  log "installing Mesa 25's lavapipe from bookworm-backports (have ${mesa:-none})"
+  if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
+      sudo_if_needed tee /etc/apt/sources.list.d/facecast-backports.sources >/dev/null
+  fi
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -t bookworm-backports mesa-vulkan-drivers >/dev/null
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
   log "error: cargo is not on PATH; install the Rust toolchain first"
   exit 1

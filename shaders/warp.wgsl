@@ -5,19 +5,22 @@
 // (spread given per face axis). The identity map z, weighted by `bg_weight`, holds the background.
 // The blended source point is sampled bilinearly from the portrait; outside the portrait is black.
 //
-// Keypoints are binned per screen tile on the CPU (by their 4-sigma ellipse): a pixel visits only the
-// keypoints whose support reaches its tile, and a tile with none is the identity map. Beyond 4 sigma a
-// weight is dropped anyway, so binning changes no pixel.
+// Keypoints are binned per screen tile on the CPU (by their 3-sigma ellipse): a pixel visits only the
+// keypoints whose support reaches its tile, and a tile with none is the identity map. Beyond 3 sigma a
+// weight is zero anyway, so binning changes no pixel.
 //
 // Two resolutions (src/render/tiles.rs): the blend is s(z) = z + N / D with N = sum of w_k (m_k(z) - z)
 // and D = bg_weight + sum of w_k. `fs_flow` evaluates the wide keypoints' part (jaw, head and body rings,
-// smooth over a few pixels) on a coarse grid, one sample per `flow_step` pixels; `cs_warp` reads it
-// bilinearly and adds the narrow keypoints (lips, lids, eyes, nose) at every pixel.
+// smooth over a few pixels) on a coarse grid, one sample per `flow_step` pixels; the warp passes read it
+// bilinearly, and in the tiles they reach add the narrow keypoints (lips, lids, eyes, nose) at every
+// pixel.
 //
-// cs_warp is a compute shader with one workgroup per tile, so the tile's keypoint list is the same for
-// every invocation of a workgroup: compilers (lavapipe's among them) then load each keypoint once per
-// workgroup rather than once per pixel. The mouth interior and the lids are drawn over the result by
-// small scissored render passes.
+// The warp itself is one render pass into the frame. `fs_warp` covers the whole frame with the coarse
+// part alone; then `vs_tile` / `fs_warp_fine` redraw, one instanced quad each, only the tiles that
+// narrow keypoints reach (about a tenth of them at 512 px), adding those. Fragment shaders, not a
+// compute shader: software rasterisers (lavapipe) write a render target in whole SIMD blocks, while a
+// compute shader's textureStore scatters texel by texel.
+// The mouth interior and the lids are drawn over the result by small scissored render passes.
 
 struct Params {
     crop_origin: vec2f,   // image pixels of frame point (-1,-1)
@@ -40,8 +43,9 @@ struct Params {
     inner_upper: u32,           // keypoint index of the inner upper lip's centre
     inner_lower: u32,           // keypoint index of the inner lower lip's centre
     bg_mode: u32,               // BG_KEEP, BG_COLOR, BG_IMAGE or BG_ALPHA
-    _pad3: u32,
+    teeth: u32,                 // 1: synthesise the teeth (Rig::synthetic_teeth), 0: the portrait's own
     bg_color: vec4f,            // BG_COLOR's colour
+    teeth_colour: vec4f,        // rgb: the synthetic teeth's colour; w: the source mouth's width
 }
 
 // What shows behind the person; the portrait's alpha is the person mask (1 in BG_KEEP).
@@ -81,10 +85,12 @@ struct Keypoint {
 @group(0) @binding(6) var<uniform> frame: Frame;
 // BG_IMAGE's picture, already at the frame's size.
 @group(0) @binding(7) var backdrop: texture_2d<f32>;
+// The tiles that narrow keypoints reach, this frame (one instance of vs_tile each).
+@group(0) @binding(8) var<storage, read> fine_tiles: array<u32>;
 // The wide keypoints' part of the blend on the coarse grid (rgb: sum of w (m - z), sum of w plus the
-// background weight): rendered by fs_flow, read by cs_warp, which writes the frame.
+// background weight): rendered by fs_flow, read by the warp passes.
+@group(1) @binding(0) var flow_sampler: sampler;   // bilinear, clamped to the edge
 @group(1) @binding(1) var flow: texture_2d<f32>;
-@group(1) @binding(2) var frame_out: texture_storage_2d<rgba8unorm, write>;
 
 struct VertexOut {
     @builtin(position) position: vec4f,
@@ -103,7 +109,6 @@ fn vs_main(@builtin(vertex_index) index: u32, @builtin(instance_index) instance:
     return out;
 }
 
-// Beyond 4 sigma a keypoint's weight (< 3.4e-4 of its peak) is dropped.
 // Beyond 3 sigma a keypoint's weight is zero. exp(CUTOFF_EXPONENT) is subtracted from every weight so
 // that it falls to zero there without a seam.
 const CUTOFF_EXPONENT: f32 = -4.5;
@@ -157,6 +162,73 @@ fn local_map(kp: Keypoint, z: vec2f) -> vec2f {
     return kp.src + vec2f(kp.jac.x * d.x + kp.jac.y * d.y, kp.jac.z * d.x + kp.jac.w * d.y);
 }
 
+// Synthetic teeth, in mouth widths (params.teeth_colour.w): the upper ones hang UPPER_TEETH below
+// the source's inner upper lip line, fixed to the skull; the lower ones stand LOWER_TEETH above the
+// source's inner lower lip line and ride the jaw, shown once the opening passes LOWER_TEETH_GAP.
+const UPPER_TEETH: f32 = 0.16;
+const LOWER_TEETH: f32 = 0.09;
+const LOWER_TEETH_GAP: vec2f = vec2f(0.22, 0.4);
+// Where one tooth meets the next, from the middle of the mouth (0) to a corner (1): the incisors, the
+// laterals, the canines and two premolars.
+const TOOTH_EDGES: array<f32, 6> = array<f32, 6>(0.0, 0.21, 0.38, 0.53, 0.66, 0.78);
+
+// One row of teeth over `colour`. `depth` is how far the point lies from the lip line the teeth grow
+// from (mouth widths, positive into the mouth); `across` its place from the middle (0) to a corner (1);
+// `height` the row's height in the middle. Each tooth's free edge is rounded; the row shortens and
+// darkens towards the corners, where it turns away into the mouth; thin dark lines part the teeth.
+fn tooth_row(colour: vec3f, depth: f32, across: f32, height: f32, shade: f32, aa: f32) -> vec3f {
+    let a = abs(across);
+    // The tooth that a lies on runs from `start` to `next`; `edge` is the distance to the nearer one.
+    var start = 0.0;
+    var next = 1.0;
+    for (var i = 0u; i < 6u; i++) {
+        if (a >= TOOTH_EDGES[i]) {
+            start = TOOTH_EDGES[i];
+        } else {
+            next = min(next, TOOTH_EDGES[i]);
+        }
+    }
+    let edge = min(a - start, next - a);
+    // Across one tooth, 0 at its edges and 1 in its middle.
+    let t = clamp((a - start) / max(next - start, 1e-3), 0.0, 1.0);
+    let round = 1.0 - (2.0 * t - 1.0) * (2.0 * t - 1.0);
+    let h = height * (1.0 - 0.55 * a * a) * (0.8 + 0.2 * round);
+    let inside = smoothstep(-aa, aa, depth) * smoothstep(aa, -aa, depth - h) * (1.0 - smoothstep(0.85, 1.0, a));
+    let parted = mix(0.7, 1.0, smoothstep(0.0, 3.0 * aa, edge));
+    // Towards the corners the row turns away from the light; near the gum it is a little darker.
+    let lit = shade * mix(1.0, 0.4, smoothstep(0.25, 0.95, a)) * mix(0.85, 1.0, smoothstep(0.0, 0.5 * height, depth));
+    return mix(colour, params.teeth_colour.rgb * lit * parted, inside);
+}
+
+// The mouth interior with synthetic teeth: `colour` is the cavity; `s_up` / `s_low` the source points
+// of the upper and lower lips' own maps (skull and jaw), `gap` the driving opening.
+fn synthetic_teeth(colour: vec3f, s_up: vec2f, s_low: vec2f, gap: f32, d_drv: f32) -> vec3f {
+    let mw = max(params.teeth_colour.w, 1e-6);
+    let aa = frame.pixel / mw;
+    let corner0 = dot(keypoints[outline_index(LIPS, 0u)].src, params.right);
+    let corner1 = dot(keypoints[outline_index(LIPS, 8u)].src, params.right);
+    let middle = 0.5 * (corner0 + corner1);
+    let half = max(0.5 * abs(corner1 - corner0), 1e-6);
+    var c = colour;
+    // Lower teeth, behind the upper ones.
+    let u_low = dot(s_low, params.right);
+    let lower = segment_at(LIPS, 8u, u_low, false);
+    if (lower.z > 0.0) {
+        let line = segment_point(LIPS, lower, false);
+        let show = smoothstep(LOWER_TEETH_GAP.x, LOWER_TEETH_GAP.y, gap / mw);
+        let row = tooth_row(c, dot(line - s_low, params.down) / mw, (u_low - middle) / half, LOWER_TEETH, 0.8, aa);
+        c = mix(c, row, show);
+    }
+    let u_up = dot(s_up, params.right);
+    let upper = segment_at(LIPS, 0u, u_up, false);
+    if (upper.z > 0.0) {
+        let line = segment_point(LIPS, upper, false);
+        c = tooth_row(c, dot(s_up - line, params.down) / mw, (u_up - middle) / half, UPPER_TEETH, 1.0, aa);
+    }
+    // A darker rim just inside the lips.
+    return c * mix(0.65, 1.0, smoothstep(0.0, 3.0 * frame.pixel, -d_drv));
+}
+
 fn mouth_interior(z: vec2f, d_drv: f32) -> vec3f {
     let up = keypoints[params.inner_upper];
     let low = keypoints[params.inner_lower];
@@ -177,8 +249,12 @@ fn mouth_interior(z: vec2f, d_drv: f32) -> vec3f {
     let tongue = (1.0 - smoothstep(0.15, 0.55, from_lower)) * (1.0 - smoothstep(0.4, 1.0, across));
     colour = mix(colour, vec3f(0.55, 0.22, 0.22), 0.6 * tongue);
 
-    // Lower content: the lower half of the source opening, carried down with the lower lip.
     let s_low = local_map(low, z);
+    if (params.teeth == 1u) {
+        return synthetic_teeth(colour, s_up, s_low, gap, d_drv);
+    }
+
+    // Lower content: the lower half of the source opening, carried down with the lower lip.
     let below = smoothstep(-px, px, dot(s_low - mid_src, params.down));
     let in_low = smoothstep(px, -px, outline_distance(s_low, LIPS, false)) * below;
     colour = mix(colour, sample_frame(s_low).rgb, in_low);
@@ -227,43 +303,62 @@ fn fs_flow(in: VertexOut) -> @location(0) vec4f {
 }
 
 // The coarse part of the blend at pixel position `frag`, bilinear between the four nearest samples
-// (the edge samples repeat beyond the grid).
+// (the edge samples repeat beyond the grid): sample i's centre is at (i + 0.5) flow_step pixels, so
+// the texture coordinate is frag / (flow_step flow_side).
 fn coarse_blend(frag: vec2f) -> vec3f {
-    let u = frag / f32(params.flow_step) - 0.5;
-    let lo = floor(u);
-    let f = u - lo;
-    let last = i32(params.flow_side) - 1;
-    let i0 = clamp(vec2i(lo), vec2i(0), vec2i(last));
-    let i1 = clamp(vec2i(lo) + 1, vec2i(0), vec2i(last));
-    let a = textureLoad(flow, vec2i(i0.x, i0.y), 0).xyz;
-    let b = textureLoad(flow, vec2i(i1.x, i0.y), 0).xyz;
-    let c = textureLoad(flow, vec2i(i0.x, i1.y), 0).xyz;
-    let d = textureLoad(flow, vec2i(i1.x, i1.y), 0).xyz;
-    return mix(mix(a, b, f.x), mix(c, d, f.x), f.y);
+    let uv = frag / f32(params.flow_step * params.flow_side);
+    return textureSampleLevel(flow, flow_sampler, uv, 0.0).xyz;
 }
 
-// Second pass, one workgroup per tile, one invocation per pixel: the source point that the pixel takes
-// its colour from (the coarse wide part plus the tile's narrow keypoints, normalised), sampled.
-@compute @workgroup_size(8, 8)
-fn cs_warp(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_id) local: vec3u) {
-    let pixel = group.xy * params.tile_px + local.xy;
-    let size = textureDimensions(frame_out);
-    if (any(pixel >= size)) {
-        return;
-    }
-    let frag = vec2f(pixel) + 0.5;
+// The frame's colour at pixel position `frag` (centre, pixels) given the blend's sums there
+// (sum of w (m - z), sum of w): the portrait sampled at the blended source point, over the backdrop.
+fn warp_colour(frag: vec2f, sum: vec3f) -> vec4f {
     let z = frag * frame.pixel - 1.0;
-    let sum = coarse_blend(frag) + blend(z, group.y * params.tiles_x + group.x, NARROW);
     let c = sample_frame(z + sum.xy / sum.z);
-    var out = vec4f(c.rgb, 1.0);
     if (params.bg_mode == BG_COLOR) {
-        out = vec4f(mix(params.bg_color.rgb, c.rgb, c.a), 1.0);
+        return vec4f(mix(params.bg_color.rgb, c.rgb, c.a), 1.0);
     } else if (params.bg_mode == BG_IMAGE) {
-        out = vec4f(mix(textureLoad(backdrop, vec2i(pixel), 0).rgb, c.rgb, c.a), 1.0);
+        return vec4f(mix(textureLoad(backdrop, vec2i(frag), 0).rgb, c.rgb, c.a), 1.0);
     } else if (params.bg_mode == BG_ALPHA) {
-        out = c;   // straight alpha
+        return c;   // straight alpha
     }
-    textureStore(frame_out, vec2i(pixel), out);
+    return vec4f(c.rgb, 1.0);
+}
+
+// Second pass, over the whole frame: the warp by the coarse (wide) part of the blend alone. Exact in
+// every tile that no narrow keypoint reaches; the third pass redraws the others.
+@fragment
+fn fs_warp(in: VertexOut) -> @location(0) vec4f {
+    return warp_colour(in.position.xy, coarse_blend(in.position.xy));
+}
+
+struct TileOut {
+    @builtin(position) position: vec4f,
+    @location(0) @interpolate(flat) tile: u32,
+}
+
+// Third pass: one quad (two triangles, six vertices) per instance, covering tile fine_tiles[instance].
+@vertex
+fn vs_tile(@builtin(vertex_index) index: u32, @builtin(instance_index) instance: u32) -> TileOut {
+    let tile = fine_tiles[instance];
+    let corners = array<vec2f, 6>(
+        vec2f(0.0, 0.0), vec2f(1.0, 0.0), vec2f(0.0, 1.0),
+        vec2f(0.0, 1.0), vec2f(1.0, 0.0), vec2f(1.0, 1.0),
+    );
+    let px = (vec2f(f32(tile % params.tiles_x), f32(tile / params.tiles_x)) + corners[index]) * f32(params.tile_px);
+    let ndc = px * frame.pixel - 1.0;
+    var out: TileOut;
+    out.position = vec4f(ndc.x, -ndc.y, 0.0, 1.0);
+    out.tile = tile;
+    return out;
+}
+
+// The warp in a tile that narrow keypoints reach: the coarse part plus the tile's narrow keypoints.
+@fragment
+fn fs_warp_fine(in: TileOut) -> @location(0) vec4f {
+    let frag = in.position.xy;
+    let z = frag * frame.pixel - 1.0;
+    return warp_colour(frag, coarse_blend(frag) + blend(z, in.tile, NARROW));
 }
 
 // The segment of outline `which` among points first .. first + 8 (an upper line: first = 0u; a lower
@@ -353,7 +448,7 @@ fn fs_lips(in: VertexOut) -> @location(0) vec4f {
 
 // Drawn inside a scissor rectangle around the driving inner lips, after fs_lips, and alpha-blended:
 // the mouth interior, where the lips have opened wider than in the portrait. (Separate passes, because
-// software rasterisers run both sides of a branch: in cs_warp this would cost every pixel.)
+// software rasterisers run both sides of a branch: in the warp pass this would cost every pixel.)
 @fragment
 fn fs_mouth(in: VertexOut) -> @location(0) vec4f {
     let z = in.frame_uv * 2.0 - 1.0;

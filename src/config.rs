@@ -253,12 +253,32 @@ pub struct RigConfig {
     pub lip_sigma: [f32; 2],
     /// Spread of jaw, chin and fixed anchor keypoints, in mouth widths.
     pub jaw_sigma: f32,
+    /// What the opening mouth shows for teeth.
+    pub teeth: Teeth,
 }
 
 impl Default for RigConfig {
     fn default() -> Self {
-        Self { max_jaw_drop: 0.11, background_weight: 0.02, lip_sigma: [0.07, 0.16], jaw_sigma: 0.22 }
+        Self {
+            max_jaw_drop: 0.11,
+            background_weight: 0.02,
+            lip_sigma: [0.07, 0.16],
+            jaw_sigma: 0.22,
+            teeth: Teeth::Auto,
+        }
     }
+}
+
+/// `[rig] teeth`: where the teeth in an opening mouth come from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Teeth {
+    /// The portrait's own where its lips are parted, synthesised where they are closed.
+    Auto,
+    /// Always the portrait's own mouth opening (nothing where it has none).
+    Portrait,
+    /// Always synthesised: upper teeth hanging from the upper lip, lower teeth when the mouth is wide open.
+    Synthetic,
 }
 
 /// `[output]`

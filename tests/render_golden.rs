@@ -331,14 +331,7 @@ fn background_modes_cut_the_person_out_with_the_selfie_mask() {
 /// positions).
 fn inside(p: &Portrait, outline: &[usize], q: glam::Vec2) -> bool {
     let pts: Vec<glam::Vec2> = outline.iter().map(|&i| p.rig.keypoints[i].src).collect();
-    let mut inside = false;
-    for (i, a) in pts.iter().enumerate() {
-        let b = pts[(i + 1) % pts.len()];
-        if (a.y > q.y) != (b.y > q.y) && q.x < (b.x - a.x) * (q.y - a.y) / (b.y - a.y) + a.x {
-            inside = !inside;
-        }
-    }
-    inside
+    facecast::portrait::rig::inside_polygon(&pts, q)
 }
 
 /// Pixels of `img` (side `size`) inside the outline, as (x, y, rgb).
@@ -483,4 +476,65 @@ fn a_brow_raise_lifts_the_brows_without_copying_the_lashes_up() {
         eprintln!("  darkest row under it: {band:.0} raised, {skin:.0} at rest");
         assert!(band > skin - 35.0, "brow {brow}: a dark band ({band:.0}) under the raised brow (skin {skin:.0})");
     }
+}
+
+#[test]
+fn a_closed_mouth_portrait_opens_onto_synthetic_teeth() {
+    // A portrait whose lips are closed: the bundled one, rendered with its lips closed by the rig and
+    // analysed afresh. It shows no teeth of its own, so `[rig] teeth = "auto"` synthesises them: an
+    // opening mouth shows a light row of upper teeth under the upper lip, and a dark cavity below it.
+    let (p, ctx, _) = setup();
+    let size = 512;
+    let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
+    assert!(!r.synthetic_teeth(), "the bundled portrait shows its own teeth");
+    let closed = render(&p, &ctx, &mut r, MotionParams { lip_close: 1.0, ..Default::default() });
+    let dir = common::scratch("closed_mouth_portrait");
+    closed.save(dir.join("portrait.png")).unwrap();
+    let mut cfg = Config::default();
+    let mut models = FaceModels::load(&cfg.portrait).unwrap();
+    let q = Portrait::analyze(closed.clone(), "closed.png", &mut models, &cfg).unwrap();
+    assert!(
+        WarpRenderer::new(&ctx, &q.image, &q.framing, &q.rig, size).unwrap().synthetic_teeth(),
+        "the closed-mouth portrait gets synthetic teeth"
+    );
+    cfg.rig.teeth = facecast::config::Teeth::Portrait;
+    let q_own = Portrait::analyze(closed, "closed.png", &mut models, &cfg).unwrap();
+
+    // (teeth-coloured pixels, dark pixels) in the upper and the lower half of the driving opening.
+    let census = |q: &Portrait, params: MotionParams, name: &str| {
+        let mut r = WarpRenderer::new(&ctx, &q.image, &q.framing, &q.rig, size).unwrap();
+        let img = render(q, &ctx, &mut r, params);
+        img.save(dir.join(format!("{name}.png"))).unwrap();
+        let mut pose = q.rig.rest_pose();
+        q.rig.drive(&params, &mut pose);
+        let pts: Vec<glam::Vec2> = q.rig.inner_lip_outline.iter().map(|&i| pose.drv[i]).collect();
+        let (up, low) = (pose.drv[q.rig.inner_upper()], pose.drv[q.rig.inner_lower()]);
+        let mut counts = [[0usize; 2]; 2];
+        for (x, y, c) in img.enumerate_pixels() {
+            let z = (glam::Vec2::new(x as f32, y as f32) + 0.5) / size as f32 * 2.0 - 1.0;
+            if !facecast::portrait::rig::inside_polygon(&pts, z) {
+                continue;
+            }
+            let half = usize::from((z - up).dot(q.rig.down) > 0.5 * (low - up).dot(q.rig.down));
+            let [r, g, b] = [0, 1, 2].map(|i| f32::from(c[i]));
+            let luma = 0.299 * r + 0.587 * g + 0.114 * b;
+            counts[half][0] += usize::from(luma > 150.0 && g / r > 0.85 && b / r > 0.7);
+            counts[half][1] += usize::from(luma < 60.0);
+        }
+        counts
+    };
+    let open = MotionParams { jaw_open: 1.0, ..Default::default() };
+    let synth = census(&q, open, "synthetic_jaw100");
+    let own = census(&q_own, open, "own_jaw100");
+    census(&q, MotionParams { jaw_open: 0.5, ..Default::default() }, "synthetic_jaw050");
+    eprintln!("[upper, lower] x [teeth, dark]: synthetic {synth:?}, portrait's own {own:?}");
+    assert!(synth[0][0] > 150, "upper half of the opening: only {} teeth pixels ({synth:?})", synth[0][0]);
+    assert!(synth[1][1] > 150, "lower half of the opening: only {} dark pixels ({synth:?})", synth[1][1]);
+    // Without synthesis the same opening is cavity: the teeth come from the synthesis.
+    assert!(own[0][0] < synth[0][0] / 10, "the portrait's own (closed) opening shows teeth: {own:?}");
+    // The pose sheet of this closed-mouth portrait, to look at (target/test-scratch/closed_mouth_portrait).
+    let mut r = WarpRenderer::new(&ctx, &q.image, &q.framing, &q.rig, size).unwrap();
+    let poses = facecast::portrait::rig::sheet_poses();
+    let frames: Vec<RgbaImage> = poses.iter().map(|(_, params)| render(&q, &ctx, &mut r, *params)).collect();
+    facecast::output::contact_sheet(&frames, &[], 4, size).save(dir.join("sheet.png")).unwrap();
 }

@@ -40,7 +40,7 @@
 use glam::{Mat2, Vec2};
 
 use super::{FaceGeometry, Framing};
-use crate::config::RigConfig;
+use crate::config::{RigConfig, Teeth};
 use crate::motion::{MotionParams, NOD_DEG};
 
 /// What part of the face a keypoint belongs to; it sets the spread and the jaw gain.
@@ -273,6 +273,18 @@ pub const INNER_LIP_OUTLINE: [usize; 16] = [78, 80, 81, 82, 13, 312, 311, 310, 3
 /// outer edge to the other corner, then back along the lower lip's.
 pub const OUTER_LIP_OUTLINE: [usize; 16] = [61, 40, 39, 37, 0, 267, 269, 270, 291, 321, 405, 314, 17, 84, 181, 91];
 
+/// Whether point `q` lies inside the closed polygon through `points` (even-odd rule).
+pub fn inside_polygon(points: &[Vec2], q: Vec2) -> bool {
+    let mut inside = false;
+    for (i, a) in points.iter().enumerate() {
+        let b = points[(i + 1) % points.len()];
+        if (a.y > q.y) != (b.y > q.y) && q.x < (b.x - a.x) * (q.y - a.y) / (b.y - a.y) + a.x {
+            inside = !inside;
+        }
+    }
+    inside
+}
+
 /// Face Mesh landmark of the inner upper lip's centre.
 const INNER_UPPER: usize = 13;
 /// Face Mesh landmark of the inner lower lip's centre.
@@ -409,6 +421,9 @@ pub struct Rig {
     inner_lower: usize,
     /// Inner-lip gap of the source, frame units (0 for a closed mouth).
     rest_gap: f32,
+    /// Where the teeth of an opening mouth come from (`[rig] teeth`); the renderer decides `auto`,
+    /// by whether the portrait shows teeth.
+    pub teeth: Teeth,
     /// Weight of the identity term.
     pub background_weight: f32,
     /// [`INNER_LIP_OUTLINE`] as indices into `keypoints`.
@@ -552,6 +567,7 @@ impl Rig {
             inner_upper,
             inner_lower,
             rest_gap,
+            teeth: cfg.teeth,
             background_weight: cfg.background_weight,
             inner_lip_outline,
             eye_outlines,
@@ -559,6 +575,11 @@ impl Rig {
             pivot,
             face_height,
         }
+    }
+
+    /// Mouth width (corner to corner) of the source, frame units.
+    pub fn mouth_width(&self) -> f32 {
+        self.mouth_width
     }
 
     /// Index (into `keypoints`) of the inner upper lip's centre.

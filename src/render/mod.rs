@@ -9,10 +9,11 @@
 //! buffer and are binned, on the CPU, into the 8-pixel screen tiles their 3-sigma ellipses reach, in two
 //! lists per tile: wide keypoints (jaw, chin, head and body rings) and narrow ones (lips, lids, eyes).
 //! A render pass evaluates the wide keypoints' part of the blend on a coarse grid, one sample per
-//! 4 pixels; a compute pass, one workgroup per tile, reads it bilinearly, adds the tile's narrow
-//! keypoints at every pixel, and samples the portrait bilinearly at the blended source point
-//! `p_src + J (z - p_drv)`. Small scissored render passes draw the mouth interior and the closing lids
-//! over it, and the frame is copied into a mapped readback buffer.
+//! 4 pixels; a full-frame render pass reads it bilinearly and samples the portrait bilinearly at the
+//! blended source point `p_src + J (z - p_drv)`; then one instanced quad per tile that narrow keypoints
+//! reach redraws that tile with them added at every pixel. Small scissored render passes draw the mouth
+//! interior (with synthetic teeth for a portrait that shows none) and the closing lids over it, and the
+//! frame is copied into a mapped readback buffer.
 //!
 //! Following rerun's re_renderer, one [`RenderContext`] owns device and queue; [`WarpRenderer`] owns the
 //! pipeline and every buffer and texture it uses, created once. Nothing is allocated per frame.
@@ -28,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytemuck::{Pod, Zeroable};
 use image::RgbaImage;
 
+use crate::config::Teeth;
 use crate::portrait::{Framing, Pose, Rig};
 use tiles::{FLOW_STEP_PX, Spread, TILE_PX, Tiling};
 
@@ -176,8 +178,9 @@ impl RenderContext {
     }
 }
 
-/// Stages that see the shared bindings (group 0): the compute warp and the overlay passes.
-const VISIBLE: wgpu::ShaderStages = wgpu::ShaderStages::FRAGMENT.union(wgpu::ShaderStages::COMPUTE);
+/// Stages that see the shared bindings (group 0): the passes' fragment stages, and the vertex stage that
+/// places the fine tiles.
+const VISIBLE: wgpu::ShaderStages = wgpu::ShaderStages::FRAGMENT.union(wgpu::ShaderStages::VERTEX);
 
 /// A buffer binding of group 0: a uniform, or a read-only storage buffer.
 fn buffer_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
@@ -223,6 +226,76 @@ fn texture_2d(
     })
 }
 
+/// Colour of the enamel that a bright, neutral light shows.
+const ENAMEL: [f32; 3] = [0.93, 0.89, 0.81];
+
+/// Luma of lips in a well exposed portrait: the synthetic teeth are as much brighter or darker.
+const LIP_LUMA: f32 = 0.45;
+
+/// A portrait shows its teeth when at least this share of its mouth opening (the source inner-lip
+/// outline) looks like teeth: light, and near grey, against its lips.
+const TEETH_SHARE: f32 = 0.2;
+
+/// The image pixel under frame point `p`, if it lies in the image.
+fn image_pixel(image: &RgbaImage, framing: &Framing, p: glam::Vec2) -> Option<glam::Vec3> {
+    let px = framing.origin + (p + 1.0) * 0.5 * framing.side;
+    let inside = px.x >= 0.0 && px.y >= 0.0 && (px.x as u32) < image.width() && (px.y as u32) < image.height();
+    inside.then(|| {
+        let c = image.get_pixel(px.x as u32, px.y as u32);
+        glam::Vec3::new(f32::from(c[0]), f32::from(c[1]), f32::from(c[2])) / 255.0
+    })
+}
+
+/// The mean colour of the portrait's lips: halfway between each outer-lip point and its inner one.
+fn lip_colour(image: &RgbaImage, framing: &Framing, rig: &Rig) -> Option<glam::Vec3> {
+    let samples: Vec<glam::Vec3> = (rig.outer_lip_outline.iter().zip(&rig.inner_lip_outline))
+        .filter_map(|(&o, &i)| image_pixel(image, framing, 0.5 * (rig.keypoints[o].src + rig.keypoints[i].src)))
+        .collect();
+    (!samples.is_empty()).then(|| samples.iter().sum::<glam::Vec3>() / samples.len() as f32)
+}
+
+/// Whether the portrait shows teeth of its own ([`TEETH_SHARE`] of its mouth opening is teeth-like:
+/// brighter than its lips by a sixth and with under a third of their saturation, or near grey). A
+/// closed mouth's opening is a sliver of lip, so it shows none.
+fn shows_teeth(image: &RgbaImage, framing: &Framing, rig: &Rig) -> bool {
+    let outline: Vec<glam::Vec2> = rig.inner_lip_outline.iter().map(|&i| rig.keypoints[i].src).collect();
+    let Some(lips) = lip_colour(image, framing, rig) else { return false };
+    let luma = |c: glam::Vec3| c.dot(glam::Vec3::new(0.299, 0.587, 0.114));
+    let saturation = |c: glam::Vec3| (c.max_element() - c.min_element()) / c.max_element().max(1e-3);
+    let (lo, hi) = outline.iter().fold((glam::Vec2::MAX, glam::Vec2::MIN), |(lo, hi), &p| (lo.min(p), hi.max(p)));
+    let to_px = |p: glam::Vec2| framing.origin + (p + 1.0) * 0.5 * framing.side;
+    let (lo_px, hi_px) = (to_px(lo).floor().max(glam::Vec2::ZERO), to_px(hi).ceil());
+    let (mut teeth, mut n) = (0usize, 0usize);
+    for y in lo_px.y as u32..(hi_px.y as u32).min(image.height()) {
+        for x in lo_px.x as u32..(hi_px.x as u32).min(image.width()) {
+            let q = framing.frame_from_image(glam::Vec2::new(x as f32 + 0.5, y as f32 + 0.5));
+            if !crate::portrait::rig::inside_polygon(&outline, q) {
+                continue;
+            }
+            let p = image.get_pixel(x, y);
+            let c = glam::Vec3::new(f32::from(p[0]), f32::from(p[1]), f32::from(p[2])) / 255.0;
+            n += 1;
+            teeth += usize::from(luma(c) > 1.15 * luma(lips) && saturation(c) < (saturation(lips) / 3.0).max(0.12));
+        }
+    }
+    tracing::debug!(teeth, pixels = n, "teeth-like pixels in the portrait's mouth opening");
+    n > 0 && teeth as f32 >= TEETH_SHARE * n as f32
+}
+
+/// The synthetic teeth's colour (rgb) and the source mouth's width (w, frame units). The colour is
+/// enamel at the exposure of the portrait's own lips (their mean luma against [`LIP_LUMA`]), with a
+/// tenth of the lips' colour for the light around the mouth.
+fn teeth_colour(image: &RgbaImage, framing: &Framing, rig: &Rig) -> [f32; 4] {
+    let lips = lip_colour(image, framing, rig).unwrap_or(glam::Vec3::splat(LIP_LUMA));
+    let luma = lips.dot(glam::Vec3::new(0.299, 0.587, 0.114));
+    let exposure = (luma / LIP_LUMA).clamp(0.6, 1.15);
+    let c = (glam::Vec3::from(ENAMEL) * exposure).lerp(lips, 0.1).min(glam::Vec3::ONE);
+    [c.x, c.y, c.z, rig.mouth_width()]
+}
+
+/// The coarse flow's texels: half floats, so that the warp passes can read it with one filtered sample.
+const FLOW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
+
 const UNIFORM: wgpu::BufferBindingType = wgpu::BufferBindingType::Uniform;
 const STORAGE: wgpu::BufferBindingType = wgpu::BufferBindingType::Storage { read_only: true };
 
@@ -245,8 +318,9 @@ struct GpuParams {
     inner_upper: u32,
     inner_lower: u32,
     bg_mode: u32,
-    _pad3: u32,
+    teeth: u32,
     bg_color: [f32; 4],
+    teeth_colour: [f32; 4],
 }
 
 /// The per-frame uniform (shaders/warp.wgsl `Frame`).
@@ -287,13 +361,14 @@ pub enum Backdrop<'a> {
 /// The warp renderer for one portrait at one frame size.
 pub struct WarpRenderer {
     flow_pipeline: wgpu::RenderPipeline,
-    warp_pipeline: wgpu::ComputePipeline,
+    warp_pipeline: wgpu::RenderPipeline,
+    fine_pipeline: wgpu::RenderPipeline,
     lip_pipeline: wgpu::RenderPipeline,
     mouth_pipeline: wgpu::RenderPipeline,
     eye_pipeline: wgpu::RenderPipeline,
     bind_group: wgpu::BindGroup,
     flow_view: wgpu::TextureView,
-    warp_io_group: wgpu::BindGroup,
+    flow_group: wgpu::BindGroup,
     keypoint_buffer: wgpu::Buffer,
     target: wgpu::Texture,
     target_view: wgpu::TextureView,
@@ -304,6 +379,9 @@ pub struct WarpRenderer {
     staging: Vec<GpuKeypoint>,
     tile_offset_buffer: wgpu::Buffer,
     tile_keypoint_buffer: wgpu::Buffer,
+    fine_tile_buffer: wgpu::Buffer,
+    /// This frame's tiles that narrow keypoints reach (CPU copy of `fine_tile_buffer`).
+    fine_tiles: Vec<u32>,
     frame_buffer: wgpu::Buffer,
     tiling: Tiling,
     params: GpuParams,
@@ -342,7 +420,7 @@ impl WarpRenderer {
             device,
             "coarse flow",
             (flow_side, flow_side),
-            wgpu::TextureFormat::Rgba32Float,
+            FLOW_FORMAT,
             wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
         );
         let flow_view = flow_texture.create_view(&wgpu::TextureViewDescriptor::default());
@@ -355,6 +433,12 @@ impl WarpRenderer {
         let tile_keypoint_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("tile keypoints"),
             size: (4 * n_tiles * n_keypoints) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let fine_tile_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("fine tiles"),
+            size: (4 * n_tiles) as u64,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -408,8 +492,13 @@ impl WarpRenderer {
             inner_upper: rig.inner_upper() as u32,
             inner_lower: rig.inner_lower() as u32,
             bg_mode: 0,
-            _pad3: 0,
+            teeth: u32::from(match rig.teeth {
+                Teeth::Auto => !shows_teeth(image, framing, rig),
+                Teeth::Portrait => false,
+                Teeth::Synthetic => true,
+            }),
             bg_color: [0.0; 4],
+            teeth_colour: teeth_colour(image, framing, rig),
         };
         let param_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("warp params"),
@@ -435,8 +524,7 @@ impl WarpRenderer {
             "frame",
             (size, size),
             wgpu::TextureFormat::Rgba8Unorm,
-            wgpu::TextureUsages::STORAGE_BINDING
-                | wgpu::TextureUsages::RENDER_ATTACHMENT
+            wgpu::TextureUsages::RENDER_ATTACHMENT
                 | wgpu::TextureUsages::TEXTURE_BINDING
                 | wgpu::TextureUsages::COPY_SRC,
         );
@@ -476,23 +564,20 @@ impl WarpRenderer {
                 buffer_entry(5, STORAGE),
                 buffer_entry(6, UNIFORM),
                 texture_entry(7, VISIBLE, false),
+                buffer_entry(8, STORAGE),
             ],
         });
-        // Group 1 of the warp pass: the coarse grid it reads and the frame it writes.
-        let warp_io_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("warp io"),
+        // Group 1 of the warp passes: the coarse grid they read.
+        let flow_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("coarse flow"),
             entries: &[
-                texture_entry(1, wgpu::ShaderStages::COMPUTE, false),
                 wgpu::BindGroupLayoutEntry {
-                    binding: 2,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::StorageTexture {
-                        access: wgpu::StorageTextureAccess::WriteOnly,
-                        format: wgpu::TextureFormat::Rgba8Unorm,
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                    },
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
                     count: None,
                 },
+                texture_entry(1, wgpu::ShaderStages::FRAGMENT, true),
             ],
         });
         let portrait_view = portrait.create_view(&wgpu::TextureViewDescriptor::default());
@@ -513,33 +598,26 @@ impl WarpRenderer {
                         &backdrop.create_view(&wgpu::TextureViewDescriptor::default()),
                     ),
                 },
+                wgpu::BindGroupEntry { binding: 8, resource: fine_tile_buffer.as_entire_binding() },
             ],
         });
-        let warp_io_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("warp io"),
-            layout: &warp_io_layout,
+        let flow_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("coarse flow"),
+            layout: &flow_layout,
             entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Sampler(&sampler) },
                 wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&flow_view) },
-                wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&target_view) },
             ],
         });
-        let warp_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("warp"),
-            bind_group_layouts: &[Some(&layout), Some(&warp_io_layout)],
-            immediate_size: 0,
-        });
-        let warp_pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("warp"),
-            layout: Some(&warp_layout),
-            module: &shader,
-            entry_point: Some("cs_warp"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        // The coarse flow and the overlays are render passes that see group 0 only.
+        // The coarse flow and the overlays see group 0 only; the warp passes also read the flow.
         let render_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("render passes"),
             bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let warp_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("warp"),
+            bind_group_layouts: &[Some(&layout), Some(&flow_layout)],
             immediate_size: 0,
         });
         // Overlay passes (mouth interior, lids): colour over the warp by coverage; the warp's alpha stays.
@@ -555,13 +633,17 @@ impl WarpRenderer {
                 operation: wgpu::BlendOperation::Add,
             },
         });
-        let make_pipeline = |label: &str, entry: &str, format: wgpu::TextureFormat, blend: Option<wgpu::BlendState>| {
+        let make_pipeline = |label: &str,
+                             layout: &wgpu::PipelineLayout,
+                             [vertex, entry]: [&str; 2],
+                             format: wgpu::TextureFormat,
+                             blend: Option<wgpu::BlendState>| {
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
                 label: Some(label),
-                layout: Some(&render_layout),
+                layout: Some(layout),
                 vertex: wgpu::VertexState {
                     module: &shader,
-                    entry_point: Some("vs_main"),
+                    entry_point: Some(vertex),
                     compilation_options: Default::default(),
                     buffers: &[],
                 },
@@ -578,10 +660,13 @@ impl WarpRenderer {
                 cache: None,
             })
         };
-        let flow_pipeline = make_pipeline("coarse flow", "fs_flow", wgpu::TextureFormat::Rgba32Float, None);
-        let lip_pipeline = make_pipeline("lips", "fs_lips", wgpu::TextureFormat::Rgba8Unorm, overlay);
-        let mouth_pipeline = make_pipeline("mouth interior", "fs_mouth", wgpu::TextureFormat::Rgba8Unorm, overlay);
-        let eye_pipeline = make_pipeline("eyes", "fs_eyes", wgpu::TextureFormat::Rgba8Unorm, overlay);
+        let rgba8 = wgpu::TextureFormat::Rgba8Unorm;
+        let flow_pipeline = make_pipeline("coarse flow", &render_layout, ["vs_main", "fs_flow"], FLOW_FORMAT, None);
+        let warp_pipeline = make_pipeline("warp", &warp_layout, ["vs_main", "fs_warp"], rgba8, None);
+        let fine_pipeline = make_pipeline("warp fine tiles", &warp_layout, ["vs_tile", "fs_warp_fine"], rgba8, None);
+        let lip_pipeline = make_pipeline("lips", &render_layout, ["vs_main", "fs_lips"], rgba8, overlay);
+        let mouth_pipeline = make_pipeline("mouth interior", &render_layout, ["vs_main", "fs_mouth"], rgba8, overlay);
+        let eye_pipeline = make_pipeline("eyes", &render_layout, ["vs_main", "fs_eyes"], rgba8, overlay);
         let staging = rig
             .keypoints
             .iter()
@@ -597,12 +682,13 @@ impl WarpRenderer {
         Ok(Self {
             flow_pipeline,
             warp_pipeline,
+            fine_pipeline,
             lip_pipeline,
             mouth_pipeline,
             eye_pipeline,
             bind_group,
             flow_view,
-            warp_io_group,
+            flow_group,
             keypoint_buffer,
             target,
             target_view,
@@ -613,6 +699,8 @@ impl WarpRenderer {
             staging,
             tile_offset_buffer,
             tile_keypoint_buffer,
+            fine_tile_buffer,
+            fine_tiles: Vec::with_capacity(n_tiles),
             frame_buffer,
             tiling,
             params,
@@ -699,6 +787,11 @@ impl WarpRenderer {
         if used > 0 {
             ctx.queue.write_buffer(&self.tile_keypoint_buffer, 0, bytemuck::cast_slice(&self.tiling.keypoints[..used]));
         }
+        self.fine_tiles.clear();
+        self.fine_tiles.extend(self.tiling.fine_tiles());
+        if !self.fine_tiles.is_empty() {
+            ctx.queue.write_buffer(&self.fine_tile_buffer, 0, bytemuck::cast_slice(&self.fine_tiles));
+        }
         {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("coarse flow"),
@@ -721,13 +814,29 @@ impl WarpRenderer {
             pass.draw(0..3, 0..1);
         }
         {
-            let mut pass = encoder
-                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("warp"), timestamp_writes: None });
-            let tiles = self.tiling.tiles_x();
+            // The whole frame by the coarse flow, then the fine tiles over it. Every pixel is written,
+            // so the frame needs no clear.
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("warp"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &self.target_view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations { load: wgpu::LoadOp::Load, store: wgpu::StoreOp::Store },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
             pass.set_bind_group(0, &self.bind_group, &[]);
+            pass.set_bind_group(1, &self.flow_group, &[]);
             pass.set_pipeline(&self.warp_pipeline);
-            pass.set_bind_group(1, &self.warp_io_group, &[]);
-            pass.dispatch_workgroups(tiles, tiles, 1);
+            pass.draw(0..3, 0..1);
+            if !self.fine_tiles.is_empty() {
+                pass.set_pipeline(&self.fine_pipeline);
+                pass.draw(0..6, 0..self.fine_tiles.len() as u32);
+            }
         }
         let squeezed = self.rig.lip_squeeze(pose) > 0.25 * frame.pixel;
         let lips = if squeezed { self.lip_scissor(pose) } else { None };
@@ -771,6 +880,12 @@ impl WarpRenderer {
             }
         }
         Ok(())
+    }
+
+    /// Whether the mouth interior shows synthetic teeth (`[rig] teeth`; in `auto`, when the portrait
+    /// shows no teeth of its own).
+    pub fn synthetic_teeth(&self) -> bool {
+        self.params.teeth == 1
     }
 
     /// The frame the renderer draws into: `size x size`, RGBA8.

@@ -132,10 +132,10 @@ impl Tiling {
         sigma.min_element() * 0.5 * (self.size_px as f32) < FINE_SIGMA_STEPS * FLOW_STEP_PX as f32
     }
 
-    /// Tiles (x0, y0, x1, y1 inclusive) that a keypoint's 4-sigma ellipse around `centre` reaches.
+    /// Tiles (x0, y0, x1, y1 inclusive) that a keypoint's 3-sigma ellipse around `centre` reaches.
     /// `sigma` is along the face axes `right` and `down`; all in frame coordinates.
     fn span(&self, centre: Vec2, sigma: Vec2, right: Vec2, down: Vec2) -> (u32, u32, u32, u32) {
-        // Half extents of the ellipse {c + a sx right + b sy down : a^2 + b^2 <= 16} along x and y.
+        // Half extents of the ellipse {c + a sx right + b sy down : a^2 + b^2 <= 9} along x and y.
         let half = CUTOFF_SIGMAS
             * Vec2::new((sigma.x * right.x).hypot(sigma.y * down.x), (sigma.x * right.y).hypot(sigma.y * down.y));
         let to_px = |v: Vec2| (v + 1.0) * 0.5 * self.size_px as f32;
@@ -183,10 +183,14 @@ impl Tiling {
         total as usize
     }
 
+    /// The tiles (indices) that a narrow keypoint reaches, in order.
+    pub fn fine_tiles(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.n_tiles()).filter(|&t| !self.list(List::Narrow, t).is_empty()).map(|t| t as u32)
+    }
+
     /// Share of tiles that a narrow keypoint reaches.
     pub fn fine_share(&self) -> f32 {
-        let n = self.n_tiles();
-        (0..n).filter(|&t| !self.list(List::Narrow, t).is_empty()).count() as f32 / n as f32
+        self.fine_tiles().count() as f32 / self.n_tiles() as f32
     }
 }
 
@@ -209,6 +213,7 @@ mod tests {
         let corner = t.tile_of(44, 44);
         assert_eq!(t.list(List::Narrow, corner), &[1]);
         assert!(t.list(List::Wide, corner).is_empty());
+        assert_eq!(t.fine_tiles().collect::<Vec<_>>(), [corner as u32]);
         let centre = t.tile_of(256, 256);
         assert_eq!(t.list(List::Wide, centre), &[0]);
         assert!(t.list(List::Narrow, centre).is_empty());
