@@ -93,7 +93,9 @@ struct LiveArgs {
     /// Write every frame's motion as JSON lines (README's format; t_secs from the start of the loop).
     #[arg(long, value_name = "FILE.jsonl")]
     motion_out: Option<PathBuf>,
-    /// Background: keep, alpha, "#rrggbb" or an image file (as for render).
+    /// Background: keep, alpha, "#rrggbb" or an image file (as for render). With alpha the window is
+    /// transparent around the person where the window system composites windows (X11 with a
+    /// compositor, Wayland, macOS, Windows). WebRTC video has no alpha channel.
     #[arg(long, value_name = "MODE")]
     background: Option<String>,
     /// A TOML config; see configs/default.toml.

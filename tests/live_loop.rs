@@ -236,3 +236,54 @@ fn the_avatar_idles_while_the_microphone_is_gone_and_picks_it_up_again() {
     let (elapsed, frames) = (s["elapsed_secs"].as_f64().unwrap(), s["frames_rendered"].as_f64().unwrap());
     assert!(frames >= 0.95 * 30.0 * elapsed, "{frames} frames in {elapsed:.1} s: the loop stalled on the loss");
 }
+
+#[test]
+fn alpha_background_opens_a_transparent_window() {
+    // `--background alpha` in a window: winit picks a 32-bit (ARGB) visual and the surface composites
+    // premultiplied alpha, so a compositing window manager shows the desktop around the person. Xvfb
+    // has no compositor, but the window's own pixels carry the alpha: read them back (GetImage) and
+    // the corners (wall) are transparent and black, the face opaque.
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{ConnectionExt, ImageFormat};
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = common::scratch("live_alpha_window");
+    let (_x, display) = start_xvfb();
+    let log_path = dir.join("facecast.log");
+    let mut facecast = Command::new(env!("CARGO_BIN_EXE_facecast"));
+    facecast
+        .current_dir(common::root())
+        .args(["live", "--input", "assets/speech/goforward.wav", "--loop", "--background", "alpha"])
+        .args(["--duration", "30"])
+        .env("DISPLAY", &display)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    let _live = Reaped(facecast.spawn().expect("start facecast live"));
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    wait_for("the window", Duration::from_secs(60), || log().contains("window open"));
+    assert!(log().contains("alpha=PreMultiplied"), "the surface is not premultiplied: {}", log());
+    std::thread::sleep(Duration::from_secs(2));
+
+    let (conn, screen) = x11rb::connect(Some(&display)).expect("connect to Xvfb");
+    let root = conn.setup().roots[screen].root;
+    let window = conn.query_tree(root).unwrap().reply().unwrap().children.into_iter().find(|&w| {
+        let name = conn.get_property(false, w, x11rb::protocol::xproto::AtomEnum::WM_NAME, 31u32, 0, 64);
+        name.ok().and_then(|c| c.reply().ok()).is_some_and(|r| r.value == b"facecast")
+    });
+    let window = window.expect("a window named facecast");
+    let geometry = conn.get_geometry(window).unwrap().reply().unwrap();
+    assert_eq!(geometry.depth, 32, "the window has no alpha channel (depth {})", geometry.depth);
+    let (w, h) = (geometry.width, geometry.height);
+    let image = conn.get_image(ImageFormat::Z_PIXMAP, window, 0, 0, w, h, !0).unwrap().reply().unwrap();
+    // Depth 32 in ZPixmap: 4 bytes per pixel, B G R A on this little-endian server.
+    let px = |x: u16, y: u16| {
+        let i = 4 * (usize::from(y) * usize::from(w) + usize::from(x));
+        [image.data[i + 2], image.data[i + 1], image.data[i], image.data[i + 3]]
+    };
+    let (cw, ch) = (w / 2, h / 2);
+    for (x, y) in [(4, 4), (w - 5, 4), (4, ch), (w - 5, ch)] {
+        assert_eq!(px(x, y), [0, 0, 0, 0], "wall pixel ({x}, {y}) is not transparent");
+    }
+    // The face: a patch around the frame's centre (the face sits a little above it), opaque.
+    let opaque = (0..20u16).flat_map(|dy| (0..20u16).map(move |dx| (cw - 10 + dx, ch - 40 + dy)));
+    assert!(opaque.clone().all(|(x, y)| px(x, y)[3] == 255), "the face is not opaque: {:?}", px(cw, ch - 30));
+}

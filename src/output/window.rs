@@ -65,6 +65,32 @@ pub struct WindowOptions {
     pub fullscreen: bool,
     /// Draw the HUD (fps, latency, drops).
     pub hud: bool,
+    /// A transparent window (for `--background alpha`): where the frame's alpha is 0 the desktop
+    /// shows through, on platforms whose compositor blends windows (a warning says so elsewhere).
+    pub transparent: bool,
+}
+
+/// The surface's alpha mode. The present pass writes premultiplied alpha, so a transparent window
+/// takes `PreMultiplied` (or `Inherit`, where the window system's own is premultiplied, as X11's
+/// 32-bit visuals are); where the surface offers neither, the window stays opaque, with a warning. An
+/// opaque window takes `Opaque`.
+fn alpha_mode(offered: &[wgpu::CompositeAlphaMode], transparent: bool) -> wgpu::CompositeAlphaMode {
+    use wgpu::CompositeAlphaMode::{Inherit, Opaque, PreMultiplied};
+    let first = offered.first().copied().unwrap_or(wgpu::CompositeAlphaMode::Auto);
+    if !transparent {
+        return if offered.contains(&Opaque) { Opaque } else { first };
+    }
+    match [PreMultiplied, Inherit].into_iter().find(|m| offered.contains(m)) {
+        Some(mode) => mode,
+        None => {
+            tracing::warn!(
+                ?offered,
+                "this window system cannot show a transparent window: the background is black (the frames \
+                 streamed or written keep their alpha)"
+            );
+            first
+        }
+    }
 }
 
 /// Opens the window and runs until Esc, the window's close button, or the producer finishing.
@@ -126,6 +152,9 @@ impl App<'_> {
         if self.options.fullscreen {
             attrs = attrs.with_fullscreen(Some(Fullscreen::Borderless(None)));
         }
+        if self.options.transparent {
+            attrs = attrs.with_transparent(true);
+        }
         let window = Arc::new(
             event_loop.create_window(attrs).map_err(|e| OutputError::Window(format!("cannot open a window: {e}")))?,
         );
@@ -154,12 +183,19 @@ impl App<'_> {
             height: size.height.max(1),
             present_mode,
             desired_maximum_frame_latency: 1,
-            alpha_mode: caps.alpha_modes.first().copied().unwrap_or(wgpu::CompositeAlphaMode::Auto),
+            alpha_mode: alpha_mode(&caps.alpha_modes, self.options.transparent),
             view_formats: vec![],
             color_space: wgpu::SurfaceColorSpace::default(),
         };
         surface.configure(&ctx.device, &config);
-        tracing::info!(?format, ?present_mode, width = config.width, height = config.height, "window open");
+        tracing::info!(
+            ?format,
+            ?present_mode,
+            alpha = ?config.alpha_mode,
+            width = config.width,
+            height = config.height,
+            "window open"
+        );
 
         let device = &ctx.device;
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -289,7 +325,11 @@ impl App<'_> {
                     depth_slice: None,
                     resolve_target: None,
                     ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                        load: wgpu::LoadOp::Clear(if self.options.transparent {
+                            wgpu::Color::TRANSPARENT
+                        } else {
+                            wgpu::Color::BLACK
+                        }),
                         store: wgpu::StoreOp::Store,
                     },
                 })],

@@ -34,7 +34,7 @@ use crate::audio::SAMPLE_RATE_HZ;
 use crate::audio::live::{
     BlockStamp, FileSource, LiveAudioError, LiveSource, MicSource, PcmSpec, SourceRead, StdinSource, StreamResampler,
 };
-use crate::config::Config;
+use crate::config::{BackgroundMode, Config};
 use crate::features::{HOP_SAMPLES, N_FFT};
 use crate::motion::MotionParams;
 use crate::output::stream::{MediaHub, StreamOptions, StreamServer};
@@ -268,7 +268,13 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
 
     let result = match &job.output {
         LiveOutput::Window { fullscreen, hud } => crate::output::window::run(
-            WindowOptions { title: "facecast".into(), size: job.size, fullscreen: *fullscreen, hud: *hud },
+            WindowOptions {
+                title: "facecast".into(),
+                size: job.size,
+                fullscreen: *fullscreen,
+                hud: *hud,
+                transparent: cfg.background.mode == BackgroundMode::Alpha,
+            },
             &mut frames,
         )
         .map_err(PipelineError::from),
