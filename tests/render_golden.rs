@@ -227,24 +227,30 @@ fn golden_pose_sheets_at_256_and_512() {
     let sheets =
         [("poses", facecast::portrait::rig::sheet_poses()), ("closed", facecast::portrait::rig::closed_sheet_poses())];
     for (size, (sheet, poses)) in [256u32, 512].into_iter().flat_map(|s| sheets.iter().map(move |p| (s, p))) {
-        let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
-        let frames: Vec<RgbaImage> = poses.iter().map(|(_, params)| render(&p, &ctx, &mut r, *params)).collect();
-        let golden_path = common::data(&format!("golden/{sheet}_{size}.png"));
-        if std::env::var_os("FACECAST_UPDATE_GOLDEN").is_some() {
-            facecast::output::contact_sheet(&frames, &[], 4, size).save(&golden_path).unwrap();
-        }
-        let golden = image::open(&golden_path).expect("golden sheet").to_rgba8();
-        let cell = size + 4;
-        for (i, ((name, _), frame)) in poses.iter().zip(&frames).enumerate() {
-            let (x0, y0) = ((i % 4) as u32 * cell + 4, (i / 4) as u32 * (cell + (size / 24).max(4) + 4) + 4);
-            let want = image::imageops::crop_imm(&golden, x0, y0, size, size).to_image();
-            let (mean, big) = compare(frame, &want);
-            if mean > 1.0 || big > 0.002 {
-                let dir = common::scratch(&format!("{sheet}_{size}"));
-                frame.save(dir.join(format!("{name}.png"))).unwrap();
-                want.save(dir.join(format!("{name}_golden.png"))).unwrap();
-                panic!("{size} px {name}: mean |d| {mean:.3}, {:.3}% off by > 16 (see {})", big * 100.0, dir.display());
-            }
+        check_sheet(&p, &ctx, poses, sheet, size);
+    }
+}
+
+/// Renders `poses` of portrait `p` at `size` and compares each with its cell of the golden contact
+/// sheet tests/data/golden/{sheet}_{size}.png (written instead with FACECAST_UPDATE_GOLDEN set).
+fn check_sheet(p: &Portrait, ctx: &RenderContext, poses: &[(&str, MotionParams)], sheet: &str, size: u32) {
+    let mut r = WarpRenderer::new(ctx, &p.image, &p.framing, &p.rig, size).unwrap();
+    let frames: Vec<RgbaImage> = poses.iter().map(|(_, params)| render(p, ctx, &mut r, *params)).collect();
+    let golden_path = common::data(&format!("golden/{sheet}_{size}.png"));
+    if std::env::var_os("FACECAST_UPDATE_GOLDEN").is_some() {
+        facecast::output::contact_sheet(&frames, &[], 4, size).save(&golden_path).unwrap();
+    }
+    let golden = image::open(&golden_path).expect("golden sheet").to_rgba8();
+    let cell = size + 4;
+    for (i, ((name, _), frame)) in poses.iter().zip(&frames).enumerate() {
+        let (x0, y0) = ((i % 4) as u32 * cell + 4, (i / 4) as u32 * (cell + (size / 24).max(4) + 4) + 4);
+        let want = image::imageops::crop_imm(&golden, x0, y0, size, size).to_image();
+        let (mean, big) = compare(frame, &want);
+        if mean > 1.0 || big > 0.002 {
+            let dir = common::scratch(&format!("{sheet}_{size}"));
+            frame.save(dir.join(format!("{name}.png"))).unwrap();
+            want.save(dir.join(format!("{name}_golden.png"))).unwrap();
+            panic!("{size} px {name}: mean |d| {mean:.3}, {:.3}% off by > 16 (see {})", big * 100.0, dir.display());
         }
     }
 }
@@ -532,9 +538,6 @@ fn a_closed_mouth_portrait_opens_onto_synthetic_teeth() {
     assert!(synth[1][1] > 150, "lower half of the opening: only {} dark pixels ({synth:?})", synth[1][1]);
     // Without synthesis the same opening is cavity: the teeth come from the synthesis.
     assert!(own[0][0] < synth[0][0] / 10, "the portrait's own (closed) opening shows teeth: {own:?}");
-    // The pose sheet of this closed-mouth portrait, to look at (target/test-scratch/closed_mouth_portrait).
-    let mut r = WarpRenderer::new(&ctx, &q.image, &q.framing, &q.rig, size).unwrap();
-    let poses = facecast::portrait::rig::sheet_poses();
-    let frames: Vec<RgbaImage> = poses.iter().map(|(_, params)| render(&q, &ctx, &mut r, *params)).collect();
-    facecast::output::contact_sheet(&frames, &[], 4, size).save(dir.join("sheet.png")).unwrap();
+    // The pose sheet of this closed-mouth portrait, against its golden (looked at).
+    check_sheet(&q, &ctx, &facecast::portrait::rig::sheet_poses(), "closed_portrait", size);
 }
