@@ -18,8 +18,7 @@
 // The warp itself is one render pass into the frame. `fs_warp` covers the whole frame with the coarse
 // part alone; then `vs_tile` / `fs_warp_fine` redraw, one instanced quad each, only the tiles that
 // narrow keypoints reach (about a tenth of them at 512 px), adding those. Fragment shaders, not a
-// compute shader: software rasterisers (lavapipe) write a render target in whole SIMD blocks, while a
-// compute shader's textureStore scatters texel by texel.
+// compute shader: as fast on lavapipe, and no storage-texture writes needed.
 // The mouth interior and the lids are drawn over the result by small scissored render passes.
 
 struct Params {
