@@ -814,11 +814,22 @@ impl WarpRenderer {
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.draw(0..3, 0..1);
         }
+        let squeezed = self.rig.lip_squeeze(pose) > 0.25 * frame.pixel;
+        let lips = if squeezed { self.lip_scissor(pose) } else { None };
+        let mouth = if frame.interior > 0.0 { self.mouth_scissor(pose) } else { None };
+        let gazing = frame.gaze != [0.0; 2];
+        let eyes = [0, 1].map(|eye| {
+            if frame.blink[eye] > 0.0 || gazing {
+                self.scissor(self.rig.eye_outlines[eye].iter().map(|&i| pose.drv[i]))
+            } else {
+                None
+            }
+        });
         {
-            // The whole frame by the coarse flow, then the fine tiles over it. Every pixel is written,
-            // so the frame needs no clear.
+            // One pass into the frame: the whole frame by the coarse flow, the fine tiles over it (every
+            // pixel is written, so the frame needs no clear), then the overlays, blended by coverage.
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("warp"),
+                label: Some("warp and overlays"),
                 color_attachments: &[Some(wgpu::RenderPassColorAttachment {
                     view: &self.target_view,
                     depth_slice: None,
@@ -838,33 +849,6 @@ impl WarpRenderer {
                 pass.set_pipeline(&self.fine_pipeline);
                 pass.draw(0..6, 0..self.fine_tiles.len() as u32);
             }
-        }
-        let squeezed = self.rig.lip_squeeze(pose) > 0.25 * frame.pixel;
-        let lips = if squeezed { self.lip_scissor(pose) } else { None };
-        let mouth = if frame.interior > 0.0 { self.mouth_scissor(pose) } else { None };
-        let gazing = frame.gaze != [0.0; 2];
-        let eyes = [0, 1].map(|eye| {
-            if frame.blink[eye] > 0.0 || gazing {
-                self.scissor(self.rig.eye_outlines[eye].iter().map(|&i| pose.drv[i]))
-            } else {
-                None
-            }
-        });
-        if lips.is_some() || mouth.is_some() || eyes.iter().any(Option::is_some) {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("overlays"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &self.target_view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations { load: wgpu::LoadOp::Load, store: wgpu::StoreOp::Store },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            pass.set_bind_group(0, &self.bind_group, &[]);
             for (rect, pipeline) in [(lips, &self.lip_pipeline), (mouth, &self.mouth_pipeline)] {
                 if let Some((x, y, w, h)) = rect {
                     pass.set_scissor_rect(x, y, w, h);
