@@ -541,3 +541,61 @@ fn a_closed_mouth_portrait_opens_onto_synthetic_teeth() {
     // The pose sheet of this closed-mouth portrait, against its golden (looked at).
     check_sheet(&q, &ctx, &facecast::portrait::rig::sheet_poses(), "closed_portrait", size);
 }
+
+/// A window that shows the frame unscaled has the renderer draw straight into its surface (BGRA here):
+/// the same frame as into the renderer's own RGBA target, overlays and all.
+#[test]
+fn drawing_into_a_bgra_surface_gives_the_same_frame() {
+    let (p, ctx, mut r) = setup();
+    let params = MotionParams { jaw_open: 0.7, smile: 0.5, blink_right: 0.6, gaze_x: 0.5, ..Default::default() };
+    let own = render(&p, &ctx, &mut r, params);
+    let mut pose = p.rig.rest_pose();
+    p.rig.drive(&params, &mut pose);
+    p.rig.set_eyes(&params, &mut pose);
+
+    let format = wgpu::TextureFormat::Bgra8Unorm;
+    let surface = ctx.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("surface stand-in"),
+        size: wgpu::Extent3d { width: SIZE, height: SIZE, depth_or_array_layers: 1 },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    });
+    let view = surface.create_view(&wgpu::TextureViewDescriptor::default());
+    let row = (4 * SIZE).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: u64::from(row * SIZE),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+    r.encode_into(&ctx, &pose, &mut encoder, &view, format).unwrap();
+    encoder.copy_texture_to_buffer(
+        surface.as_image_copy(),
+        wgpu::TexelCopyBufferInfo {
+            buffer: &buffer,
+            layout: wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(row), rows_per_image: Some(SIZE) },
+        },
+        surface.size(),
+    );
+    ctx.queue.submit([encoder.finish()]);
+    buffer.slice(..).map_async(wgpu::MapMode::Read, |r| r.unwrap());
+    ctx.device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    let data = buffer.slice(..).get_mapped_range().unwrap();
+    let mut worst = 0;
+    for (y, line) in data.chunks_exact(row as usize).enumerate() {
+        for (x, bgra) in line[..(4 * SIZE) as usize].chunks_exact(4).enumerate() {
+            let rgba = own.get_pixel(x as u32, y as u32).0;
+            for (a, b) in [bgra[2], bgra[1], bgra[0], bgra[3]].into_iter().zip(rgba) {
+                worst = worst.max((i32::from(a) - i32::from(b)).abs());
+            }
+        }
+    }
+    // The pose shows every pass: the mouth interior, a lid, the gaze.
+    assert!(own.pixels().any(|px| px.0 != own.get_pixel(0, 0).0));
+    assert!(worst <= 1, "the surface frame differs from the target's by up to {worst}/255");
+}

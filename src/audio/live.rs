@@ -700,14 +700,24 @@ impl LiveSource for StdinSource {
     }
 }
 
-/// Streaming resampling of mono audio to 16 kHz: rubato's windowed-sinc resampler, fed 10 ms chunks, with
-/// its filter delay (about 1.3 ms at 48 kHz) removed so that output sample `n` is input time `n / 16000` s.
+/// Streaming resampling of mono audio to 16 kHz: rubato's windowed-sinc resampler, fed 1 ms chunks, with
+/// any delay of its output measured and removed, so that output sample `n` is input time `n / 16000` s.
+/// The filter still holds back the last half of its length (about 1.3 ms at 48 kHz) until more input
+/// comes: that and the unfilled chunk are the backlog.
+///
+/// Small chunks keep the audio that waits for a chunk to fill short: with 10 ms chunks a block of 512
+/// frames (what PulseAudio's ALSA plugin delivers at 48 kHz) left up to 10 ms of sound behind, unresampled,
+/// until the next block. [`backlog_secs`](Self::backlog_secs) says how much still waits.
 pub struct StreamResampler {
     rate_hz: u32,
     inner: Option<SincFixedIn<f32>>,
     pending: Vec<f32>,
     scratch: Vec<f32>,
     to_skip: usize,
+    delay_samples: usize,
+    /// Input samples taken, and output samples given (after the skipped delay), since the start.
+    fed: u64,
+    given: u64,
 }
 
 impl StreamResampler {
@@ -717,9 +727,18 @@ impl StreamResampler {
     /// [`LiveAudioError::Resample`] for a rate rubato refuses.
     pub fn new(rate_hz: u32) -> Result<Self, LiveAudioError> {
         if rate_hz == SAMPLE_RATE_HZ {
-            return Ok(Self { rate_hz, inner: None, pending: Vec::new(), scratch: Vec::new(), to_skip: 0 });
+            return Ok(Self {
+                rate_hz,
+                inner: None,
+                pending: Vec::new(),
+                scratch: Vec::new(),
+                to_skip: 0,
+                delay_samples: 0,
+                fed: 0,
+                given: 0,
+            });
         }
-        let chunk = (rate_hz as usize / 100).max(8);
+        let chunk = (rate_hz as usize / 1000).max(8);
         let params = SincInterpolationParameters {
             sinc_len: 128,
             f_cutoff: 0.92,
@@ -732,7 +751,16 @@ impl StreamResampler {
             .map_err(|e| err(&e))?;
         let mut scratch = vec![0.0; inner.output_frames_max()];
         let to_skip = measured_delay(&mut inner, &mut scratch, rate_hz).map_err(|e| err(&e))?;
-        Ok(Self { rate_hz, inner: Some(inner), pending: Vec::with_capacity(4 * chunk), scratch, to_skip })
+        Ok(Self {
+            rate_hz,
+            inner: Some(inner),
+            pending: Vec::with_capacity(4 * chunk),
+            scratch,
+            to_skip,
+            delay_samples: to_skip,
+            fed: 0,
+            given: 0,
+        })
     }
 
     /// The input rate.
@@ -742,7 +770,18 @@ impl StreamResampler {
 
     /// Output samples dropped at the start: the resampler's filter delay.
     pub fn delay_samples(&self) -> usize {
-        self.to_skip
+        self.delay_samples
+    }
+
+    /// How far the end of the output lies behind the end of the input, seconds: the input that waits
+    /// for its chunk to fill, plus what the filter holds back (it needs input past an output sample).
+    /// Output sample `n` is input time `n / 16000` s, so this is the time fed minus the time given. 0 at
+    /// 16 kHz, where nothing is resampled.
+    pub fn backlog_secs(&self) -> f64 {
+        if self.inner.is_none() {
+            return 0.0;
+        }
+        (self.fed as f64 / f64::from(self.rate_hz) - self.given as f64 / f64::from(SAMPLE_RATE_HZ)).max(0.0)
     }
 
     /// Resamples `input` and appends the 16 kHz samples that are complete to `out`. Input that does not
@@ -756,6 +795,7 @@ impl StreamResampler {
             return Ok(());
         };
         self.pending.extend_from_slice(input);
+        self.fed += input.len() as u64;
         let mut used = 0;
         while self.pending.len() - used >= inner.input_frames_next() {
             let need = inner.input_frames_next();
@@ -766,6 +806,7 @@ impl StreamResampler {
             let skip = self.to_skip.min(n_out);
             self.to_skip -= skip;
             out.extend_from_slice(&self.scratch[skip..n_out]);
+            self.given += (n_out - skip) as u64;
         }
         self.pending.drain(..used);
         Ok(())
@@ -783,9 +824,10 @@ fn measured_delay(
 ) -> Result<usize, rubato::ResampleError> {
     let chunk = inner.input_frames_next();
     let impulse_at = chunk; // the first sample of the second chunk
-    let mut out = Vec::with_capacity(8 * scratch.len());
+    let mut out = Vec::new();
     let mut input = vec![0.0f32; chunk];
-    for c in 0..8 {
+    // Enough chunks for the impulse to pass the whole filter (sinc_len 128, at either rate).
+    for c in 0..4 + 1024 / chunk {
         input.fill(0.0);
         if c == 1 {
             input[0] = 1.0;
@@ -902,6 +944,13 @@ mod tests {
             let mut out = Vec::new();
             for block in x.chunks(rate as usize / 137 + 3) {
                 rs.process(block, &mut out).unwrap();
+                // 1 ms chunks: at most a chunk waits, beside what the filter holds back (half its 128
+                // taps, and one more input sample to interpolate between them).
+                assert!(
+                    rs.backlog_secs() <= 1e-3 + 65.0 / f64::from(rate) + 2.0 / 16_000.0,
+                    "rate {rate}: {}",
+                    rs.backlog_secs()
+                );
             }
             // All but the last block's worth and the filter delay come out, at 16 kHz.
             assert!((15_800..=16_000).contains(&out.len()), "rate {rate}: {} samples", out.len());

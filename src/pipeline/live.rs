@@ -336,7 +336,7 @@ fn audio_loop(
                     pcm.clear();
                 }
                 resampler.process(&block, &mut pcm).map_err(fail)?;
-                send_hops(&mut pcm, stamp, hops, audio_out);
+                send_hops(&mut pcm, stamp, resampler.backlog_secs(), hops, audio_out);
             }
             SourceRead::Timeout => {}
             SourceRead::End => {
@@ -358,7 +358,7 @@ fn audio_loop(
                         std::thread::sleep(due.saturating_duration_since(Instant::now()));
                         pcm.extend_from_slice(&[0.0; HOP_SAMPLES]);
                         let stamp = BlockStamp { arrival: Instant::now(), host_delay: None };
-                        send_hops(&mut pcm, stamp, hops, audio_out);
+                        send_hops(&mut pcm, stamp, 0.0, hops, audio_out);
                     }
                     match source.reopen() {
                         Ok(()) => {
@@ -383,10 +383,12 @@ fn audio_loop(
 }
 
 /// Cuts whole hops off the front of `pcm` and sends them, stamped from the block that completed them;
-/// a copy goes to the stream's audio-out thread when there is one.
+/// a copy goes to the stream's audio-out thread when there is one. `pcm`'s last sample lies
+/// `backlog_secs` before the block's last sample (the resampler's backlog).
 fn send_hops(
     pcm: &mut Vec<f32>,
     stamp: BlockStamp,
+    backlog_secs: f64,
     hops: &DropOldestSender<Hop>,
     audio_out: Option<&DropOldestSender<AudioHop>>,
 ) {
@@ -395,9 +397,10 @@ fn send_hops(
         let mut samples = [0.0f32; HOP_SAMPLES];
         samples.copy_from_slice(&pcm[used..used + HOP_SAMPLES]);
         used += HOP_SAMPLES;
-        // On the arrival clock the block's last sample is at its arrival; this hop ends `behind`
-        // samples before that. (The host's capture delay is reported apart, in capture_to_frame.)
-        let behind = Duration::from_secs_f64((pcm.len() - used) as f64 / f64::from(SAMPLE_RATE_HZ));
+        // On the arrival clock the block's last sample is at its arrival; this hop ends the samples after
+        // it and the resampler's backlog before that. (The host's capture delay is reported apart, in
+        // capture_to_frame.)
+        let behind = Duration::from_secs_f64((pcm.len() - used) as f64 / f64::from(SAMPLE_RATE_HZ) + backlog_secs);
         let now = Instant::now();
         let end_at = stamp.arrival.checked_sub(behind).unwrap_or(stamp.arrival);
         if let Some(out) = audio_out {
@@ -766,12 +769,34 @@ impl FrameProducer for FrameLoop {
         self.next_due
     }
 
-    fn draw(&mut self, ctx: &RenderContext, encoder: &mut wgpu::CommandEncoder) -> Result<(), OutputError> {
+    fn frame_size(&self) -> u32 {
+        self.size
+    }
+
+    fn prepare_direct(&mut self, ctx: &RenderContext, format: wgpu::TextureFormat) -> bool {
+        // A stream reads the frame back from the renderer's own target.
+        if self.branch.is_some() {
+            return false;
+        }
+        self.renderer.as_mut().expect("start() builds the renderer first").prepare_format(ctx, format);
+        true
+    }
+
+    fn draw(
+        &mut self,
+        ctx: &RenderContext,
+        encoder: &mut wgpu::CommandEncoder,
+        direct: Option<(&wgpu::TextureView, wgpu::TextureFormat)>,
+    ) -> Result<(), OutputError> {
         self.await_fresh_pose();
         self.prepare(Instant::now());
         self.submitted_draw = Some(Instant::now());
         let renderer = self.renderer.as_mut().expect("start() builds the renderer first");
-        renderer.encode(ctx, &self.pose, encoder).map_err(|e| OutputError::Window(e.to_string()))?;
+        match direct {
+            Some((view, format)) => renderer.encode_into(ctx, &self.pose, encoder, view, format),
+            None => renderer.encode(ctx, &self.pose, encoder),
+        }
+        .map_err(|e| OutputError::Window(e.to_string()))?;
         if self.branch.is_some() {
             // Streaming too: the same frame is copied out for the encoder.
             renderer.encode_readback(encoder);
