@@ -17,7 +17,7 @@ pub const BASELINE_MOTION_ONNX: &[u8] = include_bytes!("../models/baseline_energ
 pub const DEFAULT_PORTRAIT_PNG: &[u8] = include_bytes!("../assets/portraits/astronaut.png");
 /// The bundled speech clip: "go forward ten meters", 16 kHz mono WAV (CMU Sphinx test data, BSD-style).
 pub const DEFAULT_SPEECH_WAV: &[u8] = include_bytes!("../assets/speech/goforward.wav");
-/// The trained audio-to-motion model for live use (20 ms lookahead), built by training/train.sh.
+/// The trained audio-to-motion model for live use (no lookahead), built by training/train.sh.
 pub const MOTION_LIVE_ONNX: &[u8] = include_bytes!("../models/motion_live.onnx");
 /// The trained audio-to-motion model for offline render (200 ms lookahead), built by training/train.sh.
 pub const MOTION_QUALITY_ONNX: &[u8] = include_bytes!("../models/motion_quality.onnx");

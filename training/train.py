@@ -17,7 +17,7 @@ Targets come from phones through training/phones.py. Training data: training/gen
 here (features.py) with two random acoustic conditions per utterance, plus background-only clips
 (digital silence, floors and noise from -75 to -30 dBFS) that must keep the mouth at rest.
 
-Usage: train.py --data training/data --lookahead 2 --out models/motion_live.onnx [--steps N] [--seed S]
+Usage: train.py --data training/data --lookahead 0 --out models/motion_live.onnx [--steps N] [--seed S]
 """
 import argparse
 import json

@@ -7,7 +7,7 @@
 #    a virtual environment .venv-train with PyTorch, librosa, onnx, onnxruntime, pocketsphinx). None of
 #    it is part of the main set-up or CI;
 # 2. synthesises 5.2 h of training speech and 0.37 h of held-out voices with phone times (gen_data.py);
-# 3. trains the live model (lookahead 2 hops = 20 ms) and the quality model (20 hops = 200 ms),
+# 3. trains the live model (no lookahead) and the quality model (20 hops = 200 ms),
 #    both at once, one CPU thread each (train.py), with a fixed seed;
 # 4. copies them to models/, writes the Rust parity fixture (make_fixtures.py) and runs the lip-sync
 #    evaluation against both baselines (eval_lipsync.py -> training/eval.json, training/eval.md).
@@ -44,11 +44,11 @@ py="$venv/bin/python"
 start=$(date +%s)
 echo "== synthesising speech" >&2
 "$py" "$here/gen_data.py" --out "$here/data" --hours "$HOURS" --seed "$SEED"
-echo "== training (live: 20 ms lookahead; quality: 200 ms), both at once" >&2
+echo "== training (live: no lookahead; quality: 200 ms), both at once" >&2
 mkdir -p "$here/out"
 # The augmented feature stream is built once (cached in training/data) before the two trainings share it.
 "$py" "$here/train.py" --data "$here/data" --features-only --seed "$SEED" > "$here/out/features.log" 2>&1 || { cat "$here/out/features.log" >&2; exit 1; }
-"$py" "$here/train.py" --data "$here/data" --lookahead 2 --variant live --steps "$STEPS" --jobs 1 --seed "$SEED" \
+"$py" "$here/train.py" --data "$here/data" --lookahead 0 --variant live --steps "$STEPS" --jobs 1 --seed "$SEED" \
   --out "$here/out/motion_live.onnx" > "$here/out/live.log" 2>&1 &
 live=$!
 "$py" "$here/train.py" --data "$here/data" --lookahead 20 --variant quality --steps "$STEPS" --jobs 1 --seed "$SEED" \

@@ -183,7 +183,7 @@ pub fn baseline_model() -> ModelSource {
     ModelSource::Bundled { name: "baseline_energy.onnx", bytes: crate::assets::BASELINE_MOTION_ONNX }
 }
 
-/// The bundled trained model for live use: 20 ms lookahead (training/, models/README.md).
+/// The bundled trained model for live use: no lookahead (training/, models/README.md).
 pub fn live_model() -> ModelSource {
     ModelSource::Bundled { name: "motion_live.onnx", bytes: crate::assets::MOTION_LIVE_ONNX }
 }
