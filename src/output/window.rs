@@ -37,25 +37,13 @@ pub trait FrameProducer {
     fn start(&mut self, ctx: &RenderContext) -> Result<(), OutputError>;
     /// The texture [`draw`](Self::draw) renders into (valid after [`start`](Self::start)).
     fn target(&self) -> &wgpu::TextureView;
-    /// The frame's side, pixels.
-    fn frame_size(&self) -> u32;
-    /// Whether [`draw`](Self::draw) may draw straight into a surface texture of `format` and the frame's
-    /// size, skipping the present pass; it gets ready to. Not while the target is also read back for
-    /// another sink.
-    fn prepare_direct(&mut self, ctx: &RenderContext, format: wgpu::TextureFormat) -> bool;
     /// When the next frame is due.
     fn next_due(&self) -> Instant;
-    /// Records the next frame into `encoder`: into `direct` (a surface texture and its format, only
-    /// where [`prepare_direct`](Self::prepare_direct) said yes), else into [`target`](Self::target).
+    /// Records the next frame into `encoder`, into [`target`](Self::target).
     ///
     /// # Errors
     /// A render error; the window closes with it.
-    fn draw(
-        &mut self,
-        ctx: &RenderContext,
-        encoder: &mut wgpu::CommandEncoder,
-        direct: Option<(&wgpu::TextureView, wgpu::TextureFormat)>,
-    ) -> Result<(), OutputError>;
+    fn draw(&mut self, ctx: &RenderContext, encoder: &mut wgpu::CommandEncoder) -> Result<(), OutputError>;
     /// The frame was submitted at `submitted` and handed to the surface at `presented`. `ctx` is there
     /// to read back what [`draw`](Self::draw) also recorded for another sink (a stream).
     fn handed_off(&mut self, ctx: &RenderContext, submitted: Instant, presented: Instant);
@@ -142,9 +130,6 @@ struct Gpu {
     hud_pixels: Vec<u8>,
     hud_text: String,
     srgb: f32,
-    /// The producer draws straight into the surface when it has the frame's size (an opaque window
-    /// whose surface format is not sRGB, and a producer that agrees).
-    direct: bool,
 }
 
 #[repr(C)]
@@ -203,14 +188,10 @@ impl App<'_> {
             color_space: wgpu::SurfaceColorSpace::default(),
         };
         surface.configure(&ctx.device, &config);
-        // Straight into the surface only where its bytes mean what the frame's do: opaque (the present
-        // pass premultiplies alpha) and not sRGB (it would encode the frame's already encoded bytes).
-        let direct = !self.options.transparent && !format.is_srgb() && self.producer.prepare_direct(&ctx, format);
         tracing::info!(
             ?format,
             ?present_mode,
             alpha = ?config.alpha_mode,
-            direct,
             width = config.width,
             height = config.height,
             "window open"
@@ -306,7 +287,6 @@ impl App<'_> {
             hud_pixels: vec![0; (hud_w * hud_h * 4) as usize],
             hud_text: String::with_capacity((HUD_COLS * HUD_LINES) as usize * 2),
             srgb: if format.is_srgb() { 1.0 } else { 0.0 },
-            direct,
         };
         gpu.layout();
         Ok(gpu)
@@ -330,18 +310,14 @@ impl App<'_> {
         let view = surface_texture.texture.create_view(&wgpu::TextureViewDescriptor::default());
         let mut encoder =
             gpu.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("window frame") });
-        // Unscaled, the frame is drawn into the surface itself: no present pass to copy it over.
-        let side = self.producer.frame_size();
-        let direct = gpu.direct && gpu.config.width == side && gpu.config.height == side;
-        if let Err(e) = self.producer.draw(&gpu.ctx, &mut encoder, direct.then_some((&view, gpu.config.format))) {
+        if let Err(e) = self.producer.draw(&gpu.ctx, &mut encoder) {
             self.fail(event_loop, e);
             return;
         }
         if hud && self.producer.hud(&mut gpu.hud_text) {
             gpu.upload_hud();
         }
-        if !direct || hud {
-            let clear = if self.options.transparent { wgpu::Color::TRANSPARENT } else { wgpu::Color::BLACK };
+        {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("present"),
                 color_attachments: &[Some(wgpu::RenderPassColorAttachment {
@@ -349,7 +325,11 @@ impl App<'_> {
                     depth_slice: None,
                     resolve_target: None,
                     ops: wgpu::Operations {
-                        load: if direct { wgpu::LoadOp::Load } else { wgpu::LoadOp::Clear(clear) },
+                        load: wgpu::LoadOp::Clear(if self.options.transparent {
+                            wgpu::Color::TRANSPARENT
+                        } else {
+                            wgpu::Color::BLACK
+                        }),
                         store: wgpu::StoreOp::Store,
                     },
                 })],
@@ -359,10 +339,8 @@ impl App<'_> {
                 multiview_mask: None,
             });
             pass.set_pipeline(&gpu.pipeline);
-            if !direct {
-                pass.set_bind_group(0, &gpu.frame_group, &[]);
-                pass.draw(0..4, 0..1);
-            }
+            pass.set_bind_group(0, &gpu.frame_group, &[]);
+            pass.draw(0..4, 0..1);
             if hud {
                 pass.set_bind_group(0, &gpu.hud_group, &[]);
                 pass.draw(0..4, 0..1);

@@ -113,8 +113,11 @@ pub struct LiveJob {
 
 /// A pose younger than this is fresh enough to draw at once.
 const FRESH_POSE_AGE: Duration = Duration::from_millis(2);
-/// How long past its tick a frame may wait for a fresh pose: a hop and a little.
-const FRESH_POSE_WAIT: Duration = Duration::from_millis(12);
+/// How long past its tick a frame may wait for a fresh pose: two hops. PulseAudio's 10.7 ms blocks
+/// now and then come a block late (about 21 ms after the one before); a frame that gave up sooner drew
+/// the pose of the block before, 10 ms staler, and that was most of the processing latency's p99. The
+/// wait plus a frame's draw stays under a 30 fps frame's period, so no frame is dropped for it.
+const FRESH_POSE_WAIT: Duration = Duration::from_millis(20);
 
 /// How often the stats file is rewritten.
 const STATS_EVERY_SECS: f64 = 10.0;
@@ -769,34 +772,12 @@ impl FrameProducer for FrameLoop {
         self.next_due
     }
 
-    fn frame_size(&self) -> u32 {
-        self.size
-    }
-
-    fn prepare_direct(&mut self, ctx: &RenderContext, format: wgpu::TextureFormat) -> bool {
-        // A stream reads the frame back from the renderer's own target.
-        if self.branch.is_some() {
-            return false;
-        }
-        self.renderer.as_mut().expect("start() builds the renderer first").prepare_format(ctx, format);
-        true
-    }
-
-    fn draw(
-        &mut self,
-        ctx: &RenderContext,
-        encoder: &mut wgpu::CommandEncoder,
-        direct: Option<(&wgpu::TextureView, wgpu::TextureFormat)>,
-    ) -> Result<(), OutputError> {
+    fn draw(&mut self, ctx: &RenderContext, encoder: &mut wgpu::CommandEncoder) -> Result<(), OutputError> {
         self.await_fresh_pose();
         self.prepare(Instant::now());
         self.submitted_draw = Some(Instant::now());
         let renderer = self.renderer.as_mut().expect("start() builds the renderer first");
-        match direct {
-            Some((view, format)) => renderer.encode_into(ctx, &self.pose, encoder, view, format),
-            None => renderer.encode(ctx, &self.pose, encoder),
-        }
-        .map_err(|e| OutputError::Window(e.to_string()))?;
+        renderer.encode(ctx, &self.pose, encoder).map_err(|e| OutputError::Window(e.to_string()))?;
         if self.branch.is_some() {
             // Streaming too: the same frame is copied out for the encoder.
             renderer.encode_readback(encoder);

@@ -359,95 +359,14 @@ pub enum Backdrop<'a> {
     Alpha,
 }
 
-/// What the render pipelines are built from, kept to build them for another target format later.
-struct PipelineParts {
-    shader: wgpu::ShaderModule,
-    /// Group 0 only: the coarse flow and the overlays.
-    render_layout: wgpu::PipelineLayout,
-    /// Groups 0 and 1: the warp passes, which also read the coarse flow.
-    warp_layout: wgpu::PipelineLayout,
-}
-
-impl PipelineParts {
-    fn pipeline(
-        &self,
-        device: &wgpu::Device,
-        label: &str,
-        layout: &wgpu::PipelineLayout,
-        [vertex, entry]: [&str; 2],
-        format: wgpu::TextureFormat,
-        blend: Option<wgpu::BlendState>,
-    ) -> wgpu::RenderPipeline {
-        device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some(label),
-            layout: Some(layout),
-            vertex: wgpu::VertexState {
-                module: &self.shader,
-                entry_point: Some(vertex),
-                compilation_options: Default::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &self.shader,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                targets: &[Some(wgpu::ColorTargetState { format, blend, write_mask: wgpu::ColorWrites::ALL })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        })
-    }
-}
-
-/// The passes that draw a frame into a target of one format: the warp (coarse, then the fine tiles)
-/// and the overlays (lips, mouth interior, eyes).
-struct FramePipelines {
-    format: wgpu::TextureFormat,
-    warp: wgpu::RenderPipeline,
-    fine: wgpu::RenderPipeline,
-    lips: wgpu::RenderPipeline,
-    mouth: wgpu::RenderPipeline,
-    eyes: wgpu::RenderPipeline,
-}
-
-impl FramePipelines {
-    fn new(device: &wgpu::Device, parts: &PipelineParts, format: wgpu::TextureFormat) -> Self {
-        // Overlay passes (mouth interior, lids): colour over the warp by coverage; the warp's alpha stays.
-        let overlay = Some(wgpu::BlendState {
-            color: wgpu::BlendComponent {
-                src_factor: wgpu::BlendFactor::SrcAlpha,
-                dst_factor: wgpu::BlendFactor::OneMinusSrcAlpha,
-                operation: wgpu::BlendOperation::Add,
-            },
-            alpha: wgpu::BlendComponent {
-                src_factor: wgpu::BlendFactor::Zero,
-                dst_factor: wgpu::BlendFactor::One,
-                operation: wgpu::BlendOperation::Add,
-            },
-        });
-        let (render, warp) = (&parts.render_layout, &parts.warp_layout);
-        Self {
-            format,
-            warp: parts.pipeline(device, "warp", warp, ["vs_main", "fs_warp"], format, None),
-            fine: parts.pipeline(device, "warp fine tiles", warp, ["vs_tile", "fs_warp_fine"], format, None),
-            lips: parts.pipeline(device, "lips", render, ["vs_main", "fs_lips"], format, overlay),
-            mouth: parts.pipeline(device, "mouth interior", render, ["vs_main", "fs_mouth"], format, overlay),
-            eyes: parts.pipeline(device, "eyes", render, ["vs_main", "fs_eyes"], format, overlay),
-        }
-    }
-}
-
 /// The warp renderer for one portrait at one frame size.
 pub struct WarpRenderer {
     flow_pipeline: wgpu::RenderPipeline,
-    /// The passes into the renderer's own target (RGBA8).
-    frame_pipelines: FramePipelines,
-    /// The same passes for another format ([`prepare_format`](Self::prepare_format)): a window's surface.
-    other_pipelines: Option<FramePipelines>,
-    pipeline_parts: PipelineParts,
+    warp_pipeline: wgpu::RenderPipeline,
+    fine_pipeline: wgpu::RenderPipeline,
+    lip_pipeline: wgpu::RenderPipeline,
+    mouth_pipeline: wgpu::RenderPipeline,
+    eye_pipeline: wgpu::RenderPipeline,
     bind_group: wgpu::BindGroup,
     flow_view: wgpu::TextureView,
     flow_group: wgpu::BindGroup,
@@ -702,10 +621,53 @@ impl WarpRenderer {
             bind_group_layouts: &[Some(&layout), Some(&flow_layout)],
             immediate_size: 0,
         });
-        let parts = PipelineParts { shader, render_layout, warp_layout };
-        let flow_pipeline =
-            parts.pipeline(device, "coarse flow", &parts.render_layout, ["vs_main", "fs_flow"], FLOW_FORMAT, None);
-        let frame_pipelines = FramePipelines::new(device, &parts, wgpu::TextureFormat::Rgba8Unorm);
+        // Overlay passes (mouth interior, lids): colour over the warp by coverage; the warp's alpha stays.
+        let overlay = Some(wgpu::BlendState {
+            color: wgpu::BlendComponent {
+                src_factor: wgpu::BlendFactor::SrcAlpha,
+                dst_factor: wgpu::BlendFactor::OneMinusSrcAlpha,
+                operation: wgpu::BlendOperation::Add,
+            },
+            alpha: wgpu::BlendComponent {
+                src_factor: wgpu::BlendFactor::Zero,
+                dst_factor: wgpu::BlendFactor::One,
+                operation: wgpu::BlendOperation::Add,
+            },
+        });
+        let make_pipeline = |label: &str,
+                             layout: &wgpu::PipelineLayout,
+                             [vertex, entry]: [&str; 2],
+                             format: wgpu::TextureFormat,
+                             blend: Option<wgpu::BlendState>| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some(label),
+                layout: Some(layout),
+                vertex: wgpu::VertexState {
+                    module: &shader,
+                    entry_point: Some(vertex),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                primitive: wgpu::PrimitiveState::default(),
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: &shader,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    targets: &[Some(wgpu::ColorTargetState { format, blend, write_mask: wgpu::ColorWrites::ALL })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        let rgba8 = wgpu::TextureFormat::Rgba8Unorm;
+        let flow_pipeline = make_pipeline("coarse flow", &render_layout, ["vs_main", "fs_flow"], FLOW_FORMAT, None);
+        let warp_pipeline = make_pipeline("warp", &warp_layout, ["vs_main", "fs_warp"], rgba8, None);
+        let fine_pipeline = make_pipeline("warp fine tiles", &warp_layout, ["vs_tile", "fs_warp_fine"], rgba8, None);
+        let lip_pipeline = make_pipeline("lips", &render_layout, ["vs_main", "fs_lips"], rgba8, overlay);
+        let mouth_pipeline = make_pipeline("mouth interior", &render_layout, ["vs_main", "fs_mouth"], rgba8, overlay);
+        let eye_pipeline = make_pipeline("eyes", &render_layout, ["vs_main", "fs_eyes"], rgba8, overlay);
         let staging = rig
             .keypoints
             .iter()
@@ -720,9 +682,11 @@ impl WarpRenderer {
             .collect();
         Ok(Self {
             flow_pipeline,
-            frame_pipelines,
-            other_pipelines: None,
-            pipeline_parts: parts,
+            warp_pipeline,
+            fine_pipeline,
+            lip_pipeline,
+            mouth_pipeline,
+            eye_pipeline,
             bind_group,
             flow_view,
             flow_group,
@@ -805,44 +769,6 @@ impl WarpRenderer {
         pose: &Pose,
         encoder: &mut wgpu::CommandEncoder,
     ) -> Result<(), RenderError> {
-        self.encode_frame(ctx, pose, encoder, None)
-    }
-
-    /// Builds the passes for drawing into targets of `format` ([`encode_into`](Self::encode_into)), so
-    /// that the first such frame does not wait for them. Nothing to do for RGBA8, the own target's.
-    pub fn prepare_format(&mut self, ctx: &RenderContext, format: wgpu::TextureFormat) {
-        if format != self.frame_pipelines.format && self.other_pipelines.as_ref().is_none_or(|p| p.format != format) {
-            self.other_pipelines = Some(FramePipelines::new(&ctx.device, &self.pipeline_parts, format));
-        }
-    }
-
-    /// As [`encode`](Self::encode), but draws into `view` (of `format`, `size x size`, usable as a render
-    /// attachment: a window's surface texture of the frame's size) instead of the own target, which
-    /// keeps its last frame. A window that shows the frame unscaled saves a pass this way.
-    ///
-    /// # Errors
-    /// As [`encode`](Self::encode).
-    pub fn encode_into(
-        &mut self,
-        ctx: &RenderContext,
-        pose: &Pose,
-        encoder: &mut wgpu::CommandEncoder,
-        view: &wgpu::TextureView,
-        format: wgpu::TextureFormat,
-    ) -> Result<(), RenderError> {
-        self.prepare_format(ctx, format);
-        self.encode_frame(ctx, pose, encoder, Some((view, format)))
-    }
-
-    /// Draws into `into` (a view and its format, whose pipelines are prepared) when given, else into the
-    /// own target.
-    fn encode_frame(
-        &mut self,
-        ctx: &RenderContext,
-        pose: &Pose,
-        encoder: &mut wgpu::CommandEncoder,
-        into: Option<(&wgpu::TextureView, wgpu::TextureFormat)>,
-    ) -> Result<(), RenderError> {
         if pose.drv.len() != self.staging.len() || pose.jac.len() != self.staging.len() {
             return Err(RenderError::TooManyKeypoints { got: pose.drv.len(), max: self.staging.len() });
         }
@@ -905,7 +831,7 @@ impl WarpRenderer {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("warp and overlays"),
                 color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: into.map_or(&self.target_view, |(view, _)| view),
+                    view: &self.target_view,
                     depth_slice: None,
                     resolve_target: None,
                     ops: wgpu::Operations { load: wgpu::LoadOp::Load, store: wgpu::StoreOp::Store },
@@ -915,19 +841,15 @@ impl WarpRenderer {
                 occlusion_query_set: None,
                 multiview_mask: None,
             });
-            let pipelines = match (into, &self.other_pipelines) {
-                (Some((_, format)), Some(other)) if format == other.format => other,
-                _ => &self.frame_pipelines,
-            };
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.set_bind_group(1, &self.flow_group, &[]);
-            pass.set_pipeline(&pipelines.warp);
+            pass.set_pipeline(&self.warp_pipeline);
             pass.draw(0..3, 0..1);
             if !self.fine_tiles.is_empty() {
-                pass.set_pipeline(&pipelines.fine);
+                pass.set_pipeline(&self.fine_pipeline);
                 pass.draw(0..6, 0..self.fine_tiles.len() as u32);
             }
-            for (rect, pipeline) in [(lips, &pipelines.lips), (mouth, &pipelines.mouth)] {
+            for (rect, pipeline) in [(lips, &self.lip_pipeline), (mouth, &self.mouth_pipeline)] {
                 if let Some((x, y, w, h)) = rect {
                     pass.set_scissor_rect(x, y, w, h);
                     pass.set_pipeline(pipeline);
@@ -937,7 +859,7 @@ impl WarpRenderer {
             for (eye, rect) in eyes.iter().enumerate() {
                 if let Some((x, y, w, h)) = *rect {
                     pass.set_scissor_rect(x, y, w, h);
-                    pass.set_pipeline(&pipelines.eyes);
+                    pass.set_pipeline(&self.eye_pipeline);
                     pass.draw(0..3, eye as u32..eye as u32 + 1);
                 }
             }
