@@ -115,9 +115,12 @@ pub struct LiveJob {
 const FRESH_POSE_AGE: Duration = Duration::from_millis(2);
 /// How long past its tick a frame may wait for a fresh pose: two hops. PulseAudio's 10.7 ms blocks
 /// now and then come a block late (about 21 ms after the one before); a frame that gave up sooner drew
-/// the pose of the block before, 10 ms staler, and that was most of the processing latency's p99. The
-/// wait plus a frame's draw stays under a 30 fps frame's period, so no frame is dropped for it.
+/// the pose of the block before, 10 ms staler, and that was most of the processing latency's p99. At
+/// most [`FRESH_POSE_WAIT_SHARE`] of the frame period, though, so that the wait plus a frame's draw stays
+/// within a period at higher rates (at 30 fps both give 20 ms; at 60 fps the wait is 10 ms).
 const FRESH_POSE_WAIT: Duration = Duration::from_millis(20);
+/// The largest share of the frame period that a frame may wait for a fresh pose.
+const FRESH_POSE_WAIT_SHARE: f64 = 0.6;
 
 /// How often the stats file is rewritten.
 const STATS_EVERY_SECS: f64 = 10.0;
@@ -575,9 +578,9 @@ impl FrameLoop {
     }
 
     /// When the frame is due and the newest pose is older than [`FRESH_POSE_AGE`], waits for the next
-    /// one, up to [`FRESH_POSE_WAIT`] past the tick: frames then lock onto the arrival of motion rather
-    /// than show a pose up to a hop old. The average rate stays the output rate; a frame moves by at most
-    /// the wait.
+    /// one, up to [`FRESH_POSE_WAIT`] (or [`FRESH_POSE_WAIT_SHARE`] of the period) past the tick: frames
+    /// then lock onto the arrival of motion rather than show a pose up to a hop old. The average rate
+    /// stays the output rate; a frame moves by at most the wait.
     fn await_fresh_pose(&mut self) {
         while let Ok(Some(p)) = self.poses.try_recv() {
             self.accept(p);
@@ -586,7 +589,7 @@ impl FrameLoop {
         if newest.sent.elapsed() < FRESH_POSE_AGE || self.shared.input_ended.load(Ordering::Acquire) {
             return;
         }
-        let deadline = self.next_due + FRESH_POSE_WAIT;
+        let deadline = self.next_due + FRESH_POSE_WAIT.min(self.period.mul_f64(FRESH_POSE_WAIT_SHARE));
         let now = Instant::now();
         if now < deadline
             && let Ok(Some(p)) = self.poses.recv_timeout(deadline - now)
