@@ -318,7 +318,7 @@ struct GpuParams {
     outlines: [u32; 64],
     inner_upper: u32,
     inner_lower: u32,
-    bg_mode: u32,
+    _pad3: u32,
     teeth: u32,
     bg_color: [f32; 4],
     teeth_colour: [f32; 4],
@@ -359,11 +359,18 @@ pub enum Backdrop<'a> {
     Alpha,
 }
 
+/// Background modes: [`Backdrop`]'s variants, in the order of shaders/warp.wgsl's `BG_KEEP` ...
+/// `BG_ALPHA`.
+const BG_MODES: usize = 4;
+
 /// The warp renderer for one portrait at one frame size.
 pub struct WarpRenderer {
     flow_pipeline: wgpu::RenderPipeline,
-    warp_pipeline: wgpu::RenderPipeline,
-    fine_pipeline: wgpu::RenderPipeline,
+    /// The warp over the whole frame and over the fine tiles, one of each per background mode
+    /// (shaders/warp.wgsl `BG_MODE`), indexed by `bg_mode`.
+    warp_pipelines: [wgpu::RenderPipeline; BG_MODES],
+    fine_pipelines: [wgpu::RenderPipeline; BG_MODES],
+    bg_mode: usize,
     lip_pipeline: wgpu::RenderPipeline,
     mouth_pipeline: wgpu::RenderPipeline,
     eye_pipeline: wgpu::RenderPipeline,
@@ -492,7 +499,7 @@ impl WarpRenderer {
             },
             inner_upper: rig.inner_upper() as u32,
             inner_lower: rig.inner_lower() as u32,
-            bg_mode: 0,
+            _pad3: 0,
             teeth: u32::from(match rig.teeth {
                 Teeth::Auto => !shows_teeth(image, framing, rig),
                 Teeth::Portrait => false,
@@ -638,14 +645,16 @@ impl WarpRenderer {
                              layout: &wgpu::PipelineLayout,
                              [vertex, entry]: [&str; 2],
                              format: wgpu::TextureFormat,
-                             blend: Option<wgpu::BlendState>| {
+                             blend: Option<wgpu::BlendState>,
+                             constants: &[(&str, f64)]| {
+            let compilation_options = wgpu::PipelineCompilationOptions { constants, ..Default::default() };
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
                 label: Some(label),
                 layout: Some(layout),
                 vertex: wgpu::VertexState {
                     module: &shader,
                     entry_point: Some(vertex),
-                    compilation_options: Default::default(),
+                    compilation_options: compilation_options.clone(),
                     buffers: &[],
                 },
                 primitive: wgpu::PrimitiveState::default(),
@@ -654,7 +663,7 @@ impl WarpRenderer {
                 fragment: Some(wgpu::FragmentState {
                     module: &shader,
                     entry_point: Some(entry),
-                    compilation_options: Default::default(),
+                    compilation_options,
                     targets: &[Some(wgpu::ColorTargetState { format, blend, write_mask: wgpu::ColorWrites::ALL })],
                 }),
                 multiview_mask: None,
@@ -662,12 +671,20 @@ impl WarpRenderer {
             })
         };
         let rgba8 = wgpu::TextureFormat::Rgba8Unorm;
-        let flow_pipeline = make_pipeline("coarse flow", &render_layout, ["vs_main", "fs_flow"], FLOW_FORMAT, None);
-        let warp_pipeline = make_pipeline("warp", &warp_layout, ["vs_main", "fs_warp"], rgba8, None);
-        let fine_pipeline = make_pipeline("warp fine tiles", &warp_layout, ["vs_tile", "fs_warp_fine"], rgba8, None);
-        let lip_pipeline = make_pipeline("lips", &render_layout, ["vs_main", "fs_lips"], rgba8, overlay);
-        let mouth_pipeline = make_pipeline("mouth interior", &render_layout, ["vs_main", "fs_mouth"], rgba8, overlay);
-        let eye_pipeline = make_pipeline("eyes", &render_layout, ["vs_main", "fs_eyes"], rgba8, overlay);
+        let flow_pipeline =
+            make_pipeline("coarse flow", &render_layout, ["vs_main", "fs_flow"], FLOW_FORMAT, None, &[]);
+        let warp_pipelines = std::array::from_fn(|mode| {
+            let constants = [("BG_MODE", mode as f64)];
+            make_pipeline("warp", &warp_layout, ["vs_main", "fs_warp"], rgba8, None, &constants)
+        });
+        let fine_pipelines = std::array::from_fn(|mode| {
+            let constants = [("BG_MODE", mode as f64)];
+            make_pipeline("warp fine tiles", &warp_layout, ["vs_tile", "fs_warp_fine"], rgba8, None, &constants)
+        });
+        let lip_pipeline = make_pipeline("lips", &render_layout, ["vs_main", "fs_lips"], rgba8, overlay, &[]);
+        let mouth_pipeline =
+            make_pipeline("mouth interior", &render_layout, ["vs_main", "fs_mouth"], rgba8, overlay, &[]);
+        let eye_pipeline = make_pipeline("eyes", &render_layout, ["vs_main", "fs_eyes"], rgba8, overlay, &[]);
         let staging = rig
             .keypoints
             .iter()
@@ -682,8 +699,9 @@ impl WarpRenderer {
             .collect();
         Ok(Self {
             flow_pipeline,
-            warp_pipeline,
-            fine_pipeline,
+            warp_pipelines,
+            fine_pipelines,
+            bg_mode: 0,
             lip_pipeline,
             mouth_pipeline,
             eye_pipeline,
@@ -747,7 +765,7 @@ impl WarpRenderer {
             }
             Backdrop::Alpha => (3, [0.0; 3]),
         };
-        self.params.bg_mode = mode;
+        self.bg_mode = mode;
         self.params.bg_color = [color[0], color[1], color[2], 1.0];
         ctx.queue.write_buffer(&self.param_buffer, 0, bytemuck::bytes_of(&self.params));
     }
@@ -843,10 +861,10 @@ impl WarpRenderer {
             });
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.set_bind_group(1, &self.flow_group, &[]);
-            pass.set_pipeline(&self.warp_pipeline);
+            pass.set_pipeline(&self.warp_pipelines[self.bg_mode]);
             pass.draw(0..3, 0..1);
             if !self.fine_tiles.is_empty() {
-                pass.set_pipeline(&self.fine_pipeline);
+                pass.set_pipeline(&self.fine_pipelines[self.bg_mode]);
                 pass.draw(0..6, 0..self.fine_tiles.len() as u32);
             }
             for (rect, pipeline) in [(lips, &self.lip_pipeline), (mouth, &self.mouth_pipeline)] {
