@@ -132,17 +132,59 @@ impl Tiling {
         sigma.min_element() * 0.5 * (self.size_px as f32) < FINE_SIGMA_STEPS * FLOW_STEP_PX as f32
     }
 
-    /// Tiles (x0, y0, x1, y1 inclusive) that a keypoint's 3-sigma ellipse around `centre` reaches.
-    /// `sigma` is along the face axes `right` and `down`; all in frame coordinates.
-    fn span(&self, centre: Vec2, sigma: Vec2, right: Vec2, down: Vec2) -> (u32, u32, u32, u32) {
-        // Half extents of the ellipse {c + a sx right + b sy down : a^2 + b^2 <= 9} along x and y.
-        let half = CUTOFF_SIGMAS
-            * Vec2::new((sigma.x * right.x).hypot(sigma.y * down.x), (sigma.x * right.y).hypot(sigma.y * down.y));
-        let to_px = |v: Vec2| (v + 1.0) * 0.5 * self.size_px as f32;
-        let (lo, hi) = (to_px(centre - half), to_px(centre + half));
+    /// The tiles that a keypoint's 3-sigma ellipse around `centre` reaches, row by row: (row, first
+    /// column, last column), inclusive. `sigma` is along the face axes `right` and `down`; all in frame
+    /// coordinates. Exact per row (the ellipse's extent across the row's band, not its bounding box),
+    /// so a tiny margin aside, no tile is listed that the ellipse misses: a fifth fewer tile-keypoint
+    /// pairs than the bounding box for a round keypoint, more for a slanted one.
+    fn rows(
+        &self,
+        centre: Vec2,
+        sigma: Vec2,
+        right: Vec2,
+        down: Vec2,
+    ) -> impl Iterator<Item = (u32, u32, u32)> + use<> {
+        let px_per_unit = 0.5 * self.size_px as f32;
+        let c = (centre + 1.0) * px_per_unit;
+        // The ellipse in pixels: d^T M d <= 9 with M = r r^T / sx^2 + n n^T / sy^2 (r, n the face axes).
+        let (sx, sy) = (sigma.x * px_per_unit, sigma.y * px_per_unit);
+        let (a, b, cc) = (
+            right.x * right.x / (sx * sx) + down.x * down.x / (sy * sy),
+            right.x * right.y / (sx * sx) + down.x * down.y / (sy * sy),
+            right.y * right.y / (sx * sx) + down.y * down.y / (sy * sy),
+        );
+        let r2 = CUTOFF_SIGMAS * CUTOFF_SIGMAS;
+        // For an offset dy below the centre the ellipse spans dx = -(b / a) dy +- sqrt((r2 - g dy^2) / a),
+        // g = c - b^2 / a, over |dy| <= sqrt(r2 / g). Its leftmost point is at dy = -dy_side, its
+        // rightmost at +dy_side (the extreme points along x of an ellipse, M^-1 e_x scaled).
+        let g = (cc - b * b / a).max(1e-12);
+        let reach_y = (r2 / g).sqrt();
+        let dy_side = b / a * (r2 / (a * g)).sqrt();
+        let half = move |dy: f32| ((r2 - g * dy * dy).max(0.0) / a).sqrt();
+        let tile_px = TILE_PX as f32;
         let last = self.tiles_x as f32 - 1.0;
-        let tile = |v: f32| (v / TILE_PX as f32).floor().clamp(0.0, last) as u32;
-        (tile(lo.x), tile(lo.y), tile(hi.x), tile(hi.y))
+        let tile = move |v: f32| (v / tile_px).floor().clamp(0.0, last) as u32;
+        // A margin against rounding, in pixels.
+        const MARGIN_PX: f32 = 0.01;
+        (tile(c.y - reach_y)..=tile(c.y + reach_y)).filter_map(move |ty| {
+            // The row's band, relative to the centre, cut to the ellipse's own extent.
+            let lo = (ty as f32 * tile_px - c.y).max(-reach_y);
+            let hi = ((ty + 1) as f32 * tile_px - c.y).min(reach_y);
+            if lo > hi {
+                return None;
+            }
+            let left_at = |dy: f32| -(b / a) * dy - half(dy);
+            let right_at = |dy: f32| -(b / a) * dy + half(dy);
+            let mut left = left_at(lo).min(left_at(hi));
+            let mut right = right_at(lo).max(right_at(hi));
+            if (lo..=hi).contains(&-dy_side) {
+                left = left.min(left_at(-dy_side));
+            }
+            if (lo..=hi).contains(&dy_side) {
+                right = right.max(right_at(dy_side));
+            }
+            Some((ty, tile(c.x + left - MARGIN_PX), tile(c.x + right + MARGIN_PX)))
+        })
     }
 
     /// Bins keypoints, given as (driving position, sigma along the face axes), into the wide and narrow
@@ -155,8 +197,7 @@ impl Tiling {
         self.cursor.fill(0);
         for (centre, sigma) in keypoints.clone() {
             let base = usize::from(self.is_narrow(sigma)) * stride;
-            let (x0, y0, x1, y1) = self.span(centre, sigma, right, down);
-            for ty in y0..=y1 {
+            for (ty, x0, x1) in self.rows(centre, sigma, right, down) {
                 for tx in x0..=x1 {
                     self.cursor[base + (ty * self.tiles_x + tx) as usize] += 1;
                 }
@@ -171,8 +212,7 @@ impl Tiling {
         }
         for (i, (centre, sigma)) in keypoints.enumerate() {
             let base = usize::from(self.is_narrow(sigma)) * stride;
-            let (x0, y0, x1, y1) = self.span(centre, sigma, right, down);
-            for ty in y0..=y1 {
+            for (ty, x0, x1) in self.rows(centre, sigma, right, down) {
                 for tx in x0..=x1 {
                     let cursor = &mut self.cursor[base + (ty * self.tiles_x + tx) as usize];
                     self.keypoints[*cursor as usize] = i as u32;
@@ -204,11 +244,22 @@ mod tests {
         let (right, down) = (Vec2::X, Vec2::Y);
         // A wide keypoint in the middle and a narrow one (1 px sigma) at pixel (44, 44), near the corner.
         let px = 2.0 / 512.0;
-        let kps = [(Vec2::ZERO, Vec2::splat(40.0 * px)), (Vec2::splat(44.0 * px - 1.0), Vec2::splat(px))];
+        let wide_px = Vec2::new(256.3, 255.6);
+        let kps = [(wide_px * px - 1.0, Vec2::splat(40.0 * px)), (Vec2::splat(44.0 * px - 1.0), Vec2::splat(px))];
         let used = t.bin(kps.iter().copied(), right, down);
-        // The wide one reaches 3 sigma = 120 px each way, 136 to 376 px: tiles 17 to 47, 31 x 31 of them;
-        // the narrow one 41 to 47 px: tile 5 only.
-        assert_eq!(used, 31 * 31 + 1);
+        // The wide one reaches 3 sigma = 120 px around its centre: the tiles whose square comes that near
+        // (inside tiles 17 to 47 each way, less the corners; a 0.01 px margin against rounding); the
+        // narrow one 41 to 47 px: tile 5 only.
+        let mut wide = 0;
+        for tile in 0..64 * 64 {
+            let (x, y) = ((tile % 64) as f32 * 8.0, (tile / 64) as f32 * 8.0);
+            let near = Vec2::new(wide_px.x.clamp(x, x + 8.0), wide_px.y.clamp(y, y + 8.0)).distance(wide_px);
+            let listed = !t.list(List::Wide, tile).is_empty();
+            assert!(if listed { near < 120.02 } else { near >= 120.0 }, "tile {tile}: {near} px");
+            wide += usize::from(listed);
+        }
+        assert!(wide < 31 * 31 && wide > 700, "{wide}");
+        assert_eq!(used, wide + 1);
         assert!((t.fine_share() - 1.0 / 4096.0).abs() < 1e-7);
         let corner = t.tile_of(44, 44);
         assert_eq!(t.list(List::Narrow, corner), &[1]);
@@ -220,5 +271,52 @@ mod tests {
         // Rebinning in place gives the same.
         assert_eq!(t.bin(kps.iter().copied(), right, down), used);
         assert_eq!(t.list(List::Narrow, corner), &[1]);
+    }
+
+    /// The least of the ellipse's metric (d^T M d, M from sigma and the face axes) over tile (tx, ty)'s
+    /// square, by brute force on a 1/8-pixel grid of its edges and inside.
+    fn nearest(spread: Spread, centre_px: Vec2, tx: u32, ty: u32) -> f32 {
+        let [a, b, c, _] = spread.coefficients;
+        let mut best = f32::MAX;
+        for i in 0..=64 {
+            for j in 0..=64 {
+                let d = Vec2::new(tx as f32 * 8.0 + i as f32 / 8.0, ty as f32 * 8.0 + j as f32 / 8.0) - centre_px;
+                best = best.min(-2.0 * (a * d.x * d.x + b * d.x * d.y + c * d.y * d.y));
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn a_keypoint_is_listed_in_exactly_the_tiles_its_ellipse_reaches() {
+        // Round, long and slanted ellipses, some reaching past the frame's edge.
+        let size = 200;
+        let mut t = Tiling::new(size, 1);
+        let angle = 0.5f32;
+        let (right, down) = (Vec2::new(angle.cos(), angle.sin()), Vec2::new(-angle.sin(), angle.cos()));
+        let px = 2.0 / size as f32;
+        for (centre_px, sigma_px) in [
+            (Vec2::new(100.0, 100.0), Vec2::new(10.0, 10.0)),
+            (Vec2::new(37.3, 121.9), Vec2::new(14.0, 4.0)),
+            (Vec2::new(3.0, 190.0), Vec2::new(6.0, 20.0)),
+            (Vec2::new(150.5, 60.25), Vec2::new(2.5, 9.0)),
+        ] {
+            let centre = centre_px * px - 1.0;
+            t.bin(std::iter::once((centre, sigma_px * px)), right, down);
+            // The shader's Gaussian in pixel units: e = -q / 2 for the metric q.
+            let spread = Spread::new(sigma_px, right, down, 1.0);
+            let list = if t.is_narrow(sigma_px * px) { List::Narrow } else { List::Wide };
+            for tile in 0..t.n_tiles() {
+                let (tx, ty) = ((tile as u32) % t.tiles_x(), (tile as u32) / t.tiles_x());
+                let q = nearest(spread, centre_px, tx, ty);
+                let listed = !t.list(list, tile).is_empty();
+                // Listed where the ellipse reaches, not where it stays away (up to the margin and the brute
+                // force's grid: 9.05 is about 0.03 px out at these spreads).
+                assert!(
+                    if listed { q < 9.05 } else { q >= 9.0 },
+                    "tile ({tx}, {ty}) of {centre_px} {sigma_px}: q = {q}"
+                );
+            }
+        }
     }
 }
