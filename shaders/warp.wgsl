@@ -15,10 +15,11 @@
 // bilinearly, and in the tiles they reach add the narrow keypoints (lips, lids, eyes, nose) at every
 // pixel.
 //
-// The warp itself is one render pass into the frame. `fs_warp` covers the whole frame with the coarse
-// part alone; then `vs_tile` / `fs_warp_fine` redraw, one instanced quad each, only the tiles that
-// narrow keypoints reach (about a tenth of them at 512 px), adding those. Fragment shaders, not a
-// compute shader: as fast on lavapipe, and no storage-texture writes needed.
+// The warp itself is one render pass into the frame. `vs_run` / `fs_warp` draw, one instanced quad per
+// run of tiles in a row, the tiles that no narrow keypoint reaches with the coarse part alone; then
+// `vs_tile` / `fs_warp_fine` draw, one instanced quad each, the tiles that narrow keypoints reach
+// (about a tenth of them at 512 px), adding those. Fragment shaders, not a compute shader: as fast on
+// lavapipe, and no storage-texture writes needed.
 // The mouth interior and the lids are drawn over the result by small scissored render passes.
 
 struct Params {
@@ -87,7 +88,8 @@ struct Keypoint {
 @group(0) @binding(6) var<uniform> frame: Frame;
 // BG_IMAGE's picture, already at the frame's size.
 @group(0) @binding(7) var backdrop: texture_2d<f32>;
-// The tiles that narrow keypoints reach, this frame (one instance of vs_tile each).
+// The tiles that narrow keypoints reach, this frame (one instance of vs_tile each), then the runs of
+// the other tiles (one instance of vs_run each).
 @group(0) @binding(8) var<storage, read> fine_tiles: array<u32>;
 // The wide keypoints' part of the blend on the coarse grid (rgb: sum of w (m - z), sum of w plus the
 // background weight): rendered by fs_flow, read by the warp passes.
@@ -327,8 +329,31 @@ fn warp_colour(frag: vec2f, sum: vec3f) -> vec4f {
     return vec4f(c.rgb, 1.0);
 }
 
-// Second pass, over the whole frame: the warp by the coarse (wide) part of the blend alone. Exact in
-// every tile that no narrow keypoint reaches; the third pass redraws the others.
+// A quad's two triangles, in units of its sides.
+const QUAD: array<vec2f, 6> = array<vec2f, 6>(
+    vec2f(0.0, 0.0), vec2f(1.0, 0.0), vec2f(0.0, 1.0),
+    vec2f(0.0, 1.0), vec2f(1.0, 0.0), vec2f(1.0, 1.0),
+);
+
+// Second pass: one quad per run of consecutive tiles in a row that no narrow keypoint reaches
+// (fine_tiles[instance], after the fine tiles, encoded as first tile + tiles * (length - 1)), which
+// the coarse part alone draws exactly. The third pass draws the others.
+@vertex
+fn vs_run(@builtin(vertex_index) index: u32, @builtin(instance_index) instance: u32) -> VertexOut {
+    let tiles = params.tiles_x * params.tiles_x;
+    let run = fine_tiles[instance];
+    let first = run % tiles;
+    let origin = vec2f(f32(first % params.tiles_x), f32(first / params.tiles_x));
+    let px = (origin + QUAD[index] * vec2f(f32(run / tiles + 1u), 1.0)) * f32(params.tile_px);
+    let ndc = px * frame.pixel - 1.0;
+    var out: VertexOut;
+    out.position = vec4f(ndc.x, -ndc.y, 0.0, 1.0);
+    out.frame_uv = 0.5 * px * frame.pixel;
+    out.instance = instance;
+    return out;
+}
+
+// The warp by the coarse (wide) part of the blend alone.
 @fragment
 fn fs_warp(in: VertexOut) -> @location(0) vec4f {
     return warp_colour(in.position.xy, coarse_blend(in.position.xy));
@@ -343,11 +368,7 @@ struct TileOut {
 @vertex
 fn vs_tile(@builtin(vertex_index) index: u32, @builtin(instance_index) instance: u32) -> TileOut {
     let tile = fine_tiles[instance];
-    let corners = array<vec2f, 6>(
-        vec2f(0.0, 0.0), vec2f(1.0, 0.0), vec2f(0.0, 1.0),
-        vec2f(0.0, 1.0), vec2f(1.0, 0.0), vec2f(1.0, 1.0),
-    );
-    let px = (vec2f(f32(tile % params.tiles_x), f32(tile / params.tiles_x)) + corners[index]) * f32(params.tile_px);
+    let px = (vec2f(f32(tile % params.tiles_x), f32(tile / params.tiles_x)) + QUAD[index]) * f32(params.tile_px);
     let ndc = px * frame.pixel - 1.0;
     var out: TileOut;
     out.position = vec4f(ndc.x, -ndc.y, 0.0, 1.0);

@@ -388,8 +388,10 @@ pub struct WarpRenderer {
     tile_offset_buffer: wgpu::Buffer,
     tile_keypoint_buffer: wgpu::Buffer,
     fine_tile_buffer: wgpu::Buffer,
-    /// This frame's tiles that narrow keypoints reach (CPU copy of `fine_tile_buffer`).
+    /// This frame's tiles that narrow keypoints reach, then the runs of the other tiles
+    /// ([`Tiling::coarse_runs`]) from `fine_count` on (CPU copy of `fine_tile_buffer`).
     fine_tiles: Vec<u32>,
+    fine_count: usize,
     frame_buffer: wgpu::Buffer,
     tiling: Tiling,
     params: GpuParams,
@@ -675,7 +677,7 @@ impl WarpRenderer {
             make_pipeline("coarse flow", &render_layout, ["vs_main", "fs_flow"], FLOW_FORMAT, None, &[]);
         let warp_pipelines = std::array::from_fn(|mode| {
             let constants = [("BG_MODE", mode as f64)];
-            make_pipeline("warp", &warp_layout, ["vs_main", "fs_warp"], rgba8, None, &constants)
+            make_pipeline("warp", &warp_layout, ["vs_run", "fs_warp"], rgba8, None, &constants)
         });
         let fine_pipelines = std::array::from_fn(|mode| {
             let constants = [("BG_MODE", mode as f64)];
@@ -719,7 +721,9 @@ impl WarpRenderer {
             tile_offset_buffer,
             tile_keypoint_buffer,
             fine_tile_buffer,
+            // Runs are at most as many as the tiles they cover.
             fine_tiles: Vec::with_capacity(n_tiles),
+            fine_count: 0,
             frame_buffer,
             tiling,
             params,
@@ -808,6 +812,8 @@ impl WarpRenderer {
         }
         self.fine_tiles.clear();
         self.fine_tiles.extend(self.tiling.fine_tiles());
+        self.fine_count = self.fine_tiles.len();
+        self.fine_tiles.extend(self.tiling.coarse_runs());
         if !self.fine_tiles.is_empty() {
             ctx.queue.write_buffer(&self.fine_tile_buffer, 0, bytemuck::cast_slice(&self.fine_tiles));
         }
@@ -844,8 +850,9 @@ impl WarpRenderer {
             }
         });
         {
-            // One pass into the frame: the whole frame by the coarse flow, the fine tiles over it (every
-            // pixel is written, so the frame needs no clear), then the overlays, blended by coverage.
+            // One pass into the frame: the tiles that no narrow keypoint reaches by the coarse flow, in
+            // runs, and the fine tiles (every pixel is written once, so the frame needs no clear), then
+            // the overlays, blended by coverage.
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("warp and overlays"),
                 color_attachments: &[Some(wgpu::RenderPassColorAttachment {
@@ -861,11 +868,14 @@ impl WarpRenderer {
             });
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.set_bind_group(1, &self.flow_group, &[]);
-            pass.set_pipeline(&self.warp_pipelines[self.bg_mode]);
-            pass.draw(0..3, 0..1);
-            if !self.fine_tiles.is_empty() {
+            let (fine, runs) = (self.fine_count as u32, self.fine_tiles.len() as u32);
+            if runs > fine {
+                pass.set_pipeline(&self.warp_pipelines[self.bg_mode]);
+                pass.draw(0..6, fine..runs);
+            }
+            if fine > 0 {
                 pass.set_pipeline(&self.fine_pipelines[self.bg_mode]);
-                pass.draw(0..6, 0..self.fine_tiles.len() as u32);
+                pass.draw(0..6, 0..fine);
             }
             for (rect, pipeline) in [(lips, &self.lip_pipeline), (mouth, &self.mouth_pipeline)] {
                 if let Some((x, y, w, h)) = rect {

@@ -228,6 +228,18 @@ impl Tiling {
         (0..self.n_tiles()).filter(|&t| !self.list(List::Narrow, t).is_empty()).map(|t| t as u32)
     }
 
+    /// The runs of consecutive tiles in a row that no narrow keypoint reaches, in order, each as its
+    /// first tile plus `n_tiles * (length - 1)` (shaders/warp.wgsl `vs_run` decodes it): the coarse
+    /// warp draws one quad per run, so no pixel that the fine pass redraws is drawn twice.
+    pub fn coarse_runs(&self) -> impl Iterator<Item = u32> + '_ {
+        let (n, row) = (self.n_tiles() as u32, self.tiles_x);
+        let coarse = move |t: u32| self.list(List::Narrow, t as usize).is_empty();
+        (0..n).filter(move |&t| coarse(t) && (t % row == 0 || !coarse(t - 1))).map(move |first| {
+            let end = (first + 1..first - first % row + row).find(|&t| !coarse(t)).unwrap_or(first - first % row + row);
+            first + n * (end - first - 1)
+        })
+    }
+
     /// Share of tiles that a narrow keypoint reaches.
     pub fn fine_share(&self) -> f32 {
         self.fine_tiles().count() as f32 / self.n_tiles() as f32
@@ -265,6 +277,12 @@ mod tests {
         assert_eq!(t.list(List::Narrow, corner), &[1]);
         assert!(t.list(List::Wide, corner).is_empty());
         assert_eq!(t.fine_tiles().collect::<Vec<_>>(), [corner as u32]);
+        // Every row is one coarse run but the corner tile's: tiles 0..5 and 6..64 of row 5.
+        let runs: Vec<u32> = t.coarse_runs().collect();
+        assert_eq!(runs.len(), 65);
+        assert_eq!(runs[5], 5 * 64 + 4096 * 4);
+        assert_eq!(runs[6], 5 * 64 + 6 + 4096 * 57);
+        assert_eq!(runs[7], 6 * 64 + 4096 * 63);
         let centre = t.tile_of(256, 256);
         assert_eq!(t.list(List::Wide, centre), &[0]);
         assert!(t.list(List::Narrow, centre).is_empty());
