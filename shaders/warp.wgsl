@@ -23,10 +23,10 @@
 // The mouth interior and the lids are drawn over the result by small scissored render passes.
 
 struct Params {
-    crop_origin: vec2f,   // image pixels of frame point (-1,-1)
-    crop_side: f32,       // image pixels spanned by the frame
+    uv_offset: vec2f,     // portrait texture coordinates of frame point (0, 0) ...
+    _pad0: f32,
     bg_weight: f32,       // weight of the identity term
-    image_size: vec2f,    // portrait size in pixels
+    uv_scale: vec2f,      // ... and per frame unit: uv = uv_offset + uv_scale s
     right: vec2f,         // face axis along the eye line (unit, frame coordinates)
     down: vec2f,          // face axis down the face (unit)
     count: u32,           // keypoints in use
@@ -148,8 +148,7 @@ fn outline_distance(p: vec2f, which: u32, driving: bool) -> f32 {
 }
 
 fn sample_frame(s: vec2f) -> vec4f {
-    let pixel = params.crop_origin + (s + 1.0) * 0.5 * params.crop_side;
-    let uv = pixel / params.image_size;
+    let uv = params.uv_offset + params.uv_scale * s;
     // Outside the portrait: black, and no person. A select, not an early return: software rasterisers
     // pay for a branch that lanes may take apart (a fifth of the warp's cost on lavapipe).
     let inside = all(uv >= vec2f(0.0)) && all(uv <= vec2f(1.0));

@@ -303,10 +303,10 @@ const STORAGE: wgpu::BufferBindingType = wgpu::BufferBindingType::Storage { read
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct GpuParams {
-    crop_origin: [f32; 2],
-    crop_side: f32,
+    uv_offset: [f32; 2],
+    _pad0: f32,
     bg_weight: f32,
-    image_size: [f32; 2],
+    uv_scale: [f32; 2],
     right: [f32; 2],
     down: [f32; 2],
     count: u32,
@@ -477,11 +477,13 @@ impl WarpRenderer {
             min_filter: wgpu::FilterMode::Linear,
             ..Default::default()
         });
+        let image_size = glam::Vec2::new(image.width() as f32, image.height() as f32);
         let params = GpuParams {
-            crop_origin: framing.origin.to_array(),
-            crop_side: framing.side,
+            // Frame point s is image pixel origin + (s + 1) side / 2; texture coordinates divide by the size.
+            uv_offset: ((framing.origin + 0.5 * framing.side) / image_size).to_array(),
+            _pad0: 0.0,
             bg_weight: rig.background_weight,
-            image_size: [image.width() as f32, image.height() as f32],
+            uv_scale: (0.5 * framing.side / image_size).to_array(),
             right: rig.right.to_array(),
             down: rig.down.to_array(),
             count: rig.keypoints.len() as u32,
