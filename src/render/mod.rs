@@ -9,9 +9,10 @@
 //! buffer and are binned, on the CPU, into the 8-pixel screen tiles their 3-sigma ellipses reach, in two
 //! lists per tile: wide keypoints (jaw, chin, head and body rings) and narrow ones (lips, lids, eyes).
 //! A render pass evaluates the wide keypoints' part of the blend on a coarse grid, one sample per
-//! 4 pixels; a full-frame render pass reads it bilinearly and samples the portrait bilinearly at the
-//! blended source point `p_src + J (z - p_drv)`; then one instanced quad per tile that narrow keypoints
-//! reach redraws that tile with them added at every pixel. Small scissored render passes draw the mouth
+//! 4 pixels. The warp pass then draws one instanced quad per run of tiles in a row that no narrow
+//! keypoint reaches, reading the grid bilinearly and sampling the portrait bilinearly at the blended
+//! source point `p_src + J (z - p_drv)`, and one instanced quad per tile that narrow keypoints reach,
+//! with them added at every pixel: every pixel is drawn once. Small scissored render passes draw the mouth
 //! interior (with synthetic teeth for a portrait that shows none) and the closing lids over it, and the
 //! frame is copied into a mapped readback buffer.
 //!
@@ -366,8 +367,8 @@ const BG_MODES: usize = 4;
 /// The warp renderer for one portrait at one frame size.
 pub struct WarpRenderer {
     flow_pipeline: wgpu::RenderPipeline,
-    /// The warp over the whole frame and over the fine tiles, one of each per background mode
-    /// (shaders/warp.wgsl `BG_MODE`), indexed by `bg_mode`.
+    /// The warp over the runs of coarse tiles and over the fine tiles, one of each per background
+    /// mode (shaders/warp.wgsl `BG_MODE`), indexed by `bg_mode`.
     warp_pipelines: [wgpu::RenderPipeline; BG_MODES],
     fine_pipelines: [wgpu::RenderPipeline; BG_MODES],
     bg_mode: usize,
