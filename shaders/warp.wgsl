@@ -49,8 +49,8 @@ struct Params {
 }
 
 // What shows behind the person (BG_KEEP, BG_COLOR, BG_IMAGE or BG_ALPHA); the portrait's alpha is the
-// person mask (1 in BG_KEEP). A pipeline constant, one warp pipeline per mode: as a uniform, every
-// pixel paid for the branches on lavapipe.
+// person mask (1 in BG_KEEP). A pipeline constant, one warp pipeline per mode, so that no pixel
+// evaluates the other modes' branches.
 override BG_MODE: u32 = 0u;
 const BG_KEEP: u32 = 0u;
 const BG_COLOR: u32 = 1u;
@@ -150,7 +150,7 @@ fn outline_distance(p: vec2f, which: u32, driving: bool) -> f32 {
 fn sample_frame(s: vec2f) -> vec4f {
     let uv = params.uv_offset + params.uv_scale * s;
     // Outside the portrait: black, and no person. A select, not an early return: software rasterisers
-    // pay for a branch that lanes may take apart (a fifth of the warp's cost on lavapipe).
+    // run both sides of a branch that lanes take apart.
     let inside = all(uv >= vec2f(0.0)) && all(uv <= vec2f(1.0));
     return select(vec4f(0.0), textureSampleLevel(portrait, portrait_sampler, uv, 0.0), inside);
 }
