@@ -21,10 +21,10 @@ Off by default, for experiments: `--channel-eq SIGMA` sends each training window
 channel (`channel_eq`), a smooth equaliser curve over the mel bins, as a microphone, a room or a
 voice's own timbre colours the spectrum; `--open-min` and `--key-open-weight` set the open-vowel hinge.
 With `--channel-eq 0.35 --open-min 0.75 --key-open-weight 12` (2026-11-26) the held-out flite voice
-rms, whose long-term spectrum sits 8 dB (rms over the bins) from the training voices' mean, stopped
-getting a third of its /ae/ and /ao/ half open: open-vowel 98.9% (live) and 99.2% (quality), closure
-99.5% and 98.3%; but viseme accuracy fell by 5 points, jaw correlation by 0.03-0.04, and the live
-model's mouth on -60 dBFS noise wandered twice as much (std 0.015). Not adopted.
+rms, whose long-term spectrum sits 8 dB (rms over the bins) from the training voices' mean, left 8 of
+its 378 open vowels under half open instead of 44 (live): open-vowel 98.9% (live) and 99.2% (quality),
+closure 99.5% and 98.3%; but viseme accuracy fell by 5 points, jaw correlation by 0.03-0.04, and the
+live model's mouth on -60 dBFS noise wandered three times as much (std 0.015). Not adopted.
 
 Usage: train.py --data training/data --lookahead 0 --out models/motion_live.onnx [--steps N] [--seed S]
 """
