@@ -727,16 +727,7 @@ impl StreamResampler {
     /// [`LiveAudioError::Resample`] for a rate rubato refuses.
     pub fn new(rate_hz: u32) -> Result<Self, LiveAudioError> {
         if rate_hz == SAMPLE_RATE_HZ {
-            return Ok(Self {
-                rate_hz,
-                inner: None,
-                pending: Vec::new(),
-                scratch: Vec::new(),
-                to_skip: 0,
-                delay_samples: 0,
-                fed: 0,
-                given: 0,
-            });
+            return Ok(Self::from_parts(rate_hz, None, Vec::new(), Vec::new(), 0));
         }
         let chunk = (rate_hz as usize / 1000).max(8);
         let params = SincInterpolationParameters {
@@ -750,17 +741,19 @@ impl StreamResampler {
         let mut inner = SincFixedIn::<f32>::new(f64::from(SAMPLE_RATE_HZ) / f64::from(rate_hz), 1.0, params, chunk, 1)
             .map_err(|e| err(&e))?;
         let mut scratch = vec![0.0; inner.output_frames_max()];
-        let to_skip = measured_delay(&mut inner, &mut scratch, rate_hz).map_err(|e| err(&e))?;
-        Ok(Self {
-            rate_hz,
-            inner: Some(inner),
-            pending: Vec::with_capacity(4 * chunk),
-            scratch,
-            to_skip,
-            delay_samples: to_skip,
-            fed: 0,
-            given: 0,
-        })
+        let delay = measured_delay(&mut inner, &mut scratch, rate_hz).map_err(|e| err(&e))?;
+        Ok(Self::from_parts(rate_hz, Some(inner), Vec::with_capacity(4 * chunk), scratch, delay))
+    }
+
+    /// A resampler that has taken nothing yet and will drop its first `delay_samples` outputs.
+    fn from_parts(
+        rate_hz: u32,
+        inner: Option<SincFixedIn<f32>>,
+        pending: Vec<f32>,
+        scratch: Vec<f32>,
+        delay_samples: usize,
+    ) -> Self {
+        Self { rate_hz, inner, pending, scratch, to_skip: delay_samples, delay_samples, fed: 0, given: 0 }
     }
 
     /// The input rate.
