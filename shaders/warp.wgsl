@@ -5,21 +5,25 @@
 // (spread given per face axis). The identity map z, weighted by `bg_weight`, holds the background.
 // The blended source point is sampled bilinearly from the portrait; outside the portrait is black.
 //
-// Keypoints are binned per screen tile on the CPU (by their 3-sigma ellipse): a pixel visits only the
-// keypoints whose support reaches its tile, and a tile with none is the identity map. Beyond 3 sigma a
-// weight is zero anyway, so binning changes no pixel.
-//
 // Two resolutions (src/render/tiles.rs): the blend is s(z) = z + N / D with N = sum of w_k (m_k(z) - z)
-// and D = bg_weight + sum of w_k. `fs_flow` evaluates the wide keypoints' part (jaw, head and body rings,
-// smooth over a few pixels) on a coarse grid, one sample per `flow_step` pixels; the warp passes read it
-// bilinearly, and in the tiles they reach add the narrow keypoints (lips, lids, eyes, nose) at every
-// pixel.
+// and D = bg_weight + sum of w_k. The wide keypoints' part (jaw, head and body rings, smooth over a
+// few pixels) is summed on a coarse grid, one sample per `flow_step` pixels, which the warp passes
+// read bilinearly; the narrow keypoints' part (lips, lids, eyes, nose) is summed at every pixel of the
+// tiles they reach (the fine tiles, binned on the CPU by each keypoint's 3-sigma ellipse).
 //
-// The warp itself is one render pass into the frame. `vs_run` / `fs_warp` draw, one instanced quad per
-// run of tiles in a row, the tiles that no narrow keypoint reaches with the coarse part alone; then
-// `vs_tile` / `fs_warp_fine` draw, one instanced quad each, the tiles that narrow keypoints reach
-// (about a tenth of them at 512 px), adding those. Fragment shaders, not a compute shader: as fast on
-// lavapipe, and no storage-texture writes needed.
+// Both sums are drawn, not looped over: every keypoint draws one quad over its 3-sigma ellipse's
+// bounding box into its sum's texture (`vs_wide` / `fs_wide` into the coarse grid, cleared to the
+// background weight; `vs_spot` / `fs_spot` into the per-pixel one, whose fine tiles `fs_zero` clears
+// first), added by the blend unit in keypoint order, with nothing written beyond the cutoff. The
+// keypoint reaches its fragments as flat varyings, the same for the whole quad: software rasterisers
+// (lavapipe) run that as plain vector arithmetic, where a per-pixel keypoint loop costs a gather per
+// lane for every load. Beyond 3 sigma a weight is zero, so the quads' extent changes no pixel.
+//
+// The warp itself is one render pass into the frame, drawn as one instanced quad per run of tiles in a
+// row (`vs_run`; few triangles, which software rasterisers set up one by one): `fs_warp` draws the
+// tiles that no narrow keypoint reaches with the coarse part alone, `fs_warp_fine` the tiles that
+// narrow keypoints reach (about a tenth of them at 512 px), adding the per-pixel sum. Fragment
+// shaders, not a compute shader: as fast on lavapipe, and no storage-texture writes needed.
 // The mouth interior and the lids are drawn over the result by small scissored render passes.
 
 struct Params {
@@ -81,20 +85,19 @@ struct Keypoint {
 @group(0) @binding(1) var<storage, read> keypoints: array<Keypoint>;
 @group(0) @binding(2) var portrait: texture_2d<f32>;
 @group(0) @binding(3) var portrait_sampler: sampler;
-// List l (WIDE, NARROW) of tile t is tile_keypoints[tile_offsets[o] .. tile_offsets[o + 1]] with
-// o = l * (tiles + 1) + t.
-@group(0) @binding(4) var<storage, read> tile_offsets: array<u32>;
-@group(0) @binding(5) var<storage, read> tile_keypoints: array<u32>;
-@group(0) @binding(6) var<uniform> frame: Frame;
+@group(0) @binding(4) var<uniform> frame: Frame;
 // BG_IMAGE's picture, already at the frame's size.
-@group(0) @binding(7) var backdrop: texture_2d<f32>;
-// The tiles that narrow keypoints reach, this frame (one instance of vs_tile each), then the runs of
-// the other tiles (one instance of vs_run each).
-@group(0) @binding(8) var<storage, read> fine_tiles: array<u32>;
+@group(0) @binding(5) var backdrop: texture_2d<f32>;
+// Instance data: the narrow keypoints (one instance of vs_spot each), the wide ones (vs_wide), then
+// this frame's runs of fine tiles and of coarse tiles (vs_run).
+@group(0) @binding(6) var<storage, read> instances: array<u32>;
 // The wide keypoints' part of the blend on the coarse grid (rgb: sum of w (m - z), sum of w plus the
-// background weight): rendered by fs_flow, read by the warp passes.
+// background weight): drawn by vs_wide / fs_wide, read by the warp passes.
 @group(1) @binding(0) var flow_sampler: sampler;   // bilinear, clamped to the edge
 @group(1) @binding(1) var flow: texture_2d<f32>;
+// The narrow keypoints' part of the blend at every pixel of the fine tiles (rgb as `flow`, without the
+// background weight): rendered by vs_spot / fs_spot, read by fs_warp_fine.
+@group(1) @binding(2) var narrow_sum: texture_2d<f32>;
 
 struct VertexOut {
     @builtin(position) position: vec4f,
@@ -271,40 +274,6 @@ fn mouth_interior(z: vec2f, d_drv: f32) -> vec3f {
     return colour * mix(0.65, 1.0, smoothstep(0.0, 3.0 * px, -d_drv));
 }
 
-// One list's part of the blend at output point z: (sum of w_k (m_k(z) - z), sum of w_k), where m_k is
-// keypoint k's local affine map p_src + J (z - p_drv) and w_k its Gaussian weight. `tile` is the tile
-// whose keypoints can reach z; `list` is WIDE or NARROW.
-fn blend(z: vec2f, tile: u32, list: u32) -> vec3f {
-    var acc = vec3f(0.0);
-    let t = list * (params.tiles_x * params.tiles_x + 1u) + tile;
-    let first = tile_offsets[t];
-    let last = tile_offsets[t + 1u];
-    for (var i = first; i < last; i++) {
-        let kp = keypoints[tile_keypoints[i]];
-        let d = z - kp.drv;
-        let e = kp.spread.x * d.x * d.x + kp.spread.y * d.x * d.y + kp.spread.z * d.y * d.y;
-        if (e > CUTOFF_EXPONENT) {
-            let w = kp.spread.w * (exp(e) - CUTOFF_WEIGHT);
-            let jd = vec2f(kp.jac.x * d.x + kp.jac.y * d.y, kp.jac.z * d.x + kp.jac.w * d.y);
-            acc += w * vec3f(kp.src + jd - z, 1.0);
-        }
-    }
-    return acc;
-}
-
-const WIDE: u32 = 0u;
-const NARROW: u32 = 1u;
-
-// First pass, a render pass at the coarse grid's size: the wide keypoints' part of the blend, with the
-// background weight, at the centre of each flow_step square.
-@fragment
-fn fs_flow(in: VertexOut) -> @location(0) vec4f {
-    let frag = in.position.xy * f32(params.flow_step);
-    let z = frag * frame.pixel - 1.0;
-    let tile = min(vec2u(frag) / params.tile_px, vec2u(params.tiles_x - 1u));
-    return vec4f(blend(z, tile.y * params.tiles_x + tile.x, WIDE) + vec3f(0.0, 0.0, params.bg_weight), 0.0);
-}
-
 // The coarse part of the blend at pixel position `frag`, bilinear between the four nearest samples
 // (the edge samples repeat beyond the grid): sample i's centre is at (i + 0.5) flow_step pixels, so
 // the texture coordinate is frag / (flow_step flow_side).
@@ -334,13 +303,12 @@ const QUAD: array<vec2f, 6> = array<vec2f, 6>(
     vec2f(0.0, 1.0), vec2f(1.0, 0.0), vec2f(1.0, 1.0),
 );
 
-// Second pass: one quad per run of consecutive tiles in a row that no narrow keypoint reaches
-// (fine_tiles[instance], after the fine tiles, encoded as first tile + tiles * (length - 1)), which
-// the coarse part alone draws exactly. The third pass draws the others.
+// One quad per run of consecutive tiles in a row, all fine or all coarse (instances[instance],
+// encoded as first tile + tiles * (length - 1)).
 @vertex
 fn vs_run(@builtin(vertex_index) index: u32, @builtin(instance_index) instance: u32) -> VertexOut {
     let tiles = params.tiles_x * params.tiles_x;
-    let run = fine_tiles[instance];
+    let run = instances[instance];
     let first = run % tiles;
     let origin = vec2f(f32(first % params.tiles_x), f32(first / params.tiles_x));
     let px = (origin + QUAD[index] * vec2f(f32(run / tiles + 1u), 1.0)) * f32(params.tile_px);
@@ -358,29 +326,84 @@ fn fs_warp(in: VertexOut) -> @location(0) vec4f {
     return warp_colour(in.position.xy, coarse_blend(in.position.xy));
 }
 
-struct TileOut {
-    @builtin(position) position: vec4f,
-    @location(0) @interpolate(flat) tile: u32,
+// The warp in a tile that narrow keypoints reach: the coarse part plus the narrow keypoints' part.
+@fragment
+fn fs_warp_fine(in: VertexOut) -> @location(0) vec4f {
+    let frag = in.position.xy;
+    return warp_colour(frag, coarse_blend(frag) + textureLoad(narrow_sum, vec2i(frag), 0).xyz);
 }
 
-// Third pass: one quad (two triangles, six vertices) per instance, covering tile fine_tiles[instance].
-@vertex
-fn vs_tile(@builtin(vertex_index) index: u32, @builtin(instance_index) instance: u32) -> TileOut {
-    let tile = fine_tiles[instance];
-    let px = (vec2f(f32(tile % params.tiles_x), f32(tile / params.tiles_x)) + QUAD[index]) * f32(params.tile_px);
-    let ndc = px * frame.pixel - 1.0;
-    var out: TileOut;
-    out.position = vec4f(ndc.x, -ndc.y, 0.0, 1.0);
-    out.tile = tile;
+// The narrow pass, before the warp: the fine tiles are zeroed (vs_run / fs_zero), then every narrow
+// keypoint adds its part of the blend (vs_spot / fs_spot, additive blending).
+@fragment
+fn fs_zero(in: VertexOut) -> @location(0) vec4f {
+    return vec4f(0.0);
+}
+
+struct SpotOut {
+    @builtin(position) position: vec4f,
+    @location(0) @interpolate(flat) drv_src: vec4f,
+    @location(1) @interpolate(flat) jac: vec4f,
+    @location(2) @interpolate(flat) spread: vec4f,
+}
+
+// The quad over keypoint instances[instance]'s 3-sigma ellipse's bounding box, for a target whose
+// pixels are `step` frame pixels (1: the frame; flow_step: the coarse grid) and whose side covers
+// `cover` frame units from -1. (A quad, not a polygon closer to the ellipse: lavapipe sets up
+// triangles one by one, and an octagon's six cost more than the quad's corners.)
+fn spot(index: u32, instance: u32, step: f32, cover: f32) -> SpotOut {
+    let kp = keypoints[instances[instance]];
+    // e(d) = -d^T A d with A = [[a, b], [b, c]]; e > CUTOFF_EXPONENT within |d.x| < sqrt(-CUTOFF c / det)
+    // and |d.y| < sqrt(-CUTOFF a / det). Half a target pixel more, against rounding.
+    let a = -kp.spread.x;
+    let b = -0.5 * kp.spread.y;
+    let c = -kp.spread.z;
+    let det = max(a * c - b * b, 1e-20);
+    let half = sqrt(-CUTOFF_EXPONENT * vec2f(c, a) / det) + 0.5 * step * frame.pixel;
+    let corner = (kp.drv + 1.0 + (QUAD[index] * 2.0 - 1.0) * half) * (2.0 / cover) - 1.0;
+    var out: SpotOut;
+    out.position = vec4f(corner.x, -corner.y, 0.0, 1.0);
+    out.drv_src = vec4f(kp.drv, kp.src);
+    out.jac = kp.jac;
+    out.spread = kp.spread;
     return out;
 }
 
-// The warp in a tile that narrow keypoints reach: the coarse part plus the tile's narrow keypoints.
+// A narrow keypoint's quad on the frame.
+@vertex
+fn vs_spot(@builtin(vertex_index) index: u32, @builtin(instance_index) instance: u32) -> SpotOut {
+    return spot(index, instance, 1.0, 2.0);
+}
+
+// A wide keypoint's quad on the coarse grid.
+@vertex
+fn vs_wide(@builtin(vertex_index) index: u32, @builtin(instance_index) instance: u32) -> SpotOut {
+    let step = f32(params.flow_step);
+    return spot(index, instance, step, step * f32(params.flow_side) * frame.pixel);
+}
+
+// A keypoint's part of the blend at frame point z: (w (m(z) - z), w), or nothing beyond its cutoff.
+fn spot_part(in: SpotOut, z: vec2f) -> vec4f {
+    let d = z - in.drv_src.xy;
+    let e = in.spread.x * d.x * d.x + in.spread.y * d.x * d.y + in.spread.z * d.y * d.y;
+    if (e <= CUTOFF_EXPONENT) {
+        discard;
+    }
+    let w = in.spread.w * (exp(e) - CUTOFF_WEIGHT);
+    let jd = vec2f(in.jac.x * d.x + in.jac.y * d.y, in.jac.z * d.x + in.jac.w * d.y);
+    return vec4f(w * vec3f(in.drv_src.zw + jd - z, 1.0), 0.0);
+}
+
 @fragment
-fn fs_warp_fine(in: TileOut) -> @location(0) vec4f {
-    let frag = in.position.xy;
-    let z = frag * frame.pixel - 1.0;
-    return warp_colour(frag, coarse_blend(frag) + blend(z, in.tile, NARROW));
+fn fs_spot(in: SpotOut) -> @location(0) vec4f {
+    return spot_part(in, in.position.xy * frame.pixel - 1.0);
+}
+
+// The coarse grid: cleared to the background's weight, then every wide keypoint adds its part at the
+// centre of each flow_step square.
+@fragment
+fn fs_wide(in: SpotOut) -> @location(0) vec4f {
+    return spot_part(in, in.position.xy * f32(params.flow_step) * frame.pixel - 1.0);
 }
 
 // The segment of outline `which` among points first .. first + 8 (an upper line: first = 0u; a lower

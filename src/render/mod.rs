@@ -6,15 +6,16 @@
 //! CPU. Thread: the render thread (the offline render's one thread).
 //!
 //! How a frame is drawn (details in [`tiles`] and shaders/warp.wgsl): the keypoints go into a storage
-//! buffer and are binned, on the CPU, into the 8-pixel screen tiles their 3-sigma ellipses reach, in two
-//! lists per tile: wide keypoints (jaw, chin, head and body rings) and narrow ones (lips, lids, eyes).
-//! A render pass evaluates the wide keypoints' part of the blend on a coarse grid, one sample per
-//! 4 pixels. The warp pass then draws one instanced quad per run of tiles in a row that no narrow
-//! keypoint reaches, reading the grid bilinearly and sampling the portrait bilinearly at the blended
-//! source point `p_src + J (z - p_drv)`, and one instanced quad per tile that narrow keypoints reach,
-//! with them added at every pixel: every pixel is drawn once. Small scissored render passes draw the mouth
-//! interior (with synthetic teeth for a portrait that shows none) and the closing lids over it, and the
-//! frame is copied into a mapped readback buffer.
+//! buffer; they are wide (jaw, chin, head and body rings) or narrow (lips, lids, eyes) by their spread
+//! at this frame size. The narrow ones are binned, on the CPU, into the 8-pixel screen tiles their
+//! 3-sigma ellipses reach: the fine tiles. Each wide keypoint then draws one quad over its ellipse into
+//! a coarse grid (one sample per 4 pixels), and each narrow one into a per-pixel texture over the fine
+//! tiles, both summed by additive blending: the two parts of the blend. The warp pass draws one
+//! instanced quad per run of tiles in a row, reading the grid bilinearly (plus the per-pixel part in
+//! the fine tiles) and sampling the portrait bilinearly at the blended source point: every pixel is
+//! drawn once. Small scissored render passes draw the mouth interior (with synthetic teeth for a
+//! portrait that shows none) and the closing lids over it, and the frame is copied into a mapped
+//! readback buffer.
 //!
 //! Following rerun's re_renderer, one [`RenderContext`] owns device and queue; [`WarpRenderer`] owns the
 //! pipeline and every buffer and texture it uses, created once. Nothing is allocated per frame.
@@ -297,6 +298,9 @@ fn teeth_colour(image: &RgbaImage, framing: &Framing, rig: &Rig) -> [f32; 4] {
 
 /// The coarse flow's texels: half floats, so that the warp passes can read it with one filtered sample.
 const FLOW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
+/// The narrow keypoints' part of the blend, per pixel, summed by additive blending: half floats, which
+/// every adapter can blend.
+const NARROW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
 
 const UNIFORM: wgpu::BufferBindingType = wgpu::BufferBindingType::Uniform;
 const STORAGE: wgpu::BufferBindingType = wgpu::BufferBindingType::Storage { read_only: true };
@@ -367,6 +371,18 @@ const BG_MODES: usize = 4;
 /// The warp renderer for one portrait at one frame size.
 pub struct WarpRenderer {
     flow_pipeline: wgpu::RenderPipeline,
+    /// The narrow pass: zeroes the fine tiles, then adds every narrow keypoint's part.
+    zero_pipeline: wgpu::RenderPipeline,
+    spot_pipeline: wgpu::RenderPipeline,
+    narrow_view: wgpu::TextureView,
+    /// Instances (shaders/warp.wgsl `instances`): the keypoints that are narrow at this frame size,
+    /// `0..n_narrow`, then the wide ones up to `n_keypoints` (written once); then this frame's runs of
+    /// fine tiles, `fine_runs` of them, and the runs of coarse tiles (`runs`, written per frame).
+    instance_buffer: wgpu::Buffer,
+    n_narrow: u32,
+    n_keypoints: u32,
+    runs: Vec<u32>,
+    fine_runs: u32,
     /// The warp over the runs of coarse tiles and over the fine tiles, one of each per background
     /// mode (shaders/warp.wgsl `BG_MODE`), indexed by `bg_mode`.
     warp_pipelines: [wgpu::RenderPipeline; BG_MODES],
@@ -386,13 +402,6 @@ pub struct WarpRenderer {
     size: u32,
     rig: Rig,
     staging: Vec<GpuKeypoint>,
-    tile_offset_buffer: wgpu::Buffer,
-    tile_keypoint_buffer: wgpu::Buffer,
-    fine_tile_buffer: wgpu::Buffer,
-    /// This frame's tiles that narrow keypoints reach, then the runs of the other tiles
-    /// ([`Tiling::coarse_runs`]) from `fine_count` on (CPU copy of `fine_tile_buffer`).
-    fine_tiles: Vec<u32>,
-    fine_count: usize,
     frame_buffer: wgpu::Buffer,
     tiling: Tiling,
     params: GpuParams,
@@ -435,24 +444,29 @@ impl WarpRenderer {
             wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
         );
         let flow_view = flow_texture.create_view(&wgpu::TextureViewDescriptor::default());
-        let tile_offset_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("tile offsets"),
-            size: (4 * tiling.offsets.len()) as u64,
+        let narrow_view = texture_2d(
+            device,
+            "narrow keypoints' blend",
+            (size, size),
+            NARROW_FORMAT,
+            wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+        )
+        .create_view(&wgpu::TextureViewDescriptor::default());
+        // The narrow keypoints, then the wide ones; then room for the runs (at most as many as the
+        // tiles they cover).
+        let (mut keypoints, wide): (Vec<u32>, Vec<u32>) =
+            (0..rig.keypoints.len() as u32).partition(|&i| tiling.is_narrow(rig.keypoints[i as usize].sigma));
+        let n_narrow = keypoints.len() as u32;
+        keypoints.extend(wide);
+        let instance_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("instances"),
+            size: (4 * (keypoints.len() + n_tiles)) as u64,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let tile_keypoint_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("tile keypoints"),
-            size: (4 * n_tiles * n_keypoints) as u64,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let fine_tile_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("fine tiles"),
-            size: (4 * n_tiles) as u64,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        if !keypoints.is_empty() {
+            ctx.queue.write_buffer(&instance_buffer, 0, bytemuck::cast_slice(&keypoints));
+        }
         let portrait = texture_2d(
             device,
             "portrait",
@@ -573,11 +587,9 @@ impl WarpRenderer {
                     ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
                     count: None,
                 },
-                buffer_entry(4, STORAGE),
-                buffer_entry(5, STORAGE),
-                buffer_entry(6, UNIFORM),
-                texture_entry(7, VISIBLE, false),
-                buffer_entry(8, STORAGE),
+                buffer_entry(4, UNIFORM),
+                texture_entry(5, VISIBLE, false),
+                buffer_entry(6, STORAGE),
             ],
         });
         // Group 1 of the warp passes: the coarse grid they read.
@@ -591,6 +603,7 @@ impl WarpRenderer {
                     count: None,
                 },
                 texture_entry(1, wgpu::ShaderStages::FRAGMENT, true),
+                texture_entry(2, wgpu::ShaderStages::FRAGMENT, false),
             ],
         });
         let portrait_view = portrait.create_view(&wgpu::TextureViewDescriptor::default());
@@ -602,16 +615,14 @@ impl WarpRenderer {
                 wgpu::BindGroupEntry { binding: 1, resource: keypoint_buffer.as_entire_binding() },
                 wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&portrait_view) },
                 wgpu::BindGroupEntry { binding: 3, resource: wgpu::BindingResource::Sampler(&sampler) },
-                wgpu::BindGroupEntry { binding: 4, resource: tile_offset_buffer.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 5, resource: tile_keypoint_buffer.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 6, resource: frame_buffer.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 4, resource: frame_buffer.as_entire_binding() },
                 wgpu::BindGroupEntry {
-                    binding: 7,
+                    binding: 5,
                     resource: wgpu::BindingResource::TextureView(
                         &backdrop.create_view(&wgpu::TextureViewDescriptor::default()),
                     ),
                 },
-                wgpu::BindGroupEntry { binding: 8, resource: fine_tile_buffer.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 6, resource: instance_buffer.as_entire_binding() },
             ],
         });
         let flow_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -620,6 +631,7 @@ impl WarpRenderer {
             entries: &[
                 wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Sampler(&sampler) },
                 wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&flow_view) },
+                wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&narrow_view) },
             ],
         });
         // The coarse flow and the overlays see group 0 only; the warp passes also read the flow.
@@ -676,15 +688,36 @@ impl WarpRenderer {
             })
         };
         let rgba8 = wgpu::TextureFormat::Rgba8Unorm;
-        let flow_pipeline =
-            make_pipeline("coarse flow", &render_layout, ["vs_main", "fs_flow"], FLOW_FORMAT, None, &[]);
+        let add = wgpu::BlendComponent {
+            src_factor: wgpu::BlendFactor::One,
+            dst_factor: wgpu::BlendFactor::One,
+            operation: wgpu::BlendOperation::Add,
+        };
+        let flow_pipeline = make_pipeline(
+            "coarse flow",
+            &render_layout,
+            ["vs_wide", "fs_wide"],
+            FLOW_FORMAT,
+            Some(wgpu::BlendState { color: add, alpha: add }),
+            &[],
+        );
+        let zero_pipeline =
+            make_pipeline("narrow: zero", &render_layout, ["vs_run", "fs_zero"], NARROW_FORMAT, None, &[]);
+        let spot_pipeline = make_pipeline(
+            "narrow: keypoints",
+            &render_layout,
+            ["vs_spot", "fs_spot"],
+            NARROW_FORMAT,
+            Some(wgpu::BlendState { color: add, alpha: add }),
+            &[],
+        );
         let warp_pipelines = std::array::from_fn(|mode| {
             let constants = [("BG_MODE", mode as f64)];
             make_pipeline("warp", &warp_layout, ["vs_run", "fs_warp"], rgba8, None, &constants)
         });
         let fine_pipelines = std::array::from_fn(|mode| {
             let constants = [("BG_MODE", mode as f64)];
-            make_pipeline("warp fine tiles", &warp_layout, ["vs_tile", "fs_warp_fine"], rgba8, None, &constants)
+            make_pipeline("warp fine tiles", &warp_layout, ["vs_run", "fs_warp_fine"], rgba8, None, &constants)
         });
         let lip_pipeline = make_pipeline("lips", &render_layout, ["vs_main", "fs_lips"], rgba8, overlay, &[]);
         let mouth_pipeline =
@@ -704,6 +737,14 @@ impl WarpRenderer {
             .collect();
         Ok(Self {
             flow_pipeline,
+            zero_pipeline,
+            spot_pipeline,
+            narrow_view,
+            instance_buffer,
+            n_narrow,
+            n_keypoints: keypoints.len() as u32,
+            runs: Vec::with_capacity(n_tiles),
+            fine_runs: 0,
             warp_pipelines,
             fine_pipelines,
             bg_mode: 0,
@@ -721,12 +762,6 @@ impl WarpRenderer {
             size,
             rig: rig.clone(),
             staging,
-            tile_offset_buffer,
-            tile_keypoint_buffer,
-            fine_tile_buffer,
-            // Runs are at most as many as the tiles they cover.
-            fine_tiles: Vec::with_capacity(n_tiles),
-            fine_count: 0,
             frame_buffer,
             tiling,
             params,
@@ -804,22 +839,22 @@ impl WarpRenderer {
         ctx.queue.write_buffer(&self.keypoint_buffer, 0, bytemuck::cast_slice(&self.staging));
         let frame = self.frame_uniform(pose);
         ctx.queue.write_buffer(&self.frame_buffer, 0, bytemuck::bytes_of(&frame));
-        let used = self.tiling.bin(
+        self.tiling.bin(
             self.staging.iter().zip(&self.rig.keypoints).map(|(g, k)| (glam::Vec2::from(g.drv), k.sigma)),
             self.rig.right,
             self.rig.down,
         );
-        ctx.queue.write_buffer(&self.tile_offset_buffer, 0, bytemuck::cast_slice(&self.tiling.offsets));
-        if used > 0 {
-            ctx.queue.write_buffer(&self.tile_keypoint_buffer, 0, bytemuck::cast_slice(&self.tiling.keypoints[..used]));
-        }
-        self.fine_tiles.clear();
-        self.fine_tiles.extend(self.tiling.fine_tiles());
-        self.fine_count = self.fine_tiles.len();
-        self.fine_tiles.extend(self.tiling.coarse_runs());
-        if !self.fine_tiles.is_empty() {
-            ctx.queue.write_buffer(&self.fine_tile_buffer, 0, bytemuck::cast_slice(&self.fine_tiles));
-        }
+        self.runs.clear();
+        self.runs.extend(self.tiling.runs(true));
+        self.fine_runs = self.runs.len() as u32;
+        self.runs.extend(self.tiling.runs(false));
+        ctx.queue.write_buffer(
+            &self.instance_buffer,
+            4 * u64::from(self.n_keypoints),
+            bytemuck::cast_slice(&self.runs),
+        );
+        let (k, fine) = (self.n_keypoints, self.n_keypoints + self.fine_runs);
+        let runs_end = k + self.runs.len() as u32;
         {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("coarse flow"),
@@ -828,7 +863,12 @@ impl WarpRenderer {
                     depth_slice: None,
                     resolve_target: None,
                     ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
+                        load: wgpu::LoadOp::Clear(wgpu::Color {
+                            r: 0.0,
+                            g: 0.0,
+                            b: f64::from(self.params.bg_weight),
+                            a: 0.0,
+                        }),
                         store: wgpu::StoreOp::Store,
                     },
                 })],
@@ -839,7 +879,27 @@ impl WarpRenderer {
             });
             pass.set_pipeline(&self.flow_pipeline);
             pass.set_bind_group(0, &self.bind_group, &[]);
-            pass.draw(0..3, 0..1);
+            pass.draw(0..6, self.n_narrow..k);
+        }
+        if self.fine_runs > 0 {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("narrow keypoints"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &self.narrow_view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations { load: wgpu::LoadOp::Load, store: wgpu::StoreOp::Store },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_bind_group(0, &self.bind_group, &[]);
+            pass.set_pipeline(&self.zero_pipeline);
+            pass.draw(0..6, k..fine);
+            pass.set_pipeline(&self.spot_pipeline);
+            pass.draw(0..6, 0..self.n_narrow);
         }
         let squeezed = self.rig.lip_squeeze(pose) > 0.25 * frame.pixel;
         let lips = if squeezed { self.lip_scissor(pose) } else { None };
@@ -871,14 +931,13 @@ impl WarpRenderer {
             });
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.set_bind_group(1, &self.flow_group, &[]);
-            let (fine, runs) = (self.fine_count as u32, self.fine_tiles.len() as u32);
-            if runs > fine {
+            if runs_end > fine {
                 pass.set_pipeline(&self.warp_pipelines[self.bg_mode]);
-                pass.draw(0..6, fine..runs);
+                pass.draw(0..6, fine..runs_end);
             }
-            if fine > 0 {
+            if fine > k {
                 pass.set_pipeline(&self.fine_pipelines[self.bg_mode]);
-                pass.draw(0..6, 0..fine);
+                pass.draw(0..6, k..fine);
             }
             for (rect, pipeline) in [(lips, &self.lip_pipeline), (mouth, &self.mouth_pipeline)] {
                 if let Some((x, y, w, h)) = rect {

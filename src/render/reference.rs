@@ -1,14 +1,14 @@
-//! A CPU reference of the warp passes (`fs_flow` and `fs_main` in shaders/warp.wgsl), for tests: the same
-//! dense-motion blend, the same coarse flow grid in the tiles that only wide keypoints reach, and the
-//! same bilinear sampling, in plain Rust, one pixel at a time. It is slow (every keypoint for every
-//! pixel) and exists to check the GPU output, not to replace it. The overlay passes (mouth interior,
-//! lids) are not part of it. [`warp_exact`] evaluates the blend at every pixel, to measure what the
-//! coarse grid costs in accuracy.
+//! A CPU reference of the warp passes (`fs_wide`, `fs_spot`, `fs_warp` and `fs_warp_fine` in
+//! shaders/warp.wgsl), for tests: the same dense-motion blend, the same coarse flow grid for the wide
+//! keypoints, the narrow ones at every pixel of the tiles they reach, and the same bilinear sampling,
+//! in plain Rust, one pixel at a time. It is slow and exists to check the GPU output, not to replace
+//! it. The overlay passes (mouth interior, lids) are not part of it. [`warp_exact`] evaluates the blend
+//! at every pixel, to measure what the coarse grid costs in accuracy.
 
 use glam::Vec2;
 use image::RgbaImage;
 
-use super::tiles::{FLOW_STEP_PX, List, Spread, Tiling};
+use super::tiles::{FLOW_STEP_PX, Spread, Tiling};
 use crate::portrait::{Framing, Pose, Rig};
 
 /// Bilinear sample of `image` at normalised `uv` (texel centres at +0.5, clamped to the edge), as a
@@ -94,7 +94,7 @@ pub fn source_points(rig: &Rig, pose: &Pose, size: u32) -> Vec<Vec2> {
             let top = at(i, j).lerp(at(i + 1, j), f.x);
             let bottom = at(i, j + 1).lerp(at(i + 1, j + 1), f.x);
             let coarse = top.lerp(bottom, f.y);
-            let narrow = tiling.list(List::Narrow, tiling.tile_of(x, y)).iter().map(|&k| k as usize);
+            let narrow = tiling.list(tiling.tile_of(x, y)).iter().map(|&k| k as usize);
             let (acc, w) = blend(rig, pose, &spreads, z, narrow);
             out.push(z + (coarse.truncate() + acc) / (coarse.z + w));
         }

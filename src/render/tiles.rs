@@ -1,13 +1,13 @@
-//! Screen tiles and the two-resolution flow: which keypoints can reach each 16-pixel tile, split into
-//! wide and narrow ones.
+//! Screen tiles and the two-resolution flow: which narrow keypoints can reach each 8-pixel tile.
 //!
 //! The warp's source point is a normalised blend, s(z) = z + N(z) / D(z), with
 //! N = sum of w_k (m_k(z) - z) and D = background weight + sum of w_k, where m_k is keypoint k's local
 //! affine map and w_k its Gaussian weight. Wide keypoints (the jaw, the head and body rings) vary
 //! smoothly over a few pixels, so their part of N and D is evaluated on a coarse grid (one sample per
 //! [`FLOW_STEP_PX`] pixels) and read bilinearly. Narrow keypoints (lips, lids, eyes, nose) are added at
-//! every pixel of the tiles they reach. Shared by the GPU renderer and the CPU reference, so both split
-//! the same way.
+//! every pixel of the tiles they reach: the renderer runs the per-pixel warp only in those tiles (the
+//! fine tiles) and draws the others from the coarse grid alone. Shared by the GPU renderer and the CPU
+//! reference, so both split the same way.
 
 use glam::Vec2;
 
@@ -60,28 +60,17 @@ impl Spread {
     }
 }
 
-/// Which of the two per-tile lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum List {
-    /// Wide keypoints, evaluated on the coarse grid.
-    Wide = 0,
-    /// Narrow keypoints, evaluated at every pixel.
-    Narrow = 1,
-}
-
-/// The per-frame binning of keypoints into tiles. Built once per frame size; [`bin`](Self::bin)
-/// rebuilds it in place (a counting sort), allocating nothing.
+/// The per-frame binning of the narrow keypoints into tiles. Built once per frame size;
+/// [`bin`](Self::bin) rebuilds it in place (a counting sort), allocating nothing.
 ///
-/// Layout (as the shader reads it): `offsets` holds the wide lists' offsets for every tile then one end
-/// offset, then the same for the narrow lists; list `l` of tile `t` is
-/// `keypoints[offsets[l * (n + 1) + t] .. offsets[l * (n + 1) + t + 1]]` for `n` tiles.
+/// Layout: tile `t`'s list is `keypoints[offsets[t] .. offsets[t + 1]]`.
 #[derive(Debug, Clone)]
 pub struct Tiling {
     size_px: u32,
     tiles_x: u32,
-    /// Start offsets of every tile's list into `keypoints`, wide lists then narrow ones.
+    /// Start offsets of every tile's list into `keypoints`, and the end.
     pub offsets: Vec<u32>,
-    /// Keypoint indices, grouped by list and tile.
+    /// Narrow keypoint indices, grouped by tile.
     pub keypoints: Vec<u32>,
     cursor: Vec<u32>,
 }
@@ -94,9 +83,9 @@ impl Tiling {
         Self {
             size_px,
             tiles_x,
-            offsets: vec![0; 2 * (n + 1)],
+            offsets: vec![0; n + 1],
             keypoints: vec![0; n * max_keypoints.max(1)],
-            cursor: vec![0; 2 * (n + 1)],
+            cursor: vec![0; n + 1],
         }
     }
 
@@ -121,10 +110,9 @@ impl Tiling {
         ((y / TILE_PX).min(last) * self.tiles_x + (x / TILE_PX).min(last)) as usize
     }
 
-    /// The keypoint indices of tile `t`'s `list`.
-    pub fn list(&self, list: List, t: usize) -> &[u32] {
-        let i = list as usize * (self.n_tiles() + 1) + t;
-        &self.keypoints[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    /// The narrow keypoints (indices) that reach tile `t`.
+    pub fn list(&self, t: usize) -> &[u32] {
+        &self.keypoints[self.offsets[t] as usize..self.offsets[t + 1] as usize]
     }
 
     /// Whether a keypoint of spread `sigma` (frame units) is narrow at this frame size.
@@ -187,23 +175,25 @@ impl Tiling {
         })
     }
 
-    /// Bins keypoints, given as (driving position, sigma along the face axes), into the wide and narrow
-    /// lists. Returns how many entries of [`keypoints`](Self::keypoints) are used.
+    /// Bins the narrow ones among `keypoints`, given as (driving position, sigma along the face axes),
+    /// into the tiles their ellipses reach; the wide ones are skipped (the coarse grid carries them).
+    /// Returns how many entries of [`keypoints`](Self::keypoints) are used.
     ///
     /// # Panics
     /// If there are more keypoints than this tiling was built for (a caller's bug).
     pub fn bin(&mut self, keypoints: impl Iterator<Item = (Vec2, Vec2)> + Clone, right: Vec2, down: Vec2) -> usize {
-        let stride = self.n_tiles() + 1;
         self.cursor.fill(0);
         for (centre, sigma) in keypoints.clone() {
-            let base = usize::from(self.is_narrow(sigma)) * stride;
+            if !self.is_narrow(sigma) {
+                continue;
+            }
             for (ty, x0, x1) in self.rows(centre, sigma, right, down) {
                 for tx in x0..=x1 {
-                    self.cursor[base + (ty * self.tiles_x + tx) as usize] += 1;
+                    self.cursor[(ty * self.tiles_x + tx) as usize] += 1;
                 }
             }
         }
-        // The end slots (index n of each half) count nothing, so a running sum gives every offset.
+        // The end slot (index n) counts nothing, so a running sum gives every offset.
         let mut total = 0;
         for (offset, count) in self.offsets.iter_mut().zip(&mut self.cursor) {
             *offset = total;
@@ -211,10 +201,12 @@ impl Tiling {
             *count = *offset; // now the list's write cursor
         }
         for (i, (centre, sigma)) in keypoints.enumerate() {
-            let base = usize::from(self.is_narrow(sigma)) * stride;
+            if !self.is_narrow(sigma) {
+                continue;
+            }
             for (ty, x0, x1) in self.rows(centre, sigma, right, down) {
                 for tx in x0..=x1 {
-                    let cursor = &mut self.cursor[base + (ty * self.tiles_x + tx) as usize];
+                    let cursor = &mut self.cursor[(ty * self.tiles_x + tx) as usize];
                     self.keypoints[*cursor as usize] = i as u32;
                     *cursor += 1;
                 }
@@ -225,17 +217,17 @@ impl Tiling {
 
     /// The tiles (indices) that a narrow keypoint reaches, in order.
     pub fn fine_tiles(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.n_tiles()).filter(|&t| !self.list(List::Narrow, t).is_empty()).map(|t| t as u32)
+        (0..self.n_tiles()).filter(|&t| !self.list(t).is_empty()).map(|t| t as u32)
     }
 
-    /// The runs of consecutive tiles in a row that no narrow keypoint reaches, in order, each as its
-    /// first tile plus `n_tiles * (length - 1)` (shaders/warp.wgsl `vs_run` decodes it): the coarse
-    /// warp draws one quad per run, so no pixel that the fine pass redraws is drawn twice.
-    pub fn coarse_runs(&self) -> impl Iterator<Item = u32> + '_ {
+    /// The runs of consecutive tiles in a row that narrow keypoints reach (`fine`) or that none reaches
+    /// (`!fine`), in order, each as its first tile plus `n_tiles * (length - 1)` (shaders/warp.wgsl
+    /// `vs_run` decodes it). The warp draws one quad per run: few triangles, and no pixel drawn twice.
+    pub fn runs(&self, fine: bool) -> impl Iterator<Item = u32> + '_ {
         let (n, row) = (self.n_tiles() as u32, self.tiles_x);
-        let coarse = move |t: u32| self.list(List::Narrow, t as usize).is_empty();
-        (0..n).filter(move |&t| coarse(t) && (t % row == 0 || !coarse(t - 1))).map(move |first| {
-            let end = (first + 1..first - first % row + row).find(|&t| !coarse(t)).unwrap_or(first - first % row + row);
+        let kind = move |t: u32| self.list(t as usize).is_empty() != fine;
+        (0..n).filter(move |&t| kind(t) && (t % row == 0 || !kind(t - 1))).map(move |first| {
+            let end = (first + 1..first - first % row + row).find(|&t| !kind(t)).unwrap_or(first - first % row + row);
             first + n * (end - first - 1)
         })
     }
@@ -251,44 +243,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wide_and_narrow_keypoints_go_to_their_own_lists() {
+    fn only_narrow_keypoints_are_binned() {
         let mut t = Tiling::new(512, 4);
         let (right, down) = (Vec2::X, Vec2::Y);
         // A wide keypoint in the middle and a narrow one (1 px sigma) at pixel (44, 44), near the corner.
         let px = 2.0 / 512.0;
-        let wide_px = Vec2::new(256.3, 255.6);
-        let kps = [(wide_px * px - 1.0, Vec2::splat(40.0 * px)), (Vec2::splat(44.0 * px - 1.0), Vec2::splat(px))];
+        let kps = [
+            (Vec2::new(256.3, 255.6) * px - 1.0, Vec2::splat(40.0 * px)),
+            (Vec2::splat(44.0 * px - 1.0), Vec2::splat(px)),
+        ];
         let used = t.bin(kps.iter().copied(), right, down);
-        // The wide one reaches 3 sigma = 120 px around its centre: the tiles whose square comes that near
-        // (inside tiles 17 to 47 each way, less the corners; a 0.01 px margin against rounding); the
-        // narrow one 41 to 47 px: tile 5 only.
-        let mut wide = 0;
-        for tile in 0..64 * 64 {
-            let (x, y) = ((tile % 64) as f32 * 8.0, (tile / 64) as f32 * 8.0);
-            let near = Vec2::new(wide_px.x.clamp(x, x + 8.0), wide_px.y.clamp(y, y + 8.0)).distance(wide_px);
-            let listed = !t.list(List::Wide, tile).is_empty();
-            assert!(if listed { near < 120.02 } else { near >= 120.0 }, "tile {tile}: {near} px");
-            wide += usize::from(listed);
-        }
-        assert!(wide < 31 * 31 && wide > 700, "{wide}");
-        assert_eq!(used, wide + 1);
+        // The narrow one reaches 41 to 47 px: tile 5 of row 5 only. The wide one is not listed.
+        assert_eq!(used, 1);
         assert!((t.fine_share() - 1.0 / 4096.0).abs() < 1e-7);
         let corner = t.tile_of(44, 44);
-        assert_eq!(t.list(List::Narrow, corner), &[1]);
-        assert!(t.list(List::Wide, corner).is_empty());
+        assert_eq!(t.list(corner), &[1]);
+        assert!(t.list(t.tile_of(256, 256)).is_empty());
         assert_eq!(t.fine_tiles().collect::<Vec<_>>(), [corner as u32]);
         // Every row is one coarse run but the corner tile's: tiles 0..5 and 6..64 of row 5.
-        let runs: Vec<u32> = t.coarse_runs().collect();
+        let runs: Vec<u32> = t.runs(false).collect();
         assert_eq!(runs.len(), 65);
         assert_eq!(runs[5], 5 * 64 + 4096 * 4);
         assert_eq!(runs[6], 5 * 64 + 6 + 4096 * 57);
         assert_eq!(runs[7], 6 * 64 + 4096 * 63);
-        let centre = t.tile_of(256, 256);
-        assert_eq!(t.list(List::Wide, centre), &[0]);
-        assert!(t.list(List::Narrow, centre).is_empty());
+        assert_eq!(t.runs(true).collect::<Vec<_>>(), [corner as u32]);
         // Rebinning in place gives the same.
         assert_eq!(t.bin(kps.iter().copied(), right, down), used);
-        assert_eq!(t.list(List::Narrow, corner), &[1]);
+        assert_eq!(t.list(corner), &[1]);
     }
 
     /// The least of the ellipse's metric (d^T M d, M from sigma and the face axes) over tile (tx, ty)'s
@@ -307,14 +288,15 @@ mod tests {
 
     #[test]
     fn a_keypoint_is_listed_in_exactly_the_tiles_its_ellipse_reaches() {
-        // Round, long and slanted ellipses, some reaching past the frame's edge.
+        // Round, long and slanted ellipses, some reaching past the frame's edge (all narrow at this size:
+        // under 9 px across).
         let size = 200;
         let mut t = Tiling::new(size, 1);
         let angle = 0.5f32;
         let (right, down) = (Vec2::new(angle.cos(), angle.sin()), Vec2::new(-angle.sin(), angle.cos()));
         let px = 2.0 / size as f32;
         for (centre_px, sigma_px) in [
-            (Vec2::new(100.0, 100.0), Vec2::new(10.0, 10.0)),
+            (Vec2::new(100.0, 100.0), Vec2::new(8.5, 8.5)),
             (Vec2::new(37.3, 121.9), Vec2::new(14.0, 4.0)),
             (Vec2::new(3.0, 190.0), Vec2::new(6.0, 20.0)),
             (Vec2::new(150.5, 60.25), Vec2::new(2.5, 9.0)),
@@ -323,11 +305,11 @@ mod tests {
             t.bin(std::iter::once((centre, sigma_px * px)), right, down);
             // The shader's Gaussian in pixel units: e = -q / 2 for the metric q.
             let spread = Spread::new(sigma_px, right, down, 1.0);
-            let list = if t.is_narrow(sigma_px * px) { List::Narrow } else { List::Wide };
+            assert!(t.is_narrow(sigma_px * px));
             for tile in 0..t.n_tiles() {
                 let (tx, ty) = ((tile as u32) % t.tiles_x(), (tile as u32) / t.tiles_x());
                 let q = nearest(spread, centre_px, tx, ty);
-                let listed = !t.list(list, tile).is_empty();
+                let listed = !t.list(tile).is_empty();
                 // Listed where the ellipse reaches, not where it stays away (up to the margin and the brute
                 // force's grid: 9.05 is about 0.03 px out at these spreads).
                 assert!(
