@@ -208,6 +208,28 @@ fn texture_entry(binding: u32, visibility: wgpu::ShaderStages, filterable: bool)
     }
 }
 
+/// A render pass into one colour attachment, loaded (or cleared) by `load` and stored.
+fn colour_pass<'e>(
+    encoder: &'e mut wgpu::CommandEncoder,
+    label: &str,
+    view: &wgpu::TextureView,
+    load: wgpu::LoadOp<wgpu::Color>,
+) -> wgpu::RenderPass<'e> {
+    encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+        label: Some(label),
+        color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+            view,
+            depth_slice: None,
+            resolve_target: None,
+            ops: wgpu::Operations { load, store: wgpu::StoreOp::Store },
+        })],
+        depth_stencil_attachment: None,
+        timestamp_writes: None,
+        occlusion_query_set: None,
+        multiview_mask: None,
+    })
+}
+
 /// A 2D texture with one mip level and one sample.
 fn texture_2d(
     device: &wgpu::Device,
@@ -856,45 +878,14 @@ impl WarpRenderer {
         let (k, fine) = (self.n_keypoints, self.n_keypoints + self.fine_runs);
         let runs_end = k + self.runs.len() as u32;
         {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("coarse flow"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &self.flow_view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color {
-                            r: 0.0,
-                            g: 0.0,
-                            b: f64::from(self.params.bg_weight),
-                            a: 0.0,
-                        }),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
+            let background = wgpu::Color { r: 0.0, g: 0.0, b: f64::from(self.params.bg_weight), a: 0.0 };
+            let mut pass = colour_pass(encoder, "coarse flow", &self.flow_view, wgpu::LoadOp::Clear(background));
             pass.set_pipeline(&self.flow_pipeline);
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.draw(0..6, self.n_narrow..k);
         }
         if self.fine_runs > 0 {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("narrow keypoints"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &self.narrow_view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations { load: wgpu::LoadOp::Load, store: wgpu::StoreOp::Store },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
+            let mut pass = colour_pass(encoder, "narrow keypoints", &self.narrow_view, wgpu::LoadOp::Load);
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.set_pipeline(&self.zero_pipeline);
             pass.draw(0..6, k..fine);
@@ -916,19 +907,7 @@ impl WarpRenderer {
             // One pass into the frame: the tiles that no narrow keypoint reaches by the coarse flow, in
             // runs, and the fine tiles (every pixel is written once, so the frame needs no clear), then
             // the overlays, blended by coverage.
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("warp and overlays"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &self.target_view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations { load: wgpu::LoadOp::Load, store: wgpu::StoreOp::Store },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
+            let mut pass = colour_pass(encoder, "warp and overlays", &self.target_view, wgpu::LoadOp::Load);
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.set_bind_group(1, &self.flow_group, &[]);
             if runs_end > fine {
