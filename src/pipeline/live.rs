@@ -552,6 +552,7 @@ impl FrameLoop {
     fn build_renderer(&mut self, ctx: &RenderContext) -> Result<(), PipelineError> {
         let mut renderer = WarpRenderer::new(ctx, &self.image, &self.framing, &self.rig, self.size)?;
         renderer.set_backdrop(ctx, &super::backdrop(&self.cfg, self.backdrop_image.as_ref())?);
+        super::warm_up(&self.rig, &mut renderer, ctx)?;
         self.renderer = Some(renderer);
         self.adapter = format!("{} ({:?})", ctx.adapter_info.name, ctx.adapter_info.backend);
         // Poses that queued up while the renderer was being built are stale, not dropped frames' work.
