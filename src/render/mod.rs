@@ -399,12 +399,11 @@ pub struct WarpRenderer {
     narrow_view: wgpu::TextureView,
     /// Instances (shaders/warp.wgsl `instances`): the keypoints that are narrow at this frame size,
     /// `0..n_narrow`, then the wide ones up to `n_keypoints` (written once); then this frame's runs of
-    /// fine tiles, `fine_runs` of them, and the runs of coarse tiles (`runs`, written per frame).
+    /// fine tiles and the runs of coarse tiles (`runs`, written per frame).
     instance_buffer: wgpu::Buffer,
     n_narrow: u32,
     n_keypoints: u32,
     runs: Vec<u32>,
-    fine_runs: u32,
     /// The warp over the runs of coarse tiles and over the fine tiles, one of each per background
     /// mode (shaders/warp.wgsl `BG_MODE`), indexed by `bg_mode`.
     warp_pipelines: [wgpu::RenderPipeline; BG_MODES],
@@ -766,7 +765,6 @@ impl WarpRenderer {
             n_narrow,
             n_keypoints: keypoints.len() as u32,
             runs: Vec::with_capacity(n_tiles),
-            fine_runs: 0,
             warp_pipelines,
             fine_pipelines,
             bg_mode: 0,
@@ -868,14 +866,14 @@ impl WarpRenderer {
         );
         self.runs.clear();
         self.runs.extend(self.tiling.runs(true));
-        self.fine_runs = self.runs.len() as u32;
+        let fine_runs = self.runs.len() as u32;
         self.runs.extend(self.tiling.runs(false));
         ctx.queue.write_buffer(
             &self.instance_buffer,
             4 * u64::from(self.n_keypoints),
             bytemuck::cast_slice(&self.runs),
         );
-        let (k, fine) = (self.n_keypoints, self.n_keypoints + self.fine_runs);
+        let (k, fine) = (self.n_keypoints, self.n_keypoints + fine_runs);
         let runs_end = k + self.runs.len() as u32;
         {
             let background = wgpu::Color { r: 0.0, g: 0.0, b: f64::from(self.params.bg_weight), a: 0.0 };
@@ -884,7 +882,7 @@ impl WarpRenderer {
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.draw(0..6, self.n_narrow..k);
         }
-        if self.fine_runs > 0 {
+        if fine_runs > 0 {
             let mut pass = colour_pass(encoder, "narrow keypoints", &self.narrow_view, wgpu::LoadOp::Load);
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.set_pipeline(&self.zero_pipeline);

@@ -69,9 +69,9 @@ pub struct Tiling {
     size_px: u32,
     tiles_x: u32,
     /// Start offsets of every tile's list into `keypoints`, and the end.
-    pub offsets: Vec<u32>,
+    offsets: Vec<u32>,
     /// Narrow keypoint indices, grouped by tile.
-    pub keypoints: Vec<u32>,
+    keypoints: Vec<u32>,
     cursor: Vec<u32>,
 }
 
@@ -177,7 +177,7 @@ impl Tiling {
 
     /// Bins the narrow ones among `keypoints`, given as (driving position, sigma along the face axes),
     /// into the tiles their ellipses reach; the wide ones are skipped (the coarse grid carries them).
-    /// Returns how many entries of [`keypoints`](Self::keypoints) are used.
+    /// Returns how many (tile, keypoint) entries the lists hold in all.
     ///
     /// # Panics
     /// If there are more keypoints than this tiling was built for (a caller's bug).
@@ -215,11 +215,6 @@ impl Tiling {
         total as usize
     }
 
-    /// The tiles (indices) that a narrow keypoint reaches, in order.
-    pub fn fine_tiles(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.n_tiles()).filter(|&t| !self.list(t).is_empty()).map(|t| t as u32)
-    }
-
     /// The runs of consecutive tiles in a row that narrow keypoints reach (`fine`) or that none reaches
     /// (`!fine`), in order, each as its first tile plus `n_tiles * (length - 1)` (shaders/warp.wgsl
     /// `vs_run` decodes it). The warp draws one quad per run: few triangles, and no pixel drawn twice.
@@ -230,11 +225,6 @@ impl Tiling {
             let end = (first + 1..first - first % row + row).find(|&t| !kind(t)).unwrap_or(first - first % row + row);
             first + n * (end - first - 1)
         })
-    }
-
-    /// Share of tiles that a narrow keypoint reaches.
-    pub fn fine_share(&self) -> f32 {
-        self.fine_tiles().count() as f32 / self.n_tiles() as f32
     }
 }
 
@@ -255,11 +245,11 @@ mod tests {
         let used = t.bin(kps.iter().copied(), right, down);
         // The narrow one reaches 41 to 47 px: tile 5 of row 5 only. The wide one is not listed.
         assert_eq!(used, 1);
-        assert!((t.fine_share() - 1.0 / 4096.0).abs() < 1e-7);
         let corner = t.tile_of(44, 44);
         assert_eq!(t.list(corner), &[1]);
         assert!(t.list(t.tile_of(256, 256)).is_empty());
-        assert_eq!(t.fine_tiles().collect::<Vec<_>>(), [corner as u32]);
+        // It is the one fine tile.
+        assert_eq!((0..t.n_tiles()).filter(|&i| !t.list(i).is_empty()).collect::<Vec<_>>(), [corner]);
         // Every row is one coarse run but the corner tile's: tiles 0..5 and 6..64 of row 5.
         let runs: Vec<u32> = t.runs(false).collect();
         assert_eq!(runs.len(), 65);
