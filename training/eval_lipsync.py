@@ -122,11 +122,7 @@ class MfccTemplate:
 
 def energy_gate(mel):
     """The baseline's loudness curve (speech-band mel energy, smoothstep from -18 to +8 dB)."""
-    centres = np.linspace(0, 1, F.N_MELS + 2)  # not used for the band; librosa gives the centres below
-    del centres
-    import librosa
-    hz = librosa.mel_frequencies(n_mels=F.N_MELS + 2, fmin=0.0, fmax=8000.0, htk=False)[1:-1]
-    band = (hz >= 300) & (hz <= 3400)
+    band = (F.MEL_CENTRES_HZ >= 300) & (F.MEL_CENTRES_HZ <= 3400)
     e = 10 * np.log10(np.sum(10.0 ** mel[:, band], axis=1) + 1e-10)
     x = np.clip((e + 18) / 26, 0, 1)
     return x * x * (3 - 2 * x)

@@ -18,6 +18,9 @@ N_MELS = 80
 LOG_FLOOR = 1e-10
 MEL_PARAMS = dict(sr=SR, n_fft=N_FFT, hop_length=HOP, win_length=N_FFT, window="hann", center=False,
                   power=2.0, n_mels=N_MELS, fmin=0.0, fmax=8000.0, htk=False, norm="slaney")
+# The centre frequency of each mel bin, Hz.
+MEL_CENTRES_HZ = librosa.mel_frequencies(n_mels=N_MELS + 2, fmin=MEL_PARAMS["fmin"], fmax=MEL_PARAMS["fmax"],
+                                         htk=False)[1:-1]
 
 
 def log_mel(y):

@@ -123,22 +123,17 @@ def channel_eq(rng, batch, sigma):
     return torch.from_numpy((amp @ basis).astype(np.float32))[:, None, :]
 
 
-def _mel_centres_hz():
-    import librosa
-    return librosa.mel_frequencies(n_mels=F.N_MELS + 2, fmin=0.0, fmax=8000.0, htk=False)[1:-1]
-
-
-def vtlp(x, rng, spread, centres=None):
+def vtlp(x, rng, spread):
     """[B, T, 80] log-mel windows, each warped along frequency by its own random factor (VTLP)."""
-    hz = _mel_centres_hz() if centres is None else centres
+    hz, top = F.MEL_CENTRES_HZ, F.MEL_PARAMS["fmax"]
     b = x.shape[0]
     alpha = np.where(rng.random(b) < VTLP_SHARE, rng.uniform(1 - spread, 1 + spread, b), 1.0)
     knee = VTLP_KNEE_HZ * np.minimum(alpha, 1.0)
-    # Output bin at f reads the input at src(f): f / alpha below the knee, then linear to (8000, 8000).
+    # Output bin at f reads the input at src(f): f / alpha below the knee, then linear to (top, top).
     f = hz[None, :]
     below = f / alpha[:, None]
     k_src = knee[:, None] / alpha[:, None]
-    above = k_src + (f - knee[:, None]) * (8000.0 - k_src) / (8000.0 - knee[:, None])
+    above = k_src + (f - knee[:, None]) * (top - k_src) / (top - knee[:, None])
     src = np.where(f <= knee[:, None], below, above)
     pos = np.clip(np.interp(src, hz, np.arange(F.N_MELS)), 0, F.N_MELS - 1)  # fractional input bin
     lo = np.minimum(np.floor(pos).astype(np.int64), F.N_MELS - 2)
@@ -270,7 +265,6 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
     rng = np.random.default_rng(args.seed)
-    centres = _mel_centres_hz()
     L, W = args.lookahead, args.window
     ce = nn.CrossEntropyLoss()
     model.train()
@@ -281,7 +275,7 @@ def main():
         idx = starts[:, None] + np.arange(W)[None, :]
         x = torch.from_numpy(mel[idx].astype(np.float32))
         if args.vtlp > 0:
-            x = vtlp(x, rng, args.vtlp, centres)
+            x = vtlp(x, rng, args.vtlp)
         if args.channel_eq > 0:  # a channel colours what it carries; digital silence stays silent
             x = torch.where(x > np.log10(F.LOG_FLOOR) + 0.01, x + channel_eq(rng, args.batch, args.channel_eq), x)
         ya = torch.from_numpy(art[idx - L].astype(np.float32))[:, WARMUP:]
