@@ -457,14 +457,14 @@ impl WarpRenderer {
         let tiles_x = tiling.tiles_x();
         let n_tiles = (tiles_x * tiles_x) as usize;
         let flow_side = tiling.flow_side();
-        let flow_texture = texture_2d(
+        let flow_view = texture_2d(
             device,
             "coarse flow",
             (flow_side, flow_side),
             FLOW_FORMAT,
             wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
-        );
-        let flow_view = flow_texture.create_view(&wgpu::TextureViewDescriptor::default());
+        )
+        .create_view(&wgpu::TextureViewDescriptor::default());
         let narrow_view = texture_2d(
             device,
             "narrow keypoints' blend",
