@@ -8,8 +8,9 @@
 #    it is part of the main set-up or CI;
 # 2. synthesises 5.2 h of training speech and 0.37 h of held-out voices with phone times (gen_data.py);
 # 3. trains the live model (no lookahead; then a short fine-tune with channel and vocal tract
-#    augmentation) and the quality model (20 hops = 200 ms, with that augmentation throughout), both at
-#    once, one CPU thread each (train.py), with a fixed seed;
+#    augmentation, which also teaches it to anticipate by one hop) and the quality model (20 hops =
+#    200 ms, with that augmentation throughout), both at once, one CPU thread each (train.py), with a
+#    fixed seed;
 # 4. copies them to models/, writes the Rust parity fixture (make_fixtures.py) and runs the lip-sync
 #    evaluation against both baselines (eval_lipsync.py -> training/eval.json, training/eval.md).
 #
@@ -52,13 +53,15 @@ mkdir -p "$here/out"
 "$py" "$here/train.py" --data "$here/data" --features-only --seed "$SEED" > "$here/out/features.log" 2>&1 || { cat "$here/out/features.log" >&2; exit 1; }
 # The quality model trains through random channels and vocal tract length warps, with a stronger
 # open-vowel hinge (models/README.md, "The recipe"). The live model trains without them, then takes them
-# in a short fine-tune from there: trained with them from the start it lost more than it gained.
+# in a short fine-tune from there: trained with them from the start it lost more than it gained. The
+# fine-tune also trains it to anticipate the mouth one hop ahead of what it has heard (--lead 1), with
+# more weight on a still mouth in silence (--rest-weight 12): without lookahead it was otherwise late.
 recipe=(--channel-eq 0.35 --vtlp 0.1 --open-min 0.75 --key-open-weight 12)
 (
   "$py" "$here/train.py" --data "$here/data" --lookahead 0 --variant live --steps "$STEPS" --jobs 1 --seed "$SEED" \
     --out "$here/out/motion_live_base.onnx" > "$here/out/live_base.log" 2>&1 &&
   "$py" "$here/train.py" --data "$here/data" --lookahead 0 --variant live --steps "$FINETUNE_STEPS" --lr 5e-4 \
-    --jobs 1 --seed "$SEED" "${recipe[@]}" --init "$here/out/motion_live_base.onnx.pt" \
+    --jobs 1 --seed "$SEED" "${recipe[@]}" --lead 1 --rest-weight 12 --init "$here/out/motion_live_base.onnx.pt" \
     --out "$here/out/motion_live.onnx" > "$here/out/live.log" 2>&1
 ) &
 live=$!
