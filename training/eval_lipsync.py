@@ -20,7 +20,7 @@ Metrics (phones.py holds the targets and the mouth_open formula, jaw_open x (1 -
     Found in 10 ms steps, then refined to a tenth of a step by a parabola through the peak.
 
 Sets: held-out synthetic voices (training/data/heldout.pkl, one voice per engine never trained on), and
-real speech (../shared/assets/speech) aligned at phone level by pocketsphinx (alignments cached in
+real speech (assets/speech, from ../shared/assets/speech) aligned at phone level by pocketsphinx (alignments cached in
 training/real_alignments.json).
 
 Usage: eval_lipsync.py --model models/motion_live.onnx --model models/motion_quality.onnx [--json out.json]
@@ -43,7 +43,7 @@ sys.path.insert(0, HERE)
 import features as F  # noqa: E402
 import phones as P  # noqa: E402
 
-SPEECH = os.path.join(ROOT, "..", "shared", "assets", "speech")
+SPEECH = os.path.join(ROOT, "assets", "speech")  # the clips of ../shared/assets/speech, bundled with their licence
 JAW_OF_VISEME = np.array([np.mean([t[1] for p, t in P.TABLE.items() if t[0] == v]) for v in P.VISEMES])
 SILENT_MEL = np.full((1, F.N_MELS), np.log10(F.LOG_FLOOR), np.float32)
 WARMUP_FRAMES = 50  # motion::WARMUP_FRAMES
