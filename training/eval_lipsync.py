@@ -20,8 +20,8 @@ Metrics (phones.py holds the targets and the mouth_open formula, jaw_open x (1 -
     Found in 10 ms steps, then refined to a tenth of a step by a parabola through the peak.
 
 Sets: held-out synthetic voices (training/data/heldout.pkl, one voice per engine never trained on), and
-real speech (assets/speech, from ../shared/assets/speech) aligned at phone level by pocketsphinx (alignments cached in
-training/real_alignments.json).
+real speech (assets/speech, from ../shared/assets/speech) aligned at phone level by pocketsphinx
+(alignments cached in training/real_alignments.json).
 
 Usage: eval_lipsync.py --model models/motion_live.onnx --model models/motion_quality.onnx [--json out.json]
        eval_lipsync.py --model ... --audio speech.wav (--phones phones.txt | --text "the words")

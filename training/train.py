@@ -288,7 +288,8 @@ def main():
     t1 = time.time()
     run = []
     for step in range(1, args.steps + 1):
-        starts = rng.integers(L, n - W - (K + 1 if K else 0), size=args.batch)  # room for the lead
+        # Room for the lead (one frame more than it needs: the bound the bundled live model was drawn with).
+        starts = rng.integers(L, n - W - (K + 1 if K else 0), size=args.batch)
         idx = starts[:, None] + np.arange(W)[None, :]
         x = torch.from_numpy(mel[idx].astype(np.float32))
         if args.vtlp > 0:
