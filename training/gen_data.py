@@ -14,7 +14,8 @@ Output (in --out): train.pkl and heldout.pkl, each a list of dicts
     {engine, voice, text, audio (int16, 16 kHz), phones [(start_s, end_s, phone), ...]}
 and summary.json (hours per engine and voice).
 
-Deterministic for a seed: the job list is fixed and results are consumed in order.
+Deterministic for a seed: the job list is fixed, results are consumed in order, and every job runs in a
+fresh process (espeak-ng would otherwise carry state from one utterance into the next).
 Usage: training/gen_data.py --out training/data [--hours 5.2] [--jobs 2] [--seed 1234]
 """
 import argparse
@@ -274,7 +275,10 @@ def main():
     summary = {}
     t_start = time.time()
     errors = 0
-    with Pool(args.jobs) as pool:
+    # One fresh process per job: espeak-ng carries state from one utterance to the next (its noise
+    # generator, its pitch and phase), so a worker reused in whatever order the pool hands out jobs
+    # would make the audio depend on scheduling. Fresh per job, each utterance is a function of its job.
+    with Pool(args.jobs, maxtasksperchild=1) as pool:
         for split, engine, stream, target in plans:
             got = 0.0
 
