@@ -300,6 +300,29 @@ fn background_holds_still_while_the_head_moves_and_speaks() {
 }
 
 #[test]
+fn tiles_held_from_earlier_frames_are_what_a_fresh_renderer_draws() {
+    // The renderer skips the tiles that no keypoint reaches and that already hold the still image
+    // (render/tiles.rs, TileDraw::Held; at this size about 7% of them at rest). Through a sequence that
+    // moves the head (so tiles change between reached and not), blinks, looks and opens the mouth, every
+    // frame must be exactly the one a renderer that has drawn nothing before draws for the same pose.
+    let (p, ctx, mut r) = setup();
+    let poses = [
+        MotionParams::default(),
+        MotionParams { head_yaw_deg: 10.0, jaw_open: 0.6, breath: 1.0, ..Default::default() },
+        MotionParams { head_pitch_deg: -8.0, head_roll_deg: 4.0, blink_left: 1.0, gaze_x: 0.5, ..Default::default() },
+        MotionParams { head_yaw_deg: -10.0, lip_close: 1.0, breath: -1.0, ..Default::default() },
+        MotionParams::default(),
+    ];
+    for (i, params) in poses.into_iter().enumerate() {
+        let frame = render(&p, &ctx, &mut r, params);
+        let mut fresh = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, SIZE).unwrap();
+        let expected = render(&p, &ctx, &mut fresh, params);
+        let differ = frame.pixels().zip(expected.pixels()).filter(|(a, b)| a != b).count();
+        assert_eq!(differ, 0, "pose {i}: {differ} pixels differ from a fresh renderer's");
+    }
+}
+
+#[test]
 fn background_modes_cut_the_person_out_with_the_selfie_mask() {
     use facecast::portrait::segment::{Segmenter, mask_into_alpha};
     use facecast::render::Backdrop;

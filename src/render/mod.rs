@@ -33,7 +33,7 @@ use image::RgbaImage;
 
 use crate::config::Teeth;
 use crate::portrait::{Framing, Pose, Rig};
-use tiles::{FLOW_STEP_PX, Spread, TILE_PX, Tiling};
+use tiles::{FLOW_STEP_PX, Spread, TILE_PX, TileDraw, Tiling};
 
 /// WGSL source of the warp, embedded at build time from shaders/warp.wgsl.
 pub const WARP_WGSL: &str = include_str!("../../shaders/warp.wgsl");
@@ -428,8 +428,12 @@ pub struct WarpRenderer {
     params: GpuParams,
     param_buffer: wgpu::Buffer,
     backdrop: wgpu::Texture,
+    /// The frame read back, where the readback buffer's rows are padded (sizes not a multiple of 64).
     frame: Vec<u8>,
     mapped: Arc<AtomicBool>,
+    /// The readback buffer, mapped since the last [`read_back`](WarpRenderer::read_back) where its rows
+    /// are not padded: the frame is read from it in place, and it is unmapped before the next copy.
+    view: Option<wgpu::BufferView>,
 }
 
 impl WarpRenderer {
@@ -787,8 +791,9 @@ impl WarpRenderer {
             params,
             param_buffer,
             backdrop,
-            frame: vec![0; (size * size * 4) as usize],
+            frame: if padded_row_bytes == 4 * size { Vec::new() } else { vec![0; (size * size * 4) as usize] },
             mapped: Arc::new(AtomicBool::new(false)),
+            view: None,
         })
     }
 
@@ -828,6 +833,8 @@ impl WarpRenderer {
             Backdrop::Alpha => (3, [0.0; 3]),
         };
         self.bg_mode = mode;
+        // The still image changes with the backdrop: draw every tile again.
+        self.tiling.forget();
         self.params.bg_color = [color[0], color[1], color[2], 1.0];
         ctx.queue.write_buffer(&self.param_buffer, 0, bytemuck::bytes_of(&self.params));
     }
@@ -865,9 +872,10 @@ impl WarpRenderer {
             self.rig.down,
         );
         self.runs.clear();
-        self.runs.extend(self.tiling.runs(true));
+        self.runs.extend(self.tiling.runs(TileDraw::Fine));
         let fine_runs = self.runs.len() as u32;
-        self.runs.extend(self.tiling.runs(false));
+        self.runs.extend(self.tiling.runs(TileDraw::Coarse));
+        self.tiling.drawn();
         ctx.queue.write_buffer(
             &self.instance_buffer,
             4 * u64::from(self.n_keypoints),
@@ -901,10 +909,14 @@ impl WarpRenderer {
                 None
             }
         });
+        // The overlays draw over whatever tiles they cover: those hold no still image afterwards.
+        for rect in [lips, mouth, eyes[0], eyes[1]].into_iter().flatten() {
+            self.tiling.forget_rect(rect);
+        }
         {
             // One pass into the frame: the tiles that no narrow keypoint reaches by the coarse flow, in
-            // runs, and the fine tiles (every pixel is written once, so the frame needs no clear), then
-            // the overlays, blended by coverage.
+            // runs, and the fine tiles (every pixel is written once, or holds the still image from an
+            // earlier frame, so the frame needs no clear), then the overlays, blended by coverage.
             let mut pass = colour_pass(encoder, "warp and overlays", &self.target_view, wgpu::LoadOp::Load);
             pass.set_bind_group(0, &self.bind_group, &[]);
             pass.set_bind_group(1, &self.flow_group, &[]);
@@ -960,8 +972,11 @@ impl WarpRenderer {
 
     /// Records the copy of the frame [`encode`](Self::encode) drew into the readback buffer; after the
     /// encoder is submitted, [`read_back`](Self::read_back) returns it. A window that also streams
-    /// records both into its own encoder.
-    pub fn encode_readback(&self, encoder: &mut wgpu::CommandEncoder) {
+    /// records both into its own encoder. The frame that `read_back` returned before is gone from here on.
+    pub fn encode_readback(&mut self, encoder: &mut wgpu::CommandEncoder) {
+        if self.view.take().is_some() {
+            self.readback.unmap();
+        }
         encoder.copy_texture_to_buffer(
             self.target.as_image_copy(),
             wgpu::TexelCopyBufferInfo {
@@ -982,6 +997,10 @@ impl WarpRenderer {
     /// # Errors
     /// [`RenderError::Readback`] when the device is lost.
     pub fn read_back(&mut self, ctx: &RenderContext) -> Result<&[u8], RenderError> {
+        if self.view.is_some() {
+            // Read back already, and no copy recorded since: the same frame.
+            return Ok(self.view.as_deref().unwrap_or(&self.frame));
+        }
         let slice = self.readback.slice(..);
         self.mapped.store(false, Ordering::Release);
         let mapped = Arc::clone(&self.mapped);
@@ -994,13 +1013,16 @@ impl WarpRenderer {
         if !self.mapped.load(Ordering::Acquire) {
             return Err(RenderError::Readback("the readback buffer was not mapped".into()));
         }
-        {
-            let data = slice.get_mapped_range().map_err(|e| RenderError::Readback(e.to_string()))?;
-            let row = (self.size * 4) as usize;
-            for (dst, src) in self.frame.chunks_exact_mut(row).zip(data.chunks_exact(self.padded_row_bytes as usize)) {
-                dst.copy_from_slice(&src[..row]);
-            }
+        let data = slice.get_mapped_range().map_err(|e| RenderError::Readback(e.to_string()))?;
+        let row = (self.size * 4) as usize;
+        if self.padded_row_bytes as usize == row {
+            // Rows without padding: the mapped buffer is the frame (a copy of 1 MiB saved at 512 px).
+            return Ok(self.view.insert(data));
         }
+        for (dst, src) in self.frame.chunks_exact_mut(row).zip(data.chunks_exact(self.padded_row_bytes as usize)) {
+            dst.copy_from_slice(&src[..row]);
+        }
+        drop(data);
         self.readback.unmap();
         Ok(&self.frame)
     }

@@ -7,7 +7,8 @@
 //! [`FLOW_STEP_PX`] pixels) and read bilinearly. Narrow keypoints (lips, lids, eyes, nose) are added at
 //! every pixel of the tiles they reach: the renderer runs the per-pixel warp only in those tiles (the
 //! fine tiles) and draws the others from the coarse grid alone. Shared by the GPU renderer and the CPU
-//! reference, so both split the same way.
+//! reference, so both split the same way. Tiles that no keypoint reaches at all show the still image
+//! (s(z) = z): the renderer draws them once and then holds them ([`TileDraw::Held`]).
 
 use glam::Vec2;
 
@@ -73,6 +74,22 @@ pub struct Tiling {
     /// Narrow keypoint indices, grouped by tile.
     keypoints: Vec<u32>,
     cursor: Vec<u32>,
+    /// Tiles that read a coarse flow sample some wide keypoint writes this frame.
+    moving: Vec<bool>,
+    /// Tiles whose pixels hold the still image (see [`Tiling::runs`]) from an earlier frame.
+    held: Vec<bool>,
+}
+
+/// How the warp draws a tile this frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TileDraw {
+    /// Narrow keypoints reach it: the coarse flow plus the per-pixel sum.
+    Fine,
+    /// The coarse flow alone.
+    Coarse,
+    /// Nothing: no keypoint reaches it, so its pixels are the still image (the portrait where every
+    /// keypoint's weight is zero: s(z) = z exactly), and it still holds them from an earlier frame.
+    Held,
 }
 
 impl Tiling {
@@ -86,6 +103,8 @@ impl Tiling {
             offsets: vec![0; n + 1],
             keypoints: vec![0; n * max_keypoints.max(1)],
             cursor: vec![0; n + 1],
+            moving: vec![true; n],
+            held: vec![false; n],
         }
     }
 
@@ -183,8 +202,10 @@ impl Tiling {
     /// If there are more keypoints than this tiling was built for (a caller's bug).
     pub fn bin(&mut self, keypoints: impl Iterator<Item = (Vec2, Vec2)> + Clone, right: Vec2, down: Vec2) -> usize {
         self.cursor.fill(0);
+        self.moving.fill(false);
         for (centre, sigma) in keypoints.clone() {
             if !self.is_narrow(sigma) {
+                self.mark_moving(centre, sigma, right, down);
                 continue;
             }
             for (ty, x0, x1) in self.rows(centre, sigma, right, down) {
@@ -215,12 +236,80 @@ impl Tiling {
         total as usize
     }
 
-    /// The runs of consecutive tiles in a row that narrow keypoints reach (`fine`) or that none reaches
-    /// (`!fine`), in order, each as its first tile plus `n_tiles * (length - 1)` (shaders/warp.wgsl
-    /// `vs_run` decodes it). The warp draws one quad per run: few triangles, and no pixel drawn twice.
-    pub fn runs(&self, fine: bool) -> impl Iterator<Item = u32> + '_ {
+    /// Marks the tiles whose pixels read a coarse flow sample that a wide keypoint at `centre` writes.
+    /// The keypoint's quad (shaders/warp.wgsl `spot`) covers its 3-sigma ellipse's bounding box plus half
+    /// a flow step and writes the samples whose centres it covers; a pixel reads the samples within
+    /// one flow step of it (bilinearly). A pixel more than a step from the quad reads none of them.
+    fn mark_moving(&mut self, centre: Vec2, sigma: Vec2, right: Vec2, down: Vec2) {
+        let px_per_unit = 0.5 * self.size_px as f32;
+        let c = (centre + 1.0) * px_per_unit;
+        let (sx, sy) = (sigma.x * px_per_unit, sigma.y * px_per_unit);
+        // The ellipse's bounding box: CUTOFF_SIGMAS sqrt of the diagonal of M^-1 = sx^2 r r^T + sy^2 n n^T.
+        let half = CUTOFF_SIGMAS
+            * Vec2::new(
+                (sx * sx * right.x * right.x + sy * sy * down.x * down.x).sqrt(),
+                (sx * sx * right.y * right.y + sy * sy * down.y * down.y).sqrt(),
+            );
+        // Half a step for the quad, one step for the bilinear read, and a pixel against rounding.
+        let reach = half + Vec2::splat(1.5 * FLOW_STEP_PX as f32 + 1.0);
+        let last = self.tiles_x as f32 - 1.0;
+        let tile = |v: f32| (v / TILE_PX as f32).floor().clamp(0.0, last) as u32;
+        let (lo, hi) = (c - reach, c + reach);
+        if hi.x < 0.0 || hi.y < 0.0 || lo.x > self.size_px as f32 || lo.y > self.size_px as f32 {
+            return;
+        }
+        for ty in tile(lo.y)..=tile(hi.y) {
+            let row = (ty * self.tiles_x) as usize;
+            self.moving[row + tile(lo.x) as usize..=row + tile(hi.x) as usize].fill(true);
+        }
+    }
+
+    /// How the warp draws tile `t` this frame (after [`bin`](Self::bin)).
+    pub fn draw(&self, t: usize) -> TileDraw {
+        if !self.list(t).is_empty() {
+            TileDraw::Fine
+        } else if self.moving[t] || !self.held[t] {
+            TileDraw::Coarse
+        } else {
+            TileDraw::Held
+        }
+    }
+
+    /// Records that this frame's runs were drawn: from now on every tile that no keypoint reaches holds
+    /// the still image (drawn now, or held from before).
+    pub fn drawn(&mut self) {
+        for (t, held) in self.held.iter_mut().enumerate() {
+            *held = !self.moving[t] && self.offsets[t] == self.offsets[t + 1];
+        }
+    }
+
+    /// Forgets what the frame holds (a new backdrop, a fresh target): the next frame draws every tile.
+    pub fn forget(&mut self) {
+        self.held.fill(false);
+    }
+
+    /// Forgets what the tiles under the pixel rectangle (x, y, width, height) hold: something else
+    /// drew there.
+    pub fn forget_rect(&mut self, (x, y, w, h): (u32, u32, u32, u32)) {
+        if w == 0 || h == 0 {
+            return;
+        }
+        let last = self.tiles_x - 1;
+        let (x0, y0) = ((x / TILE_PX).min(last), (y / TILE_PX).min(last));
+        let (x1, y1) = (((x + w - 1) / TILE_PX).min(last), ((y + h - 1) / TILE_PX).min(last));
+        for ty in y0..=y1 {
+            let row = (ty * self.tiles_x) as usize;
+            self.held[row + x0 as usize..=row + x1 as usize].fill(false);
+        }
+    }
+
+    /// The runs of consecutive tiles in a row that the warp draws the same way (`draw`: fine or coarse),
+    /// in order, each as its first tile plus `n_tiles * (length - 1)` (shaders/warp.wgsl `vs_run` decodes
+    /// it). The warp draws one quad per run: few triangles, and no pixel drawn twice. Held tiles are
+    /// in no run.
+    pub fn runs(&self, draw: TileDraw) -> impl Iterator<Item = u32> + '_ {
         let (n, row) = (self.n_tiles() as u32, self.tiles_x);
-        let kind = move |t: u32| self.list(t as usize).is_empty() != fine;
+        let kind = move |t: u32| self.draw(t as usize) == draw;
         (0..n).filter(move |&t| kind(t) && (t % row == 0 || !kind(t - 1))).map(move |first| {
             let end = (first + 1..first - first % row + row).find(|&t| !kind(t)).unwrap_or(first - first % row + row);
             first + n * (end - first - 1)
@@ -251,15 +340,91 @@ mod tests {
         // It is the one fine tile.
         assert_eq!((0..t.n_tiles()).filter(|&i| !t.list(i).is_empty()).collect::<Vec<_>>(), [corner]);
         // Every row is one coarse run but the corner tile's: tiles 0..5 and 6..64 of row 5.
-        let runs: Vec<u32> = t.runs(false).collect();
+        let runs: Vec<u32> = t.runs(TileDraw::Coarse).collect();
         assert_eq!(runs.len(), 65);
         assert_eq!(runs[5], 5 * 64 + 4096 * 4);
         assert_eq!(runs[6], 5 * 64 + 6 + 4096 * 57);
         assert_eq!(runs[7], 6 * 64 + 4096 * 63);
-        assert_eq!(t.runs(true).collect::<Vec<_>>(), [corner as u32]);
+        assert_eq!(t.runs(TileDraw::Fine).collect::<Vec<_>>(), [corner as u32]);
         // Rebinning in place gives the same.
         assert_eq!(t.bin(kps.iter().copied(), right, down), used);
         assert_eq!(t.list(corner), &[1]);
+    }
+
+    #[test]
+    fn tiles_no_keypoint_reaches_are_held_after_one_frame() {
+        let size = 512;
+        let mut t = Tiling::new(size, 2);
+        let (right, down) = (Vec2::X, Vec2::Y);
+        let px = 2.0 / size as f32;
+        // A wide keypoint (20 px sigma) at pixel (256, 256) and a narrow one at (44, 44).
+        let kps =
+            [(Vec2::splat(256.0 * px - 1.0), Vec2::splat(20.0 * px)), (Vec2::splat(44.0 * px - 1.0), Vec2::splat(px))];
+        t.bin(kps.iter().copied(), right, down);
+        // The first frame draws every tile.
+        assert!((0..t.n_tiles()).all(|i| t.draw(i) != TileDraw::Held));
+        t.drawn();
+        t.bin(kps.iter().copied(), right, down);
+        let (fine, far, near) = (t.tile_of(44, 44), t.tile_of(500, 20), t.tile_of(256 + 60, 256));
+        assert_eq!(t.draw(fine), TileDraw::Fine);
+        assert_eq!(t.draw(far), TileDraw::Held);
+        assert_eq!(t.draw(near), TileDraw::Coarse);
+        // Held tiles are in no run; the rest are drawn once.
+        let drawn: usize = [TileDraw::Fine, TileDraw::Coarse]
+            .into_iter()
+            .flat_map(|d| t.runs(d).collect::<Vec<_>>())
+            .map(|run| (run / t.n_tiles() as u32 + 1) as usize)
+            .sum();
+        let held = (0..t.n_tiles()).filter(|&i| t.draw(i) == TileDraw::Held).count();
+        assert_eq!(drawn + held, t.n_tiles());
+        // Something drawn over a rectangle, or a new backdrop: drawn again.
+        t.forget_rect((496, 16, 8, 8));
+        assert_eq!(t.draw(far), TileDraw::Coarse);
+        t.drawn();
+        assert_eq!(t.draw(far), TileDraw::Held);
+        t.forget();
+        assert_eq!(t.draw(far), TileDraw::Coarse);
+    }
+
+    #[test]
+    fn a_wide_keypoint_moves_every_tile_that_reads_a_sample_it_writes() {
+        // The coarse samples whose centres lie inside the keypoint's quad (3-sigma bounding box plus half
+        // a step, as shaders/warp.wgsl draws it) are written; a pixel reads the samples within one step of
+        // it. Every tile holding such a pixel must be marked, for slanted and clipped ellipses alike.
+        let size = 256;
+        let mut t = Tiling::new(size, 1);
+        let angle = 0.4f32;
+        let (right, down) = (Vec2::new(angle.cos(), angle.sin()), Vec2::new(-angle.sin(), angle.cos()));
+        let px = 2.0 / size as f32;
+        let step = FLOW_STEP_PX as f32;
+        for (centre_px, sigma_px) in
+            [(Vec2::new(128.0, 128.0), Vec2::new(12.0, 20.0)), (Vec2::new(10.0, 240.0), Vec2::new(15.0, 9.5))]
+        {
+            t.bin(std::iter::once((centre_px * px - 1.0, sigma_px * px)), right, down);
+            assert!(!t.is_narrow(sigma_px * px));
+            // The quad's half extents as the shader computes them (from the Gaussian's coefficients).
+            let [ca, cb, cc, _] = Spread::new(sigma_px, right, down, 1.0).coefficients;
+            let (a, b, c) = (-ca, -0.5 * cb, -cc);
+            let det = a * c - b * b;
+            let half = Vec2::new((4.5 * c / det).sqrt(), (4.5 * a / det).sqrt()) + 0.5 * step;
+            let side = t.flow_side();
+            for j in 0..side {
+                for i in 0..side {
+                    let s = (Vec2::new(i as f32, j as f32) + 0.5) * step;
+                    if ((s - centre_px).abs() - half).max_element() > 0.0 {
+                        continue;
+                    }
+                    // Sample (i, j) is written: every pixel within a step of it reads it.
+                    for y in (s.y - step).max(0.0) as u32..((s.y + step).min(size as f32) as u32) {
+                        for x in (s.x - step).max(0.0) as u32..((s.x + step).min(size as f32) as u32) {
+                            let tile = t.tile_of(x, y);
+                            assert_ne!(t.draw(tile), TileDraw::Held);
+                            assert!(t.moving[tile], "pixel ({x}, {y}) reads sample ({i}, {j}) of {centre_px}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The least of the ellipse's metric (d^T M d, M from sigma and the face axes) over tile (tx, ty)'s
