@@ -33,7 +33,8 @@ bins) from the training voices' mean, is where they gain most.
 The live fine-tune also anticipates (`--lead 1 --rest-weight 12`; the comment ANTICIPATION in this file
 and the model card): trained toward the mouth one hop after what it has heard, with more weight on a
 still mouth in silence, it went from 9.3 ms late against the targets to 3.4 ms, ahead of both baselines
-(+6.2 and +6.4 ms).
+(+6.2 and +6.4 ms). The quality model trains with `--lead 1` throughout: 5.0 ms late before, 3.5 ms
+early after.
 
 Usage: train.py --data training/data --lookahead 0 --out models/motion_live.onnx [--steps N] [--seed S]
 """

@@ -9,12 +9,13 @@
 # 2. synthesises 5.2 h of training speech and 0.37 h of held-out voices with phone times (gen_data.py);
 # 3. trains the live model (no lookahead; then a short fine-tune with channel and vocal tract
 #    augmentation, which also teaches it to anticipate by one hop) and the quality model (20 hops =
-#    200 ms, with that augmentation throughout), both at once, one CPU thread each (train.py), with a
-#    fixed seed;
+#    200 ms, with that augmentation and the one-hop lead throughout), both at once, one CPU thread each
+#    (train.py), with a fixed seed: the data and the models are a function of SEED;
 # 4. copies them to models/, writes the Rust parity fixture (make_fixtures.py) and runs the lip-sync
 #    evaluation against both baselines (eval_lipsync.py -> training/eval.json, training/eval.md).
 #
-# 52 minutes on 2 cores once PyTorch is downloaded (measured 2026-11-27; the first run also fetches ~6 GB
+# About 53 minutes on 2 cores once PyTorch is downloaded (52 measured alone on 2026-11-27, before
+# synthesis took a process per utterance, which adds about a minute; the first run also fetches ~6 GB
 # of wheels).
 # Environment: SEED (1234), HOURS (5.2), STEPS (6000), FINETUNE_STEPS (700, the live model's fine-tune).
 set -euo pipefail
@@ -57,6 +58,7 @@ mkdir -p "$here/out"
 # in a short fine-tune from there: trained with them from the start it lost more than it gained. The
 # fine-tune also trains it to anticipate the mouth one hop ahead of what it has heard (--lead 1), with
 # more weight on a still mouth in silence (--rest-weight 12): without lookahead it was otherwise late.
+# The quality model takes the same lead from the start (5.0 ms late without it, 3.5 ms early with it).
 recipe=(--channel-eq 0.35 --vtlp 0.1 --open-min 0.75 --key-open-weight 12)
 (
   "$py" "$here/train.py" --data "$here/data" --lookahead 0 --variant live --steps "$STEPS" --jobs 1 --seed "$SEED" \
@@ -67,7 +69,7 @@ recipe=(--channel-eq 0.35 --vtlp 0.1 --open-min 0.75 --key-open-weight 12)
 ) &
 live=$!
 "$py" "$here/train.py" --data "$here/data" --lookahead 20 --variant quality --steps "$STEPS" --jobs 1 --seed "$SEED" \
-  "${recipe[@]}" --out "$here/out/motion_quality.onnx" > "$here/out/quality.log" 2>&1 &
+  "${recipe[@]}" --lead 1 --out "$here/out/motion_quality.onnx" > "$here/out/quality.log" 2>&1 &
 quality=$!
 wait "$live" || { tail -20 "$here/out/live_base.log" "$here/out/live.log" >&2; exit 1; }
 wait "$quality" || { tail -20 "$here/out/quality.log" >&2; exit 1; }
