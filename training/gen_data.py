@@ -14,8 +14,8 @@ Output (in --out): train.pkl and heldout.pkl, each a list of dicts
     {engine, voice, text, audio (int16, 16 kHz), phones [(start_s, end_s, phone), ...]}
 and summary.json (hours per engine and voice).
 
-Deterministic for a seed: the job list is fixed, results are consumed in order, and every job runs in a
-fresh process (espeak-ng would otherwise carry state from one utterance into the next).
+Deterministic for a seed: the job list is fixed, results are consumed in order, and every espeak-ng job
+runs in a fresh process (its library would otherwise carry state from one utterance into the next).
 Usage: training/gen_data.py --out training/data [--hours 5.2] [--jobs 2] [--seed 1234]
 """
 import argparse
@@ -275,16 +275,17 @@ def main():
     summary = {}
     t_start = time.time()
     errors = 0
-    # One fresh process per job: espeak-ng carries state from one utterance to the next (its noise
-    # generator, its pitch and phase), so a worker reused in whatever order the pool hands out jobs
-    # would make the audio depend on scheduling. Fresh per job, each utterance is a function of its job.
-    with Pool(args.jobs, maxtasksperchild=1) as pool:
-        for split, engine, stream, target in plans:
-            got = 0.0
+    # espeak-ng carries state from one utterance to the next (its noise generator, its pitch and phase),
+    # so a worker reused in whatever order the pool hands out jobs would make the audio depend on
+    # scheduling: its jobs run one fresh process each, so that each utterance is a function of its job.
+    # flite and festival run as a subprocess per job already, so their workers are reused.
+    for split, engine, stream, target in plans:
+        got = 0.0
 
-            def batch():
-                return [next(stream) for _ in range(8 * args.jobs)]
+        def batch():
+            return [next(stream) for _ in range(8 * args.jobs)]
 
+        with Pool(args.jobs, maxtasksperchild=1 if engine == "espeak" else None) as pool:
             while got < target:
                 for r in pool.imap(run_job, batch()):
                     if "error" in r:
