@@ -14,8 +14,9 @@
 # 4. copies them to models/, writes the Rust parity fixture (make_fixtures.py) and runs the lip-sync
 #    evaluation against both baselines (eval_lipsync.py -> training/eval.json, training/eval.md).
 #
-# About 54 minutes on 2 cores once PyTorch is downloaded (52 measured alone on 2026-11-27, before
-# synthesis took fresh processes, which cost up to 2 more; the first run also fetches ~6 GB of wheels).
+# 57 minutes on 2 cores once PyTorch is downloaded (measured alone on a fresh clone, 2026-11-27, with
+# synthesis in a fresh process for every engine's utterances, since cut to espeak-ng's; its models were
+# byte-identical to the bundled ones; the first run also fetches ~6 GB of wheels).
 # Environment: SEED (1234), HOURS (5.2), STEPS (6000), FINETUNE_STEPS (700, the live model's fine-tune).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
