@@ -175,16 +175,17 @@ impl Default for MotionConfig {
     }
 }
 
-/// `[smoothing]`: One Euro filter (Casiez et al., CHI 2012) on every keypoint coordinate and Jacobian
-/// entry, run at the 100 Hz hop rate.
+/// `[smoothing]`: One Euro filter (Casiez et al., CHI 2012) on the motion parameters that move the rig
+/// (mouth, smile, brows, head), each in units of its full range, at the 100 Hz hop rate, before the rig.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmoothingConfig {
-    /// Off: the rig's keypoints go to the renderer unfiltered.
+    /// Off: the model's parameters drive the rig unfiltered.
     pub enabled: bool,
     /// Cutoff at rest, Hz. Lower removes more jitter and adds more lag on slow motion.
     pub min_cutoff_hz: f32,
-    /// How fast the cutoff rises with speed (per unit of [-1,1] coordinates per second).
+    /// How fast the cutoff rises with speed: Hz per unit of a parameter's full range per second (a jaw
+    /// opening from 0 to 1 in 100 ms moves at 10 units/s).
     pub beta: f32,
     /// Cutoff of the derivative estimate, Hz.
     pub d_cutoff_hz: f32,
@@ -200,8 +201,8 @@ impl Default for SmoothingConfig {
         Self {
             enabled: true,
             min_cutoff_hz: 3.0,
-            beta: 4.0,
-            d_cutoff_hz: 1.0,
+            beta: 2.0,
+            d_cutoff_hz: 10.0,
             offline_zero_phase: true,
             live_min_cutoff_hz: 30.0,
         }

@@ -90,7 +90,8 @@ struct LiveArgs {
     /// Write latency and frame statistics as JSON here every 10 s and at exit.
     #[arg(long, value_name = "FILE.json")]
     stats_json: Option<PathBuf>,
-    /// Write every frame's motion as JSON lines (README's format; t_secs from the start of the loop).
+    /// Write every frame's motion as JSON lines (README's format; t_secs from the start of the loop,
+    /// audio_t_secs the input's position of the sound each frame shows).
     #[arg(long, value_name = "FILE.jsonl")]
     motion_out: Option<PathBuf>,
     /// Background: keep, alpha, "#rrggbb" or an image file (as for render). With alpha the window is

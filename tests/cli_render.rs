@@ -120,7 +120,7 @@ fn renders_a_talking_mp4_in_sync_with_its_motion() {
     let silence = mean_open(&|r| r < 0.03 * peak);
     assert!(speech > silence + 0.15, "mean mouth_open: speech {speech:.3}, silence {silence:.3}");
 
-    // Offline smoothing is zero phase: the rendered opening follows the model's jaw_open with no lag.
+    // The rendered opening follows the (smoothed) jaw_open that drove it, frame for frame, with no shift.
     let jaw: Vec<f64> = records.iter().map(|r| r["params"]["jaw_open"].as_f64().unwrap()).collect();
     let open: Vec<f64> = records.iter().map(|r| r["mouth_open"].as_f64().unwrap()).collect();
     let corr_at = |lag: usize, mouth_later: bool| {

@@ -39,6 +39,13 @@ pub enum FeatureError {
     HopLength(usize),
 }
 
+/// How far the centre of the mel frame that a hop completes lies before that hop's last sample, in
+/// samples. A frame is cut once a whole number of hops covers its window (480 samples, three hops): it is
+/// the oldest [`N_FFT`] of them, so its centre lies 480 - 200 = 280 samples (17.5 ms) before the end of
+/// the hop that completed it. The live loop stamps hops by their last sample and maps poses to sound
+/// with this.
+pub const CENTRE_BEFORE_HOP_END_SAMPLES: usize = N_FFT.div_ceil(HOP_SAMPLES) * HOP_SAMPLES - N_FFT / 2;
+
 /// The time, in seconds from the first sample, of the centre of mel frame `index`.
 pub fn frame_centre_secs(index: usize) -> f64 {
     (index * HOP_SAMPLES + N_FFT / 2) as f64 / 16_000.0
@@ -208,6 +215,26 @@ impl LogMel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_centre_lies_its_constant_before_the_end_of_the_hop_that_completed_it() {
+        // Every hop from the third on completes one frame; that frame's centre plus the constant is the
+        // hop's last sample.
+        assert_eq!(CENTRE_BEFORE_HOP_END_SAMPLES, 280);
+        let mut mel = LogMel::new();
+        let hop = [0.0f32; HOP_SAMPLES];
+        for h in 0..20usize {
+            let frame = mel.step(&hop).unwrap().is_some();
+            let end_sample = (h + 1) * HOP_SAMPLES;
+            if frame {
+                let index = mel.frames_out() - 1;
+                let centre = (frame_centre_secs(index) * 16_000.0).round() as usize;
+                assert_eq!(centre + CENTRE_BEFORE_HOP_END_SAMPLES, end_sample, "hop {h}");
+            } else {
+                assert!(end_sample < N_FFT, "hop {h} completed no frame");
+            }
+        }
+    }
 
     #[test]
     fn slaney_scale_round_trips_and_matches_librosa_points() {

@@ -295,8 +295,11 @@ impl Mp4Writer {
 pub struct MotionRecord<'a> {
     /// Frame index from 0.
     pub frame: u64,
-    /// Frame time, seconds from the start of the audio.
+    /// Frame time, seconds: from the start of the audio offline, from the loop's first frame live.
     pub t_secs: f64,
+    /// The moment of the input audio whose sound this frame's mouth shows, seconds from the input's
+    /// first sample (offline equal to `t_secs`); `None` (null) before any audio has reached the face.
+    pub audio_t_secs: Option<f64>,
     /// Opening of the rendered inner lips, 0 = closed, 1 = the widest this avatar opens.
     pub mouth_open: f32,
     /// Driving keypoints, [-1, 1] frame coordinates (x right, y down).

@@ -1,12 +1,12 @@
 //! The per-hop chain shared by the offline render and the live loop: one 10 ms hop of 16 kHz samples in,
-//! one smoothed pose (keypoints and Jacobians, flat) and its parameters out.
+//! the smoothed parameters and the pose (keypoints and Jacobians, flat) the rig makes of them out.
 
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::features::{self, HOP_SAMPLES, LogMel};
 use crate::motion::idle::IdleMotion;
-use crate::motion::smooth::OneEuro;
+use crate::motion::smooth::ParamSmoother;
 use crate::motion::{MotionModel, MotionParams};
 use crate::portrait::{Pose, Rig};
 
@@ -15,7 +15,8 @@ use super::PipelineError;
 /// What one hop produced, besides the pose written into the caller's buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct HopOutput {
-    /// The speech parameters with the slow idle motion (sway, nods, breath) added: what drove the rig.
+    /// The speech parameters with the slow idle motion (sway, nods, breath) added, smoothed: what drove
+    /// the rig.
     pub params: MotionParams,
     /// The fast idle motion (blinks, gaze), kept out of the filter and added after smoothing.
     pub idle: MotionParams,
@@ -53,21 +54,19 @@ pub struct HopTimes {
     pub mel: Duration,
     /// Motion model and idle motion.
     pub motion: Duration,
-    /// Rig and One Euro filter.
+    /// One Euro filter and rig.
     pub rig: Duration,
 }
 
-/// Log-mel, the motion model, idle motion, the rig and the One Euro filter, stepped one hop at a time
+/// Log-mel, the motion model, idle motion, the One Euro filter and the rig, stepped one hop at a time
 /// (a streaming module: [`step`](Self::step), [`reset`](Self::reset)).
 pub struct HopChain {
     mel: LogMel,
     model: MotionModel,
     idle: IdleMotion,
-    smoother: OneEuro,
+    smoother: ParamSmoother,
     rig: Rig,
     pose: Pose,
-    /// The filter's slot of the inner lower lip's y, whose lag stands for the mouth's.
-    mouth_slot: usize,
     /// Times of the last step.
     pub times: HopTimes,
 }
@@ -75,16 +74,13 @@ pub struct HopChain {
 impl HopChain {
     /// A chain for `rig`, driven by `model`, with the config's idle motion and smoothing.
     pub fn new(model: MotionModel, rig: Rig, cfg: &Config) -> Self {
-        let per_pose = rig.keypoints.len() * Pose::FLAT_PER_KEYPOINT;
-        let mouth_slot = rig.inner_lower() * Pose::FLAT_PER_KEYPOINT + 1;
         Self {
             mel: LogMel::new(),
             model,
             idle: IdleMotion::new(&cfg.idle),
-            smoother: OneEuro::new(&cfg.smoothing, per_pose, features::HOP_SECS as f32),
+            smoother: ParamSmoother::new(&cfg.smoothing, features::HOP_SECS as f32),
             pose: rig.rest_pose(),
             rig,
-            mouth_slot,
             times: HopTimes::default(),
         }
     }
@@ -104,9 +100,9 @@ impl HopChain {
         &self.model
     }
 
-    /// The smoothing lag of the mouth at the last step, seconds ([`OneEuro::lag_secs`]).
+    /// The smoothing lag of the mouth at the last step, seconds ([`ParamSmoother::mouth_lag_secs`]).
     pub fn mouth_lag_secs(&self) -> f32 {
-        self.smoother.lag_secs(self.mouth_slot)
+        self.smoother.mouth_lag_secs()
     }
 
     /// Feeds one hop. Once the first analysis window is full, writes the smoothed pose into `flat`
@@ -132,9 +128,9 @@ impl HopChain {
         params.nod += idle.nod;
         self.times.motion = s.elapsed();
         let s = Instant::now();
+        self.smoother.step(&mut params);
         self.rig.drive(&params, &mut self.pose);
         self.pose.to_flat(flat);
-        self.smoother.step(flat);
         self.times.rig = s.elapsed();
         Ok(Some(HopOutput { params, idle }))
     }

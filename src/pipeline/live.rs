@@ -35,7 +35,7 @@ use crate::audio::live::{
     BlockStamp, FileSource, LiveAudioError, LiveSource, MicSource, PcmSpec, SourceRead, StdinSource, StreamResampler,
 };
 use crate::config::{BackgroundMode, Config};
-use crate::features::{HOP_SAMPLES, N_FFT};
+use crate::features::{CENTRE_BEFORE_HOP_END_SAMPLES, HOP_SAMPLES};
 use crate::motion::MotionParams;
 use crate::output::stream::{MediaHub, StreamOptions, StreamServer};
 use crate::output::window::{FrameProducer, WindowOptions};
@@ -133,6 +133,9 @@ struct Hop {
     /// Where the hop's last sample lies on the arrival clock: the block's arrival less the samples that
     /// follow it in the block.
     end_at: Instant,
+    /// 16 kHz samples of input from the first one to this hop's last, inclusive: the hop's place in the
+    /// input audio.
+    end_sample: u64,
     host_delay: Option<Duration>,
     /// Audio thread time from the block's arrival to this hop's send.
     audio_secs: f32,
@@ -150,6 +153,8 @@ struct PoseSample {
     /// Where the hop's last sample lies on the arrival clock, and the hop's RMS (for the sync marker).
     end_at: Instant,
     rms: f32,
+    /// The moment of the input audio this pose shows, seconds from its first sample.
+    audio_t_secs: f64,
     smoothing_lag_secs: f32,
     audio_secs: f32,
     audio_queue_secs: f32,
@@ -333,6 +338,7 @@ fn audio_loop(
     let mut block: Vec<f32> = Vec::with_capacity(source.rate_hz() as usize);
     let mut pcm: Vec<f32> = Vec::with_capacity(2 * SAMPLE_RATE_HZ as usize);
     let mut overruns_seen = 0u64;
+    let mut samples_sent = 0u64;
     while !stop.load(Ordering::Acquire) {
         block.clear();
         match source.read(&mut block, Duration::from_millis(50)).map_err(fail)? {
@@ -342,7 +348,7 @@ fn audio_loop(
                     pcm.clear();
                 }
                 resampler.process(&block, &mut pcm).map_err(fail)?;
-                send_hops(&mut pcm, stamp, resampler.backlog_secs(), hops, audio_out);
+                send_hops(&mut pcm, &mut samples_sent, stamp, resampler.backlog_secs(), hops, audio_out);
             }
             SourceRead::Timeout => {}
             SourceRead::End => {
@@ -364,7 +370,7 @@ fn audio_loop(
                         std::thread::sleep(due.saturating_duration_since(Instant::now()));
                         pcm.extend_from_slice(&[0.0; HOP_SAMPLES]);
                         let stamp = BlockStamp { arrival: Instant::now(), host_delay: None };
-                        send_hops(&mut pcm, stamp, 0.0, hops, audio_out);
+                        send_hops(&mut pcm, &mut samples_sent, stamp, 0.0, hops, audio_out);
                     }
                     match source.reopen() {
                         Ok(()) => {
@@ -388,11 +394,13 @@ fn audio_loop(
     Ok(())
 }
 
-/// Cuts whole hops off the front of `pcm` and sends them, stamped from the block that completed them;
-/// a copy goes to the stream's audio-out thread when there is one. `pcm`'s last sample lies
-/// `backlog_secs` before the block's last sample (the resampler's backlog).
+/// Cuts whole hops off the front of `pcm` and sends them, stamped from the block that completed them
+/// and numbered by `samples_sent` (16 kHz samples sent before, which it advances); a copy goes to the
+/// stream's audio-out thread when there is one. `pcm`'s last sample lies `backlog_secs` before the
+/// block's last sample (the resampler's backlog).
 fn send_hops(
     pcm: &mut Vec<f32>,
+    samples_sent: &mut u64,
     stamp: BlockStamp,
     backlog_secs: f64,
     hops: &DropOldestSender<Hop>,
@@ -403,6 +411,7 @@ fn send_hops(
         let mut samples = [0.0f32; HOP_SAMPLES];
         samples.copy_from_slice(&pcm[used..used + HOP_SAMPLES]);
         used += HOP_SAMPLES;
+        *samples_sent += HOP_SAMPLES as u64;
         // On the arrival clock the block's last sample is at its arrival; this hop ends the samples after
         // it and the resampler's backlog before that. (The host's capture delay is reported apart, in
         // capture_to_frame.)
@@ -416,6 +425,7 @@ fn send_hops(
             samples,
             arrival: stamp.arrival,
             end_at,
+            end_sample: *samples_sent,
             host_delay: stamp.host_delay,
             audio_secs: now.saturating_duration_since(stamp.arrival).as_secs_f32(),
             sent: now,
@@ -434,7 +444,10 @@ fn motion_loop(
     shared: &Shared,
 ) -> Result<(), PipelineError> {
     // The mel window's centre lies this far before the end of the hop that completes it.
-    let centre_behind = Duration::from_secs_f64((N_FFT / 2) as f64 / f64::from(SAMPLE_RATE_HZ));
+    let centre_behind_secs = CENTRE_BEFORE_HOP_END_SAMPLES as f64 / f64::from(SAMPLE_RATE_HZ);
+    let centre_behind = Duration::from_secs_f64(centre_behind_secs);
+    // A model with lookahead speaks, at each hop, for the mel frame that many hops back.
+    let lookahead_secs = chain.model().lookahead_secs();
     let flat_len = chain.flat_len();
     let mut spare = vec![0.0f32; flat_len];
     loop {
@@ -471,6 +484,7 @@ fn motion_loop(
             centre_at: hop.end_at.checked_sub(centre_behind).unwrap_or(hop.end_at),
             end_at: hop.end_at,
             rms: (hop.samples.iter().map(|x| x * x).sum::<f32>() / HOP_SAMPLES as f32).sqrt(),
+            audio_t_secs: hop.end_sample as f64 / f64::from(SAMPLE_RATE_HZ) - centre_behind_secs - lookahead_secs,
             smoothing_lag_secs: chain.mouth_lag_secs(),
             audio_secs: hop.audio_secs,
             audio_queue_secs: start.saturating_duration_since(hop.sent).as_secs_f32(),
@@ -501,6 +515,7 @@ struct FrameSource {
     centre_at: Instant,
     smoothing_lag_secs: f32,
     params: MotionParams,
+    audio_t_secs: f64,
 }
 
 /// The render side of the loop: paces frames, picks poses, renders, keeps the telemetry.
@@ -612,14 +627,15 @@ impl FrameLoop {
         };
         // Interpolate to the frame's time on the arrival clock; in live use that is at or past the
         // newest pose, which is then taken as it is.
-        let (flat, out) = match &self.prev {
+        let (flat, out, audio_t_secs) = match &self.prev {
             Some(prev) if newest.arrival > prev.arrival && now < newest.arrival => {
                 let f = now.saturating_duration_since(prev.arrival).as_secs_f32()
                     / (newest.arrival - prev.arrival).as_secs_f32();
                 super::hop::lerp_flat(&mut self.flat, &prev.flat, &newest.flat, f);
-                (&self.flat, prev.out.lerp(&newest.out, f))
+                let audio_t_secs = prev.audio_t_secs + (newest.audio_t_secs - prev.audio_t_secs) * f64::from(f);
+                (&self.flat, prev.out.lerp(&newest.out, f), audio_t_secs)
             }
-            _ => (&newest.flat, newest.out),
+            _ => (&newest.flat, newest.out, newest.audio_t_secs),
         };
         self.pose.from_flat(flat);
         let params = out.frame_params();
@@ -631,6 +647,7 @@ impl FrameLoop {
             centre_at: newest.centre_at,
             smoothing_lag_secs: newest.smoothing_lag_secs,
             params,
+            audio_t_secs,
         });
     }
 
@@ -652,9 +669,12 @@ impl FrameLoop {
         }
         if let Some(w) = self.motion_out.as_mut() {
             let params = self.used.map(|u| u.params).unwrap_or_default();
-            let t_secs = presented.saturating_duration_since(self.start).as_secs_f64();
+            let time = super::RecordTime {
+                t_secs: presented.saturating_duration_since(self.start).as_secs_f64(),
+                audio_t_secs: self.used.map(|u| u.audio_t_secs),
+            };
             let mouth_open = self.rig.mouth_open(&self.pose);
-            self.record_scratch.write(w, self.frames_rendered, t_secs, mouth_open, &self.pose, &params)?;
+            self.record_scratch.write(w, self.frames_rendered, time, mouth_open, &self.pose, &params)?;
         }
         self.frames_rendered += 1;
         // The next tick; ticks already missed are dropped, not rendered late in a burst.

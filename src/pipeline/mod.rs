@@ -6,9 +6,10 @@
 //! so nothing is gained by overlapping the stages, and the per-stage timings stay exact; the live loop
 //! runs each stage on its own thread instead.
 //!
-//! The offline order: decode and resample the audio; per 10 ms hop, one mel frame, one motion step, the
-//! rig, the One Euro filter, and the idle motion (blinks) kept apart; then per video frame (at `n / fps` s), the smoothed pose interpolated at
-//! that time, rendered, encoded; finally the mux with the audio.
+//! The offline order: decode and resample the audio; per 10 ms hop, one mel frame, one motion step and
+//! the One Euro filter on its parameters, with the idle motion (blinks) kept apart; the filter backward
+//! over all hops; then per video frame (at `n / fps` s), the smoothed parameters interpolated at that
+//! time, rigged, rendered, encoded; finally the mux with the audio.
 //!
 //! Architecture Invariant: stages never know how they are wired; only this module names more than one.
 
@@ -27,7 +28,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::audio::{self, AudioError};
 use crate::config::{BackgroundMode, Config, ConfigError};
 use crate::features::{self, FeatureError, HOP_SAMPLES, N_FFT};
-use crate::motion::smooth::OneEuro;
+use crate::motion::smooth::ParamSmoother;
 use crate::motion::{MotionError, MotionModel, MotionParams};
 use crate::onnx::ModelSource;
 use crate::output::{self, MotionRecord, MotionWriter, Mp4Writer, OutputError, PngSequence, RawFrames};
@@ -237,6 +238,13 @@ fn load_motion_model(cfg: &Config, live: bool) -> Result<MotionModel, PipelineEr
 }
 
 /// The arrays a motion record is written from, reused frame after frame.
+/// A motion record's two clocks: the frame's own time, and the moment of the input audio it shows.
+#[derive(Debug, Clone, Copy)]
+struct RecordTime {
+    t_secs: f64,
+    audio_t_secs: Option<f64>,
+}
+
 struct MotionScratch {
     keypoints: Vec<[f32; 2]>,
     jacobians: Vec<[[f32; 2]; 2]>,
@@ -252,7 +260,7 @@ impl MotionScratch {
         &mut self,
         w: &mut MotionWriter,
         frame: u64,
-        t_secs: f64,
+        time: RecordTime,
         mouth_open: f32,
         pose: &crate::portrait::Pose,
         params: &MotionParams,
@@ -265,7 +273,8 @@ impl MotionScratch {
         }
         w.write(&MotionRecord {
             frame,
-            t_secs,
+            t_secs: time.t_secs,
+            audio_t_secs: time.audio_t_secs,
             mouth_open,
             keypoints: &self.keypoints,
             jacobians: &self.jacobians,
@@ -371,7 +380,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     warm_up(&portrait.rig, &mut renderer, &ctx)?;
     t.render_setup.add(start.elapsed(), 1);
 
-    // Per hop: mel -> motion -> rig -> smoothing. The signal is padded with one window of silence so
+    // Per hop: mel -> motion -> smoothing. The signal is padded with one window of silence so
     // that the last video frames have a mel frame centred after them. A model with lookahead speaks for
     // the frame `lookahead` hops back: its first outputs are dropped and as many hops of silence more
     // are fed, so output k belongs to mel frame k.
@@ -379,14 +388,13 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let lookahead = model.lookahead_frames();
     let mut chain = HopChain::new(model, portrait.rig.clone(), cfg);
     let rig = &portrait.rig;
-    let per_pose = chain.flat_len();
     let mut pose = rig.rest_pose();
     let padded_len = audio.samples.len() + N_FFT + lookahead * HOP_SAMPLES;
     let n_hops_max = features::frame_count(padded_len) + 1;
-    let mut hop_poses: Vec<f32> = Vec::with_capacity(n_hops_max * per_pose);
-    // Each hop's parameters, with the idle blinks and gaze kept apart: they are added after smoothing.
+    // Each hop's smoothed parameters, with the idle blinks and gaze kept apart: they are added after
+    // smoothing. The rig makes each frame's pose from them.
     let mut hop_out: Vec<hop::HopOutput> = Vec::with_capacity(n_hops_max);
-    let mut flat = vec![0.0f32; per_pose];
+    let mut flat = vec![0.0f32; chain.flat_len()];
     let mut hop = [0.0f32; HOP_SAMPLES];
     let mut to_skip = lookahead;
     for start_sample in (0..padded_len).step_by(HOP_SAMPLES) {
@@ -403,7 +411,6 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
             to_skip -= 1;
             continue;
         }
-        hop_poses.extend_from_slice(&flat);
         hop_out.push(out);
     }
     let n_hops = hop_out.len();
@@ -414,14 +421,14 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     // (zero phase, as filtfilt), so the mouth does not trail the voice. The live loop cannot do this.
     if cfg.smoothing.offline_zero_phase {
         let s = Instant::now();
-        let mut backward = OneEuro::new(&cfg.smoothing, per_pose, features::HOP_SECS as f32);
-        for pose_values in hop_poses.chunks_exact_mut(per_pose).rev() {
-            backward.step(pose_values);
+        let mut backward = ParamSmoother::new(&cfg.smoothing, features::HOP_SECS as f32);
+        for out in hop_out.iter_mut().rev() {
+            backward.step(&mut out.params);
         }
         t.rig.add(s.elapsed(), 0);
     }
 
-    // Per video frame: interpolate the smoothed pose at the frame's time, render, encode.
+    // Per video frame: interpolate the smoothed parameters at the frame's time, rig, render, encode.
     let audio_secs = audio.duration_secs();
     let n_frames = ((audio_secs * f64::from(job.fps)).round() as u64).max(1);
     let mut mp4 = Mp4Writer::create(&job.output, job.size, job.fps, &cfg.output)?;
@@ -447,10 +454,9 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         let pos = ((t_secs - features::frame_centre_secs(0)) / features::HOP_SECS).clamp(0.0, (n_hops - 1) as f64);
         let (i0, frac) = (pos.floor() as usize, (pos - pos.floor()) as f32);
         let i1 = (i0 + 1).min(n_hops - 1);
-        let (a, b) = (&hop_poses[i0 * per_pose..(i0 + 1) * per_pose], &hop_poses[i1 * per_pose..(i1 + 1) * per_pose]);
-        hop::lerp_flat(&mut flat, a, b, frac);
-        pose.from_flat(&flat);
-        let params = hop_out[i0].lerp(&hop_out[i1], frac).frame_params();
+        let at_frame = hop_out[i0].lerp(&hop_out[i1], frac);
+        rig.drive(&at_frame.params, &mut pose);
+        let params = at_frame.frame_params();
         rig.set_eyes(&params, &mut pose);
         let mouth_open = rig.mouth_open(&pose);
         sum_open += f64::from(mouth_open);
@@ -485,7 +491,9 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         t.encode.add(s.elapsed(), 1);
 
         if let Some(w) = motion_out.as_mut() {
-            record_scratch.write(w, n, t_secs, mouth_open, &pose, &params)?;
+            // Offline the frame at `t_secs` shows the sound at `t_secs`.
+            let time = RecordTime { t_secs, audio_t_secs: Some(t_secs) };
+            record_scratch.write(w, n, time, mouth_open, &pose, &params)?;
         }
         bar.inc(1);
     }

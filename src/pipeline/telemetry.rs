@@ -110,8 +110,8 @@ pub struct LiveStats {
     /// As `audio_to_frame_ms`, from the host's capture timestamp of that block where the host gives one.
     pub capture_to_frame_ms: Option<Percentiles>,
     /// How late the mouth shows a sound: the processing latency plus the algorithmic delay, that is from
-    /// the sound at the centre of the newest mel window (on the arrival clock: 12.5 ms and the hop's place
-    /// in its block before the block's arrival) to the hand-off, plus the model's lookahead and the
+    /// the sound at the centre of the newest mel window (on the arrival clock: 17.5 ms before the end of
+    /// the hop that completed it, and the hop's place in its block before the block's arrival) to the hand-off, plus the model's lookahead and the
     /// smoothing lag at that frame.
     pub motion_lag_ms: Option<Percentiles>,
     /// The parts.
