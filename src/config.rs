@@ -370,9 +370,21 @@ impl Config {
     /// [`ConfigError::Invalid`] naming the first key out of range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |what: &str| Err(ConfigError::Invalid(what.to_owned()));
+        // Every number first: NaN or infinity in any key is refused by name (beta = inf drew a black
+        // blob; nan passes every range test written as `!(x < lo)`).
+        if let Some(key) =
+            first_non_finite(&toml::Value::try_from(self).map_err(|e| ConfigError::Invalid(e.to_string()))?, "")
+        {
+            return Err(ConfigError::Invalid(format!("{key} must be a finite number")));
+        }
         let s = &self.smoothing;
-        if !(s.min_cutoff_hz > 0.0 && s.live_min_cutoff_hz > 0.0 && s.d_cutoff_hz > 0.0 && s.beta >= 0.0) {
-            return bad("smoothing: min_cutoff_hz, live_min_cutoff_hz and d_cutoff_hz must be > 0, beta >= 0");
+        let hz = 0.0..=1000.0;
+        if ![s.min_cutoff_hz, s.live_min_cutoff_hz, s.d_cutoff_hz].iter().all(|v| *v > 0.0 && hz.contains(v))
+            || !hz.contains(&s.beta)
+        {
+            return bad(
+                "smoothing: min_cutoff_hz, live_min_cutoff_hz and d_cutoff_hz must be in (0, 1000], beta in 0..1000",
+            );
         }
         let p = &self.portrait;
         if !(0.0..=1.0).contains(&p.min_face_score) || !(0.0..=1.0).contains(&p.min_presence) {
@@ -381,12 +393,15 @@ impl Config {
         if !(p.crop_face_heights == 0.0 || (1.2..=20.0).contains(&p.crop_face_heights)) {
             return bad("portrait.crop_face_heights must be 0 (whole image) or in 1.2..20");
         }
+        if !(-0.5..=0.5).contains(&p.crop_face_raise) {
+            return bad("portrait.crop_face_raise must be in -0.5..0.5 (a fraction of the frame)");
+        }
         let r = &self.rig;
         if !(0.0..=0.5).contains(&r.max_jaw_drop) {
             return bad("rig.max_jaw_drop must be in 0..0.5 face heights");
         }
-        if !(r.background_weight > 0.0 && r.jaw_sigma > 0.0 && r.lip_sigma.iter().all(|v| *v > 0.0)) {
-            return bad("rig: background_weight and sigmas must be > 0");
+        if ![r.background_weight, r.jaw_sigma, r.lip_sigma[0], r.lip_sigma[1]].iter().all(|v| *v > 0.0 && *v <= 10.0) {
+            return bad("rig: background_weight and sigmas must be in (0, 10]");
         }
         self.background.rgb()?;
         if self.background.mode == BackgroundMode::Image && self.background.image.is_none() {
@@ -396,8 +411,11 @@ impl Config {
             return bad("output: video_bitrate_kbps >= 100 and audio_bitrate_kbps >= 16");
         }
         let i = &self.idle;
-        if !(i.blink_interval_secs[0] > 0.0 && i.blink_interval_secs[1] >= i.blink_interval_secs[0]) {
-            return bad("idle.blink_interval_secs must be [min, max] with 0 < min <= max");
+        if !(i.blink_interval_secs[0] > 0.0
+            && i.blink_interval_secs[1] >= i.blink_interval_secs[0]
+            && i.blink_interval_secs[1] <= 3600.0)
+        {
+            return bad("idle.blink_interval_secs must be [min, max] with 0 < min <= max <= 3600");
         }
         if !(0.05..=1.0).contains(&i.blink_duration_secs) {
             return bad("idle.blink_duration_secs must be in 0.05..1");
@@ -405,8 +423,11 @@ impl Config {
         if [i.sway_gain, i.nod_gain, i.breathing_gain].iter().any(|g| !(0.0..=3.0).contains(g)) {
             return bad("idle: sway_gain, nod_gain and breathing_gain must be in 0..3");
         }
-        if !(i.saccade_interval_secs[0] >= 0.1 && i.saccade_interval_secs[1] >= i.saccade_interval_secs[0]) {
-            return bad("idle.saccade_interval_secs must be [min, max] with 0.1 <= min <= max");
+        if !(i.saccade_interval_secs[0] >= 0.1
+            && i.saccade_interval_secs[1] >= i.saccade_interval_secs[0]
+            && i.saccade_interval_secs[1] <= 3600.0)
+        {
+            return bad("idle.saccade_interval_secs must be [min, max] with 0.1 <= min <= max <= 3600");
         }
         if !(0.0..=1.0).contains(&i.gaze_range) {
             return bad("idle.gaze_range must be in 0..1");
@@ -431,9 +452,84 @@ impl Config {
     }
 }
 
+/// The dotted key of the first NaN or infinite float in `value`, if any.
+fn first_non_finite(value: &toml::Value, key: &str) -> Option<String> {
+    let join = |k: &str| if key.is_empty() { k.to_owned() } else { format!("{key}.{k}") };
+    match value {
+        toml::Value::Float(f) if !f.is_finite() => Some(key.to_owned()),
+        toml::Value::Table(t) => t.iter().find_map(|(k, v)| first_non_finite(v, &join(k))),
+        toml::Value::Array(a) => a.iter().enumerate().find_map(|(i, v)| first_non_finite(v, &format!("{key}[{i}]"))),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The dotted keys of every float in the default config.
+    fn float_keys(value: &toml::Value, key: &str, out: &mut Vec<String>) {
+        let join = |k: &str| if key.is_empty() { k.to_owned() } else { format!("{key}.{k}") };
+        match value {
+            toml::Value::Float(_) => out.push(key.to_owned()),
+            toml::Value::Table(t) => t.iter().for_each(|(k, v)| float_keys(v, &join(k), out)),
+            toml::Value::Array(a) => a.iter().enumerate().for_each(|(i, v)| float_keys(v, &format!("{key}[{i}]"), out)),
+            _ => {}
+        }
+    }
+
+    /// `value` with the float at `key` replaced.
+    fn set_float(value: &mut toml::Value, key: &str, to: f64) {
+        let (head, rest) = key.split_once('.').map_or((key, None), |(h, r)| (h, Some(r)));
+        let (name, index) = match head.split_once('[') {
+            Some((n, i)) => (n, Some(i.trim_end_matches(']').parse::<usize>().unwrap())),
+            None => (head, None),
+        };
+        let mut slot = &mut value.as_table_mut().unwrap()[name];
+        if let Some(i) = index {
+            slot = &mut slot.as_array_mut().unwrap()[i];
+        }
+        match rest {
+            Some(rest) => set_float(slot, rest, to),
+            None => *slot = toml::Value::Float(to),
+        }
+    }
+
+    #[test]
+    fn every_float_key_refuses_nan_and_infinity_by_name() {
+        let defaults = toml::Value::try_from(Config::default()).unwrap();
+        let mut keys = Vec::new();
+        float_keys(&defaults, "", &mut keys);
+        assert!(keys.len() >= 25, "only {keys:?}");
+        for key in &keys {
+            for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                let mut v = defaults.clone();
+                set_float(&mut v, key, bad);
+                // Through the text a user writes (`beta = inf`), not only the struct.
+                let text = toml::to_string(&v).unwrap();
+                let cfg: Config = toml::from_str(&text).unwrap();
+                let err = cfg.validate().expect_err(&format!("{key} = {bad} passed"));
+                assert!(err.to_string().contains(key.as_str()), "{key} = {bad}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn finite_but_absurd_values_are_refused() {
+        type Change = fn(&mut Config);
+        let cases: [(&str, Change); 4] = [
+            ("beta", |c| c.smoothing.beta = 1e30),
+            ("crop_face_raise", |c| c.portrait.crop_face_raise = 7.0),
+            ("sigmas", |c| c.rig.jaw_sigma = 1e9),
+            ("blink_interval_secs", |c| c.idle.blink_interval_secs = [1.0, 1e12]),
+        ];
+        for (what, change) in cases {
+            let mut cfg = Config::default();
+            change(&mut cfg);
+            let err = cfg.validate().expect_err(what);
+            assert!(err.to_string().contains(what), "{what}: {err}");
+        }
+    }
 
     #[test]
     fn default_file_matches_defaults() {

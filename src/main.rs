@@ -5,14 +5,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use facecast::Config;
 use facecast::config::BackgroundMode;
 use facecast::pipeline::live::{LiveInput, LiveJob, LiveOutput};
-use facecast::pipeline::{self, Input, RenderJob, RenderSummary, StageTime};
+use facecast::pipeline::{self, Input, PipelineError, RenderJob, RenderSummary, StageTime};
 
 /// facecast: a portrait that talks along with speech.
 ///
@@ -122,7 +122,7 @@ struct RenderArgs {
     /// The MP4 to write; its folder is created if missing.
     #[arg(long, short, value_name = "OUT.mp4")]
     output: PathBuf,
-    /// Frame side in pixels (square frames; even, 64..=4096).
+    /// Frame side in pixels (square frames; even, 64..=2160).
     #[arg(long, default_value_t = 512)]
     size: u32,
     /// Frames per second.
@@ -203,12 +203,45 @@ fn init_logging() {
 
 fn main() -> ExitCode {
     init_logging();
-    match run(Cli::parse()) {
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot install the SIGINT and SIGTERM handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(Cli::parse(), &signals) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.chain().any(|c| matches!(c.downcast_ref(), Some(PipelineError::Interrupted))) => {
+            // The shell's convention: 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
+            let signal = signals.received.load(Ordering::Acquire);
+            eprintln!("facecast: stopped by signal {signal}; nothing was left behind");
+            ExitCode::from(128u8.saturating_add(u8::try_from(signal).unwrap_or(0)))
+        }
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM: each sets `stop`, which the render and the live loop poll, and
+/// `received`, the signal's number, for the exit code. A render stops at the next frame and removes what
+/// it staged; a live run closes its stats and motion files.
+struct Signals {
+    stop: Arc<AtomicBool>,
+    received: Arc<AtomicUsize>,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let (stop, received) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+        for signal in [SIGINT, SIGTERM] {
+            signal_hook::flag::register_usize(signal, Arc::clone(&received), signal as usize)?;
+            signal_hook::flag::register(signal, Arc::clone(&stop))?;
+        }
+        Ok(Self { stop, received })
     }
 }
 
@@ -228,11 +261,11 @@ fn one_line(e: &anyhow::Error) -> String {
     line
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, signals: &Signals) -> Result<()> {
     match cli.command {
-        Command::Render(args) => render(args),
-        Command::Bench(args) => bench(args),
-        Command::Live(args) => live(args),
+        Command::Render(args) => render(args, &signals.stop),
+        Command::Bench(args) => bench(args, &signals.stop),
+        Command::Live(args) => live(args, &signals.stop),
         Command::Devices(args) => devices(args),
     }
 }
@@ -298,7 +331,7 @@ fn token(env: &str, config: &str) -> Option<String> {
     std::env::var(env).ok().filter(|t| !t.is_empty()).or_else(|| Some(config.to_owned()).filter(|t| !t.is_empty()))
 }
 
-fn live(args: LiveArgs) -> Result<()> {
+fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
     let mut config = load_config(args.config.as_ref())?;
     apply_background(&mut config, args.background.as_deref())?;
     let input = match args.input.as_str() {
@@ -344,11 +377,7 @@ fn live(args: LiveArgs) -> Result<()> {
         whip_token: token("FACECAST_WHIP_TOKEN", &config.stream.whip_token),
         config: config.stream.clone(),
     });
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = Arc::clone(&stop);
-        ctrlc::set_handler(move || stop.store(true, Ordering::Release)).context("cannot install the Ctrl-C handler")?;
-    }
+    let stop = Arc::clone(stop);
     let job = LiveJob {
         portrait: args.portrait.map_or_else(Input::default_portrait, Input::File),
         input,
@@ -445,7 +474,7 @@ fn devices(args: DevicesArgs) -> Result<()> {
     Ok(())
 }
 
-fn render(args: RenderArgs) -> Result<()> {
+fn render(args: RenderArgs, stop: &Arc<AtomicBool>) -> Result<()> {
     let mut config = load_config(args.config.as_ref())?;
     apply_background(&mut config, args.background.as_deref())?;
     let job = RenderJob {
@@ -460,6 +489,7 @@ fn render(args: RenderArgs) -> Result<()> {
         raw_out: args.raw_out,
         config,
         progress: !args.json,
+        stop: Arc::clone(stop),
     };
     let summary = pipeline::render_offline(&job).context("render failed")?;
     // With raw frames on standard output, the summary goes to standard error.
@@ -532,7 +562,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) }
 }
 
-fn bench(args: BenchArgs) -> Result<()> {
+fn bench(args: BenchArgs, stop: &Arc<AtomicBool>) -> Result<()> {
     anyhow::ensure!(args.runs >= 1, "--runs must be at least 1");
     let dir = std::env::temp_dir().join(format!("facecast-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -548,6 +578,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         raw_out: None,
         config: load_config(args.config.as_ref())?,
         progress: false,
+        stop: Arc::clone(stop),
     };
     let mut runs = Vec::with_capacity(args.runs);
     for i in 0..args.runs {

@@ -582,11 +582,11 @@ impl std::str::FromStr for PcmSpec {
             _ => return Err(bad("unknown format")),
         };
         let rate_hz: u32 = rate.parse().map_err(|_| bad("the rate is not a number"))?;
-        if !(4_000..=384_000).contains(&rate_hz) {
+        if !super::INPUT_RATES_HZ.contains(&rate_hz) {
             return Err(bad("the rate must be 4000..=384000 Hz"));
         }
         let channels: u16 = channels.parse().map_err(|_| bad("the channel count is not a number"))?;
-        if !(1..=32).contains(&channels) {
+        if !(1..=super::MAX_INPUT_CHANNELS).contains(&usize::from(channels)) {
             return Err(bad("the channel count must be 1..=32"));
         }
         Ok(Self { format, rate_hz, channels })

@@ -22,12 +22,19 @@ use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::FormatOptions;
-use symphonia::core::io::{MediaSource, MediaSourceStream};
+use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
 /// The sample rate every stage after this one works at.
 pub const SAMPLE_RATE_HZ: u32 = 16_000;
+
+/// The input sample rates facecast takes, from a file header, a device or `--pcm`: anything outside is a
+/// damaged or hostile header (a 1 Hz WAV would be resampled into gigabytes).
+pub const INPUT_RATES_HZ: std::ops::RangeInclusive<u32> = 4_000..=384_000;
+
+/// The most channels an input may have.
+pub const MAX_INPUT_CHANNELS: usize = 32;
 
 /// Errors from reading audio. Each names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +61,11 @@ pub enum AudioError {
     /// Resampling failed.
     #[error("cannot resample {path} from {rate_hz} Hz: {reason}")]
     Resample { path: PathBuf, rate_hz: u32, reason: String },
+    /// The header declares a sample rate or channel count outside what facecast takes.
+    #[error(
+        "{path} declares {rate_hz} Hz and {channels} channels; facecast reads 4000 to 384000 Hz and 1 to 32 channels (a damaged header?)"
+    )]
+    Layout { path: PathBuf, rate_hz: u32, channels: usize },
 }
 
 /// Audio as decoded, before resampling: mono (channels averaged), at the file's own rate.
@@ -96,9 +108,51 @@ impl Audio {
 /// # Errors
 /// [`AudioError`] when the file is missing, not audio, has no track, is corrupt or holds no samples.
 pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
-    let file = std::fs::File::open(path).map_err(|source| AudioError::Open { path: path.to_owned(), source })?;
+    use std::io::{Read as _, Seek as _};
+    let open_err = |source| AudioError::Open { path: path.to_owned(), source };
     let ext = path.extension().and_then(|e| e.to_str());
-    decode_source(Box::new(file), ext, path)
+    if path.as_os_str() == "-" {
+        // Standard input: read as a stream, once.
+        let mut stdin = std::io::stdin();
+        let mut head = Vec::with_capacity(4096);
+        (&mut stdin).take(4096).read_to_end(&mut head).map_err(open_err)?;
+        check_wav_header(&head, path)?;
+        let rest = std::io::Cursor::new(head).chain(stdin);
+        return decode_source(Box::new(ReadOnlySource::new(rest)), ext, Path::new("standard input"));
+    }
+    let mut file = std::fs::File::open(path).map_err(open_err)?;
+    let mut head = Vec::with_capacity(4096);
+    (&mut file).take(4096).read_to_end(&mut head).map_err(open_err)?;
+    check_wav_header(&head, path)?;
+    if file.metadata().is_ok_and(|m| m.is_file()) {
+        file.rewind().map_err(open_err)?;
+        decode_source(Box::new(file), ext, path)
+    } else {
+        // A FIFO or a device: no seeking back, so the bytes already read go first.
+        let rest = std::io::Cursor::new(head).chain(file);
+        decode_source(Box::new(ReadOnlySource::new(rest)), ext, path)
+    }
+}
+
+/// A WAV's rate and channel count from its `fmt ` chunk, checked before symphonia reads them (it panics
+/// on a rate of 0). Anything that is not a RIFF WAV passes.
+fn check_wav_header(head: &[u8], path: &Path) -> Result<(), AudioError> {
+    if head.len() < 12 || &head[..4] != b"RIFF" || &head[8..12] != b"WAVE" {
+        return Ok(());
+    }
+    let mut at = 12;
+    while at + 8 <= head.len() {
+        let id = &head[at..at + 4];
+        let len = u32::from_le_bytes([head[at + 4], head[at + 5], head[at + 6], head[at + 7]]) as usize;
+        if id == b"fmt " {
+            let Some(fmt) = head.get(at + 8..at + 16) else { return Ok(()) };
+            let channels = usize::from(u16::from_le_bytes([fmt[2], fmt[3]]));
+            let rate_hz = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
+            return check_layout(path, rate_hz, channels);
+        }
+        at = at.saturating_add(8).saturating_add(len + (len & 1));
+    }
+    Ok(())
 }
 
 /// Decodes in-memory bytes (for bundled clips); `name` is used in messages and its extension as a hint.
@@ -106,11 +160,36 @@ pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
 /// # Errors
 /// As [`decode_file`].
 pub fn decode_bytes(bytes: &'static [u8], name: &Path) -> Result<DecodedAudio, AudioError> {
+    check_wav_header(bytes, name)?;
     let ext = name.extension().and_then(|e| e.to_str());
     decode_source(Box::new(Cursor::new(bytes)), ext, name)
 }
 
 fn decode_source(source: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -> Result<DecodedAudio, AudioError> {
+    // symphonia panics on some malformed headers (a WAV of 0 Hz: "TimeBase cannot have 0 numerator");
+    // that is bad input, not a bug of ours, so it becomes this file's error.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_unchecked(source, ext, path)))
+        .unwrap_or_else(|panic| {
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "the decoder failed".into());
+            Err(AudioError::Decode { path: path.to_owned(), reason: format!("malformed stream ({reason})") })
+        })?;
+    Ok(decoded)
+}
+
+/// Checks a rate and channel count, from a header or a decoded packet, before they size anything.
+fn check_layout(path: &Path, rate_hz: u32, channels: usize) -> Result<(), AudioError> {
+    if INPUT_RATES_HZ.contains(&rate_hz) && (1..=MAX_INPUT_CHANNELS).contains(&channels) {
+        Ok(())
+    } else {
+        Err(AudioError::Layout { path: path.to_owned(), rate_hz, channels })
+    }
+}
+
+fn decode_unchecked(source: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -> Result<DecodedAudio, AudioError> {
     let mss = MediaSourceStream::new(source, Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = ext {
@@ -130,12 +209,17 @@ fn decode_source(source: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -
     let declared_frames = track.codec_params.n_frames;
     let mut rate_hz = track.codec_params.sample_rate.unwrap_or(0);
     let mut channels = track.codec_params.channels.map_or(0, |c| c.count());
+    // A header that states its layout is checked before the decoder is built.
+    if rate_hz != 0 || channels != 0 {
+        check_layout(path, rate_hz, channels.max(1))?;
+    }
     let mut decoder =
         symphonia::default::get_codecs().make(&track.codec_params, &DecoderOptions::default()).map_err(unsupported)?;
 
     let mut samples: Vec<f32> = Vec::new();
     let mut buf: Option<SampleBuffer<f32>> = None;
     let mut decode_errors = 0usize;
+    let mut non_finite = 0usize;
     let mut ended_early = false;
     loop {
         let packet = match format.next_packet() {
@@ -159,6 +243,7 @@ fn decode_source(source: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -
                 let spec = *decoded.spec();
                 rate_hz = spec.rate;
                 channels = spec.channels.count();
+                check_layout(path, rate_hz, channels)?;
                 let needed = decoded.capacity() * channels;
                 let sb = match &mut buf {
                     Some(sb) if sb.capacity() >= needed => sb,
@@ -166,7 +251,17 @@ fn decode_source(source: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -
                 };
                 sb.copy_interleaved_ref(decoded);
                 let inv = 1.0 / channels as f32;
-                samples.extend(sb.samples().chunks_exact(channels).map(|f| f.iter().sum::<f32>() * inv));
+                samples.extend(sb.samples().chunks_exact(channels).map(|f| {
+                    let v = f.iter().sum::<f32>() * inv;
+                    // NaN or infinite samples (a float WAV can hold them) are no sound: silence in
+                    // their place, counted and reported below.
+                    if v.is_finite() {
+                        v
+                    } else {
+                        non_finite += 1;
+                        0.0
+                    }
+                }));
             }
             Err(SymphoniaError::DecodeError(reason)) => {
                 // A damaged packet: skip it, as players do, but give up on a stream of garbage.
@@ -188,6 +283,13 @@ fn decode_source(source: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -
     }
     if rate_hz == 0 {
         return Err(AudioError::Decode { path: path.to_owned(), reason: "no sample rate".into() });
+    }
+    if non_finite > 0 {
+        tracing::warn!(
+            path = %path.display(),
+            samples = non_finite,
+            "the audio holds NaN or infinite samples; they are played as silence"
+        );
     }
     let truncated = ended_early || declared_frames.is_some_and(|n| (samples.len() as u64) < n);
     if truncated {
@@ -281,6 +383,58 @@ mod tests {
             assert!(max_err < 0.01, "rate {rate}: max error {max_err}");
             assert!(fft_chunk_len(rate) >= 1024);
         }
+    }
+
+    /// A WAV file: 32-bit float samples (`float`) or 16-bit PCM, with whatever rate and channel count
+    /// its header should claim.
+    fn wav(rate_hz: u32, channels: u16, float: bool, samples: &[f32]) -> &'static [u8] {
+        let (format, bits): (u16, u16) = if float { (3, 32) } else { (1, 16) };
+        let data: Vec<u8> = if float {
+            samples.iter().flat_map(|v| v.to_le_bytes()).collect()
+        } else {
+            samples.iter().flat_map(|v| ((v * 32767.0) as i16).to_le_bytes()).collect()
+        };
+        let block = channels * bits / 8;
+        let mut b = Vec::new();
+        b.extend_from_slice(b"RIFF");
+        b.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+        b.extend_from_slice(b"WAVEfmt ");
+        b.extend_from_slice(&16u32.to_le_bytes());
+        b.extend_from_slice(&format.to_le_bytes());
+        b.extend_from_slice(&channels.to_le_bytes());
+        b.extend_from_slice(&rate_hz.to_le_bytes());
+        b.extend_from_slice(&rate_hz.wrapping_mul(u32::from(block)).to_le_bytes());
+        b.extend_from_slice(&block.to_le_bytes());
+        b.extend_from_slice(&bits.to_le_bytes());
+        b.extend_from_slice(b"data");
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(&data);
+        Box::leak(b.into_boxed_slice())
+    }
+
+    #[test]
+    fn headers_with_impossible_rates_or_channels_are_refused_before_decoding() {
+        let samples = vec![0.1f32; 16_000];
+        assert!(decode_bytes(wav(16_000, 1, false, &samples), Path::new("ok.wav")).is_ok());
+        // 0 Hz panicked inside symphonia; 1 Hz and 4294967295 Hz grew past 3 GB in the resampler.
+        for (rate, channels) in [(0, 1), (1, 1), (u32::MAX, 1), (3_999, 1), (384_001, 1), (16_000, 0), (16_000, 33)] {
+            let bytes = wav(rate, channels, false, &samples[..(channels.max(1) as usize) * 100]);
+            let err = decode_bytes(bytes, Path::new("bad.wav")).unwrap_err();
+            assert!(matches!(err, AudioError::Layout { .. }), "{rate} Hz, {channels} ch: {err}");
+            assert!(err.to_string().contains("bad.wav"), "{err}");
+        }
+    }
+
+    #[test]
+    fn non_finite_samples_become_silence() {
+        let mut samples = vec![0.25f32; 1_000];
+        samples[10] = f32::NAN;
+        samples[20] = f32::INFINITY;
+        samples[30] = f32::NEG_INFINITY;
+        let d = decode_bytes(wav(16_000, 1, true, &samples), Path::new("nan.wav")).unwrap();
+        assert_eq!(d.samples.len(), 1_000);
+        assert!(d.samples.iter().all(|v| v.is_finite()));
+        assert_eq!((d.samples[10], d.samples[20], d.samples[30], d.samples[40]), (0.0, 0.0, 0.0, 0.25));
     }
 
     #[test]

@@ -72,6 +72,13 @@ impl serde::Serialize for Visemes {
     }
 }
 
+/// The most lookahead a model's metadata may declare, in 10 ms frames (1 s).
+pub const MAX_LOOKAHEAD_FRAMES: usize = 100;
+/// The most output channels a model may declare.
+pub const MAX_CHANNELS: usize = 256;
+/// The most values a recurrent model's state may hold (4 MiB of f32).
+pub const MAX_STATE_VALUES: usize = 1 << 20;
+
 /// The largest head angle a model may ask for, degrees.
 pub const MAX_HEAD_DEG: f32 = 30.0;
 
@@ -256,6 +263,15 @@ impl MotionModel {
             None => 0,
             Some(v) => v.trim().parse().map_err(|_| bad(format!("facecast.lookahead_frames {v:?} is not a count")))?,
         };
+        // Metadata sizes buffers: it is checked before anything is allocated from it.
+        if lookahead_frames > MAX_LOOKAHEAD_FRAMES {
+            return Err(bad(format!(
+                "facecast.lookahead_frames {lookahead_frames} is more than {MAX_LOOKAHEAD_FRAMES} (1 s of lookahead)"
+            )));
+        }
+        if channels.len() > MAX_CHANNELS {
+            return Err(bad(format!("{} channels in facecast.channels; at most {MAX_CHANNELS}", channels.len())));
+        }
         drop(meta);
         let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         let state_shape = match inputs.as_slice() {
@@ -267,6 +283,9 @@ impl MotionModel {
                 };
                 // A batch or other free dimension of the state is 1: facecast runs one stream.
                 let dims: Vec<usize> = shape.iter().map(|&d| usize::try_from(d).unwrap_or(1).max(1)).collect();
+                if dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).is_none_or(|n| n > MAX_STATE_VALUES) {
+                    return Err(bad(format!("its state {dims:?} is larger than {MAX_STATE_VALUES} values")));
+                }
                 if !session.outputs().iter().any(|o| o.name() == STATE_OUT) {
                     return Err(bad(format!("it has a {STATE_IN} input but no {STATE_OUT} output")));
                 }
@@ -435,6 +454,41 @@ impl MotionModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bundled baseline with one more metadata entry appended (an ONNX `ModelProto.metadata_props`
+    /// entry is field 14; protobuf takes repeated fields in any order).
+    fn baseline_with_metadata(key: &str, value: &str) -> ModelSource {
+        fn varint(mut n: usize, out: &mut Vec<u8>) {
+            while n >= 0x80 {
+                out.push((n as u8 & 0x7f) | 0x80);
+                n >>= 7;
+            }
+            out.push(n as u8);
+        }
+        let mut entry = Vec::new();
+        for (tag, text) in [(0x0a, key), (0x12, value)] {
+            entry.push(tag);
+            varint(text.len(), &mut entry);
+            entry.extend_from_slice(text.as_bytes());
+        }
+        let mut bytes = crate::assets::BASELINE_MOTION_ONNX.to_vec();
+        bytes.push(0x72);
+        varint(entry.len(), &mut bytes);
+        bytes.extend_from_slice(&entry);
+        ModelSource::Bundled { name: "hostile.onnx", bytes: Box::leak(bytes.into_boxed_slice()) }
+    }
+
+    #[test]
+    fn metadata_that_would_size_a_huge_buffer_is_refused() {
+        // 3.9 TB of lookahead aborted the process in an allocation.
+        let ok = MotionModel::load(&baseline_with_metadata("facecast.lookahead_frames", "100"), 1).unwrap();
+        assert_eq!(ok.lookahead_frames(), 100);
+        for huge in ["101", "100000000000"] {
+            let source = baseline_with_metadata("facecast.lookahead_frames", huge);
+            let err = MotionModel::load(&source, 1).err().expect("refused").to_string();
+            assert!(err.contains("hostile.onnx") && err.contains("lookahead"), "{err}");
+        }
+    }
 
     #[test]
     fn viseme_channels_fill_the_weights_and_serialise_by_name() {

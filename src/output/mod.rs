@@ -15,8 +15,11 @@
 //!
 //! Architecture Invariant: only output/ knows openh264, ffmpeg, winit and file formats of results.
 
+mod staged;
 pub mod stream;
 pub mod window;
+
+pub use staged::Staged;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -60,13 +63,14 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
 
 /// Writes every frame as raw RGBA8 (`size * size * 4` bytes, row-major, straight alpha, no header) to a
 /// file or to standard output (`-`): what `ffmpeg -f rawvideo -pix_fmt rgba -s WxH -r FPS -i -` reads.
-/// A file that was not finished (the render failed) is removed when the sink is dropped.
+/// A file is written under a temporary name ([`Staged`]): one that was not finished (the render failed)
+/// is removed when the sink is dropped.
 pub struct RawFrames {
     out: Box<dyn Write + Send>,
     path: PathBuf,
+    stage: Option<Staged>,
     size: u32,
     frames: u64,
-    finished: bool,
 }
 
 impl RawFrames {
@@ -75,12 +79,14 @@ impl RawFrames {
     /// # Errors
     /// [`OutputError::Io`] when the file cannot be created.
     pub fn create(path: &Path, size: u32) -> Result<Self, OutputError> {
-        let out: Box<dyn Write + Send> = if Self::is_stdout(path) {
-            Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout()))
-        } else {
-            Box::new(BufWriter::with_capacity(1 << 20, File::create(path).map_err(io_err(path))?))
-        };
-        Ok(Self { out, path: path.to_owned(), size, frames: 0, finished: false })
+        if Self::is_stdout(path) {
+            let out = Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout()));
+            return Ok(Self { out, path: path.to_owned(), stage: None, size, frames: 0 });
+        }
+        let stage = Staged::file(path)?;
+        let file = File::create(stage.path()).map_err(io_err(stage.path()))?;
+        let out = Box::new(BufWriter::with_capacity(1 << 20, file));
+        Ok(Self { out, path: path.to_owned(), stage: Some(stage), size, frames: 0 })
     }
 
     /// Whether `path` means standard output.
@@ -107,40 +113,37 @@ impl RawFrames {
         self.frames
     }
 
-    /// Flushes the last frames.
+    /// Flushes the last frames; a file comes back staged, for the caller to commit with the run's other
+    /// outputs.
     ///
     /// # Errors
     /// [`OutputError::Io`].
-    pub fn finish(mut self) -> Result<(), OutputError> {
+    pub fn finish(mut self) -> Result<Option<Staged>, OutputError> {
         self.out.flush().map_err(io_err(&self.path))?;
-        self.finished = true;
-        Ok(())
-    }
-}
-
-impl Drop for RawFrames {
-    fn drop(&mut self) {
-        if !self.finished && !Self::is_stdout(&self.path) {
-            let _ = std::fs::remove_file(&self.path);
-        }
+        Ok(self.stage.take())
     }
 }
 
 /// Writes every frame as an RGBA PNG, `frame_000000.png` on, into one folder: the sink that keeps alpha.
+/// The folder is staged ([`Staged::dir`]): it must be new or empty, and appears once committed.
 pub struct PngSequence {
-    dir: PathBuf,
+    stage: Staged,
     size: u32,
     frames: u64,
 }
 
 impl PngSequence {
-    /// Creates the folder (and its parents) if missing.
+    /// Stages the folder `dir` (which must not exist or be empty).
     ///
     /// # Errors
-    /// [`OutputError::Io`] when the folder cannot be made.
+    /// [`OutputError::Io`] when `dir` holds files or a folder cannot be made.
     pub fn create(dir: &Path, size: u32) -> Result<Self, OutputError> {
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        Ok(Self { dir: dir.to_owned(), size, frames: 0 })
+        Ok(Self { stage: Staged::dir(dir)?, size, frames: 0 })
+    }
+
+    /// The staged folder, for the caller to commit with the run's other outputs.
+    pub fn finish(self) -> Staged {
+        self.stage
     }
 
     /// Writes the next frame (`size * size * 4` bytes of RGBA8, straight alpha).
@@ -152,7 +155,7 @@ impl PngSequence {
         if rgba.len() != expected {
             return Err(OutputError::FrameSize { got: rgba.len(), expected });
         }
-        let path = self.dir.join(format!("frame_{:06}.png", self.frames));
+        let path = self.stage.path().join(format!("frame_{:06}.png", self.frames));
         let file = BufWriter::new(File::create(&path).map_err(io_err(&path))?);
         let encoder = image::codecs::png::PngEncoder::new_with_quality(
             file,
@@ -176,7 +179,8 @@ pub struct Mp4Writer {
     encoder: Encoder,
     yuv: YUVBuffer,
     bitstream: BufWriter<File>,
-    bitstream_path: PathBuf,
+    /// The H.264 stream, under a temporary name that is never committed: dropped, it is removed.
+    bitstream_stage: Staged,
     output: PathBuf,
     size: u32,
     fps: u32,
@@ -192,11 +196,8 @@ impl Mp4Writer {
     /// [`OutputError::Io`] when the output folder cannot be written, [`OutputError::Encode`] when the
     /// encoder refuses the settings.
     pub fn create(output: &Path, size: u32, fps: u32, cfg: &crate::config::OutputConfig) -> Result<Self, OutputError> {
-        if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        }
-        let bitstream_path = output.with_extension("h264.partial");
-        let file = File::create(&bitstream_path).map_err(io_err(&bitstream_path))?;
+        let bitstream_stage = Staged::file(&output.with_extension("h264"))?;
+        let file = File::create(bitstream_stage.path()).map_err(io_err(bitstream_stage.path()))?;
         let config = EncoderConfig::new()
             .bitrate(BitRate::from_bps(cfg.video_bitrate_kbps * 1000))
             .max_frame_rate(FrameRate::from_hz(fps as f32))
@@ -214,7 +215,7 @@ impl Mp4Writer {
             encoder,
             yuv: YUVBuffer::new(size as usize, size as usize),
             bitstream: BufWriter::new(file),
-            bitstream_path,
+            bitstream_stage,
             output: output.to_owned(),
             size,
             fps,
@@ -245,49 +246,80 @@ impl Mp4Writer {
         self.frames
     }
 
-    /// Muxes the H.264 stream with the audio of `audio` into the MP4 and removes the temporary stream.
-    /// The audio is cut to the video's length.
+    /// Muxes the H.264 stream with `samples` (mono, at `rate_hz`: the audio as the render decoded it,
+    /// so the input is read once) into the MP4, staged for the caller to commit. The audio is cut to the
+    /// video's length.
     ///
     /// # Errors
-    /// [`OutputError::Mux`] when ffmpeg is missing or fails, [`OutputError::Io`] on write errors.
-    pub fn finish(mut self, audio: &Path) -> Result<(), OutputError> {
-        self.bitstream.flush().map_err(io_err(&self.bitstream_path))?;
+    /// [`OutputError::Mux`] when ffmpeg is missing or fails (with its exit status and message),
+    /// [`OutputError::Io`] on write errors.
+    pub fn finish(mut self, samples: &[f32], rate_hz: u32) -> Result<Staged, OutputError> {
+        self.bitstream.flush().map_err(io_err(self.bitstream_stage.path()))?;
         drop(self.bitstream);
+        let audio = Staged::file(&self.output.with_extension("wav"))?;
+        write_wav_f32(audio.path(), samples, rate_hz)?;
         let video_secs = self.frames as f64 / f64::from(self.fps);
-        // Mux into a partial file, then rename: the output name never holds a half-written MP4.
-        let partial = self.output.with_extension("partial.mp4");
-        let result = Command::new(&self.ffmpeg)
+        let mp4 = Staged::file(&self.output)?;
+        let out = Command::new(&self.ffmpeg)
             .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
             .args(["-f", "h264", "-framerate", &self.fps.to_string()])
             .arg("-i")
-            .arg(&self.bitstream_path)
-            .arg("-i")
-            .arg(audio)
+            .arg(self.bitstream_stage.path())
+            .args(["-f", "wav", "-i"])
+            .arg(audio.path())
             .args(["-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac"])
             .args(["-b:a", &format!("{}k", self.audio_bitrate_kbps)])
             .args(["-t", &format!("{video_secs:.3}"), "-movflags", "+faststart", "-f", "mp4"])
-            .arg(&partial)
-            .output();
-        let _ = std::fs::remove_file(&self.bitstream_path);
-        let remove_partial = || {
-            let _ = std::fs::remove_file(&partial);
-        };
-        let out = result.map_err(|e| OutputError::Mux {
-            path: self.output.clone(),
-            reason: format!("cannot run {}: {e} (scripts/setup.sh installs ffmpeg)", self.ffmpeg.display()),
-        })?;
+            .arg(mp4.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| OutputError::Mux {
+                path: self.output.clone(),
+                reason: format!("cannot run {}: {e} (scripts/setup.sh installs ffmpeg)", self.ffmpeg.display()),
+            })?;
         if !out.status.success() {
-            remove_partial();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let stderr = stderr.trim();
             return Err(OutputError::Mux {
                 path: self.output.clone(),
-                reason: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                reason: format!(
+                    "{} exited with {}{}{}",
+                    self.ffmpeg.display(),
+                    out.status,
+                    if stderr.is_empty() { "" } else { ": " },
+                    stderr
+                ),
             });
         }
-        std::fs::rename(&partial, &self.output).map_err(|e| {
-            remove_partial();
-            OutputError::Io { path: self.output.clone(), source: e }
-        })
+        Ok(mp4)
     }
+}
+
+/// Writes mono 32-bit float samples as a WAV file (the muxer's copy of the decoded audio).
+fn write_wav_f32(path: &Path, samples: &[f32], rate_hz: u32) -> Result<(), OutputError> {
+    let data_len = u32::try_from(samples.len() * 4).map_err(|_| OutputError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::other("the audio is too long for a WAV file (4 GiB)"),
+    })?;
+    let mut w = BufWriter::new(File::create(path).map_err(io_err(path))?);
+    let mut header = Vec::with_capacity(44);
+    header.extend_from_slice(b"RIFF");
+    header.extend_from_slice(&(36 + data_len).to_le_bytes());
+    header.extend_from_slice(b"WAVEfmt ");
+    header.extend_from_slice(&16u32.to_le_bytes());
+    header.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
+    header.extend_from_slice(&1u16.to_le_bytes());
+    header.extend_from_slice(&rate_hz.to_le_bytes());
+    header.extend_from_slice(&(rate_hz * 4).to_le_bytes());
+    header.extend_from_slice(&4u16.to_le_bytes());
+    header.extend_from_slice(&32u16.to_le_bytes());
+    header.extend_from_slice(b"data");
+    header.extend_from_slice(&data_len.to_le_bytes());
+    w.write_all(&header).map_err(io_err(path))?;
+    for v in samples {
+        w.write_all(&v.to_le_bytes()).map_err(io_err(path))?;
+    }
+    w.flush().map_err(io_err(path))
 }
 
 /// One line of the motion JSONL: exactly the values that drove one rendered frame.
@@ -314,19 +346,32 @@ pub struct MotionRecord<'a> {
 pub struct MotionWriter {
     out: BufWriter<File>,
     path: PathBuf,
+    stage: Option<Staged>,
 }
 
 impl MotionWriter {
-    /// Creates (or truncates) `path`.
+    /// Stages `path` ([`Staged`]): the records go to a temporary file until [`finish`](Self::finish)'s
+    /// stage is committed.
     ///
     /// # Errors
     /// [`OutputError::Io`].
     pub fn create(path: &Path) -> Result<Self, OutputError> {
+        let stage = Staged::file(path)?;
+        let file = File::create(stage.path()).map_err(io_err(stage.path()))?;
+        Ok(Self { out: BufWriter::new(file), path: path.to_owned(), stage: Some(stage) })
+    }
+
+    /// Creates (or truncates) `path` and writes it in place, so that it can be read while it grows (the
+    /// live loop's records, for `tail -f`); [`finish`](Self::finish) flushes it and stages nothing.
+    ///
+    /// # Errors
+    /// [`OutputError::Io`].
+    pub fn create_growing(path: &Path) -> Result<Self, OutputError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         }
         let file = File::create(path).map_err(io_err(path))?;
-        Ok(Self { out: BufWriter::new(file), path: path.to_owned() })
+        Ok(Self { out: BufWriter::new(file), path: path.to_owned(), stage: None })
     }
 
     /// Appends one record as one line.
@@ -339,12 +384,13 @@ impl MotionWriter {
         self.out.write_all(b"\n").map_err(io_err(&self.path))
     }
 
-    /// Flushes the file.
+    /// Flushes the file and returns it staged (from [`create`](Self::create)), for the caller to commit.
     ///
     /// # Errors
     /// [`OutputError::Io`].
-    pub fn finish(mut self) -> Result<(), OutputError> {
-        self.out.flush().map_err(io_err(&self.path))
+    pub fn finish(mut self) -> Result<Option<Staged>, OutputError> {
+        self.out.flush().map_err(io_err(&self.path))?;
+        Ok(self.stage.take())
     }
 }
 
@@ -388,14 +434,16 @@ mod tests {
         raw.write(&frame).unwrap();
         assert!(matches!(raw.write(&frame[1..]), Err(OutputError::FrameSize { got: 63, expected: 64 })));
         assert_eq!(raw.frames(), 2);
-        raw.finish().unwrap();
+        let stage = raw.finish().unwrap().expect("a file is staged");
+        assert!(!done.exists(), "the name appears only on commit");
+        stage.commit().unwrap();
         assert_eq!(std::fs::read(&done).unwrap().len(), 128);
         // A render that fails drops the sink unfinished: no partial file is left.
         let failed = dir.join("failed.rgba");
         let mut raw = RawFrames::create(&failed, 4).unwrap();
         raw.write(&frame).unwrap();
         drop(raw);
-        assert!(!failed.exists());
+        assert!(!failed.exists() && !Staged::partial_path(&failed).exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

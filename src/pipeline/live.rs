@@ -182,6 +182,7 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     if job.fps == 0 || job.fps > 240 {
         return Err(PipelineError::Invalid(format!("--fps {} must be in 1..=240", job.fps)));
     }
+    crate::render::check_frame_side(job.size)?;
     if job.duration_secs.is_some_and(|d| d.is_nan() || d <= 0.0) {
         return Err(PipelineError::Invalid("--duration must be positive".into()));
     }
@@ -264,7 +265,7 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
         tele: Telemetry::default(),
         stats_json: job.stats_json.clone(),
         last_stats: now,
-        motion_out: job.motion_out.as_deref().map(MotionWriter::create).transpose()?,
+        motion_out: job.motion_out.as_deref().map(MotionWriter::create_growing).transpose()?,
         record_scratch: super::MotionScratch::new(portrait.rig.keypoints.len()),
         shared: Arc::clone(&shared),
         stop: Arc::clone(&stop),

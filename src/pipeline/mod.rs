@@ -20,6 +20,8 @@ mod stream;
 pub mod telemetry;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use image::RgbaImage;
@@ -31,7 +33,7 @@ use crate::features::{self, FeatureError, HOP_SAMPLES, N_FFT};
 use crate::motion::smooth::ParamSmoother;
 use crate::motion::{MotionError, MotionModel, MotionParams};
 use crate::onnx::ModelSource;
-use crate::output::{self, MotionRecord, MotionWriter, Mp4Writer, OutputError, PngSequence, RawFrames};
+use crate::output::{self, MotionRecord, MotionWriter, Mp4Writer, OutputError, PngSequence, RawFrames, Staged};
 use crate::portrait::segment::Segmenter;
 use crate::portrait::{FaceModels, Portrait, PortraitError};
 use crate::render::{Backdrop, RenderContext, RenderError, WarpRenderer};
@@ -71,6 +73,9 @@ pub enum PipelineError {
     /// Invalid job settings.
     #[error("{0}")]
     Invalid(String),
+    /// Stopped by a signal (SIGINT, SIGTERM) before the end; nothing was written.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// An input: a file, or bytes bundled into the binary.
@@ -126,6 +131,8 @@ pub struct RenderJob {
     pub config: Config,
     /// Show a progress bar on the terminal.
     pub progress: bool,
+    /// Set (by a signal handler) to stop the render; it then ends with [`PipelineError::Interrupted`].
+    pub stop: Arc<AtomicBool>,
 }
 
 /// Time spent in one stage, and on how many items.
@@ -329,6 +336,70 @@ fn backdrop<'a>(cfg: &Config, image: Option<&'a RgbaImage>) -> Result<Backdrop<'
     })
 }
 
+/// [`PipelineError::Interrupted`] once the job's stop flag is set.
+fn check_stop(job: &RenderJob) -> Result<(), PipelineError> {
+    if job.stop.load(Ordering::Acquire) { Err(PipelineError::Interrupted) } else { Ok(()) }
+}
+
+/// Where a path leads: through links to the file itself (`dev`, `inode`) where it exists, else the
+/// canonical folder joined with the name.
+#[derive(PartialEq)]
+enum Resolved {
+    Existing(u64, u64),
+    New(PathBuf),
+}
+
+fn resolve(path: &Path) -> Resolved {
+    use std::os::unix::fs::MetadataExt as _;
+    if let Ok(m) = std::fs::metadata(path) {
+        return Resolved::Existing(m.dev(), m.ino());
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    Resolved::New(dir.join(path.file_name().unwrap_or_default()))
+}
+
+/// Refuses a job whose outputs would overwrite one of its inputs (the audio, the portrait, the config's
+/// background picture), through links too, or each other: that is data lost for good.
+fn check_output_paths(job: &RenderJob) -> Result<(), PipelineError> {
+    let mut inputs: Vec<(&str, &Path)> = Vec::new();
+    if let Input::File(p) = &job.audio {
+        inputs.push(("--audio", p));
+    }
+    if let Input::File(p) = &job.portrait {
+        inputs.push(("--portrait", p));
+    }
+    if let Some(p) = &job.config.background.image {
+        inputs.push(("the background image", p));
+    }
+    let mut outputs: Vec<(&str, &Path)> = vec![("--output", &job.output)];
+    outputs.extend(job.motion_out.as_deref().map(|p| ("--motion-out", p)));
+    outputs.extend(job.sheet_out.as_deref().map(|p| ("--sheet", p)));
+    outputs.extend(job.frames_dir.as_deref().map(|p| ("--frames-dir", p)));
+    outputs.extend(job.raw_out.as_deref().filter(|p| !RawFrames::is_stdout(p)).map(|p| ("--raw-out", p)));
+    for (i, (what, out)) in outputs.iter().enumerate() {
+        let r = resolve(out);
+        for (input, path) in &inputs {
+            if resolve(path) == r {
+                return Err(PipelineError::Invalid(format!(
+                    "{what} {} is {input} {}: writing it would destroy the input; choose another output path",
+                    out.display(),
+                    path.display()
+                )));
+            }
+        }
+        for (other, path) in &outputs[..i] {
+            if resolve(path) == r {
+                return Err(PipelineError::Invalid(format!(
+                    "{what} {} is also {other}: give each output its own path",
+                    out.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Renders a portrait speaking an audio file, offline.
 ///
 /// # Errors
@@ -341,6 +412,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     if job.fps == 0 || job.fps > 120 {
         return Err(PipelineError::Invalid(format!("--fps {} must be in 1..=120", job.fps)));
     }
+    crate::render::check_frame_side(job.size)?;
     // The background settings and picture next: cheaper to reject than the audio or the portrait.
     let bg = &cfg.background;
     if bg.mode == BackgroundMode::Alpha && job.frames_dir.is_none() && job.raw_out.is_none() {
@@ -350,10 +422,23 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
                 .into(),
         ));
     }
-    if job.raw_out.as_deref().is_some_and(|p| p == job.output) {
-        return Err(PipelineError::Invalid("--raw-out must not be the MP4 output".into()));
-    }
+    check_output_paths(job)?;
     let backdrop_image = backdrop_image(cfg)?;
+    // Every output is opened (staged under a temporary name) before the work starts: a path that cannot
+    // be written fails now, not after the render, and nothing appears under a final name until the end.
+    let mut mp4 = Mp4Writer::create(&job.output, job.size, job.fps, &cfg.output)?;
+    let mut png_frames = job.frames_dir.as_deref().map(|d| PngSequence::create(d, job.size)).transpose()?;
+    let mut raw_frames = job.raw_out.as_deref().map(|p| RawFrames::create(p, job.size)).transpose()?;
+    let mut motion_out = job.motion_out.as_deref().map(MotionWriter::create).transpose()?;
+    let sheet_stage = job
+        .sheet_out
+        .as_deref()
+        .map(|p| -> Result<Staged, OutputError> {
+            let stage = Staged::file(p)?;
+            std::fs::File::create(stage.path()).map_err(|source| OutputError::Io { path: p.to_owned(), source })?;
+            Ok(stage)
+        })
+        .transpose()?;
     let mut t = StageTimings::default();
 
     // Then the audio: the cheapest input file to reject.
@@ -398,6 +483,9 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let mut hop = [0.0f32; HOP_SAMPLES];
     let mut to_skip = lookahead;
     for start_sample in (0..padded_len).step_by(HOP_SAMPLES) {
+        if start_sample % (HOP_SAMPLES * 1000) == 0 {
+            check_stop(job)?;
+        }
         let real = audio.samples.get(start_sample..).unwrap_or(&[]);
         let n = real.len().min(HOP_SAMPLES);
         hop[..n].copy_from_slice(&real[..n]);
@@ -431,13 +519,9 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     // Per video frame: interpolate the smoothed parameters at the frame's time, rig, render, encode.
     let audio_secs = audio.duration_secs();
     let n_frames = ((audio_secs * f64::from(job.fps)).round() as u64).max(1);
-    let mut mp4 = Mp4Writer::create(&job.output, job.size, job.fps, &cfg.output)?;
-    let mut png_frames = job.frames_dir.as_deref().map(|d| PngSequence::create(d, job.size)).transpose()?;
-    let mut raw_frames = job.raw_out.as_deref().map(|p| RawFrames::create(p, job.size)).transpose()?;
     // Alpha frames go to the MP4 over black.
     let mut over_black =
         if bg.mode == BackgroundMode::Alpha { vec![0u8; (job.size * job.size * 4) as usize] } else { Vec::new() };
-    let mut motion_out = job.motion_out.as_deref().map(MotionWriter::create).transpose()?;
     let sheet_every = (n_frames / 12).max(1);
     let mut sheet_frames: Vec<RgbaImage> = Vec::new();
     let mut sheet_bars: Vec<f32> = Vec::new();
@@ -450,6 +534,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
             .progress_chars("=> "),
     );
     for n in 0..n_frames {
+        check_stop(job)?;
         let t_secs = n as f64 / f64::from(job.fps);
         let pos = ((t_secs - features::frame_centre_secs(0)) / features::HOP_SECS).clamp(0.0, (n_hops - 1) as f64);
         let (i0, frac) = (pos.floor() as usize, (pos - pos.floor()) as f32);
@@ -498,31 +583,35 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let mut staged: Vec<Staged> = Vec::new();
     if let Some(w) = motion_out {
-        w.finish()?;
+        staged.extend(w.finish()?);
     }
     if let Some(raw) = raw_frames {
-        raw.finish()?;
+        staged.extend(raw.finish()?);
+    }
+    if let Some(png) = png_frames {
+        staged.push(png.finish());
     }
 
-    // The muxer needs the audio as a file; a bundled clip is written beside the output for it.
+    // The muxer takes the audio as decoded: the input is read once (a pipe or FIFO works).
     let s = Instant::now();
     let frames = mp4.frames();
-    match &job.audio {
-        Input::File(p) => mp4.finish(p)?,
-        Input::Bundled { name, bytes } => {
-            let tmp = job.output.with_extension(format!("{name}.partial"));
-            std::fs::write(&tmp, bytes).map_err(|source| OutputError::Io { path: tmp.clone(), source })?;
-            let r = mp4.finish(&tmp);
-            let _ = std::fs::remove_file(&tmp);
-            r?;
-        }
-    }
+    staged.push(mp4.finish(&decoded.samples, decoded.rate_hz)?);
     t.mux.add(s.elapsed(), 1);
 
-    if let Some(path) = &job.sheet_out {
+    if let Some(stage) = sheet_stage {
         let sheet = output::contact_sheet(&sheet_frames, &sheet_bars, 4, 256.min(job.size));
-        sheet.save(path).map_err(|e| OutputError::Io { path: path.clone(), source: std::io::Error::other(e) })?;
+        let format = image::ImageFormat::from_path(stage.dest()).unwrap_or(image::ImageFormat::Png);
+        sheet
+            .save_with_format(stage.path(), format)
+            .map_err(|e| OutputError::Io { path: stage.dest().to_owned(), source: std::io::Error::other(e) })?;
+        staged.push(stage);
+    }
+    check_stop(job)?;
+    // Everything is complete: the outputs take their names.
+    for stage in staged {
+        stage.commit()?;
     }
 
     Ok(RenderSummary {

@@ -4,7 +4,7 @@
 //! milliseconds as p50, p90, p99 and max. The render thread owns them all: each pose carries the times
 //! of the stages it passed through, so no histogram is shared between threads.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -157,11 +157,10 @@ impl LiveStats {
     /// The I/O error, with the path.
     pub fn write(&self, path: &Path) -> Result<(), crate::output::OutputError> {
         let io = |source: std::io::Error| crate::output::OutputError::Io { path: path.to_owned(), source };
-        let mut tmp = PathBuf::from(path);
-        tmp.as_mut_os_string().push(".partial");
+        let stage = crate::output::Staged::file(path)?;
         let json = serde_json::to_vec_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
-        std::fs::write(&tmp, json).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        std::fs::write(stage.path(), json).map_err(io)?;
+        stage.commit()
     }
 }
 

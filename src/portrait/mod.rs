@@ -37,6 +37,11 @@ pub enum PortraitError {
     /// The image is too small to hold a usable face.
     #[error("portrait {path} is {width}x{height}; it must be at least 64x64")]
     TooSmall { path: String, width: u32, height: u32 },
+    /// The image's header declares more pixels than facecast decodes (checked before decoding).
+    #[error(
+        "portrait {path} is {width}x{height}; facecast takes at most {MAX_PORTRAIT_SIDE} pixels a side and {MAX_PORTRAIT_MEGAPIXELS} megapixels (scale it down first)"
+    )]
+    TooLarge { path: String, width: u32, height: u32 },
     /// No face was found.
     #[error(
         "no face found in {path} (best detection score {score:.2}, need {min:.2}); use a portrait with one clearly visible, roughly frontal face"
@@ -102,14 +107,35 @@ pub fn load_image(path: &Path) -> Result<RgbaImage, PortraitError> {
     decode_image(&bytes, &name)
 }
 
-/// Decodes portrait bytes; `name` is used in messages.
+/// The largest portrait side facecast decodes, pixels.
+pub const MAX_PORTRAIT_SIDE: u32 = 8192;
+/// The most pixels a portrait may have, in millions (a 48 MP phone photo fits).
+pub const MAX_PORTRAIT_MEGAPIXELS: u32 = 64;
+
+/// Decodes portrait bytes; `name` is used in messages. The size in the header is checked before any
+/// pixel is decoded, and the EXIF orientation (a phone photo taken sideways) is applied, so the face
+/// stands upright.
 ///
 /// # Errors
-/// [`PortraitError::NotAnImage`] or [`PortraitError::TooSmall`].
+/// [`PortraitError::NotAnImage`], [`PortraitError::TooSmall`] or [`PortraitError::TooLarge`].
 pub fn decode_image(bytes: &[u8], name: &str) -> Result<RgbaImage, PortraitError> {
-    let img = image::load_from_memory(bytes)
-        .map_err(|e| PortraitError::NotAnImage { path: name.to_owned(), reason: e.to_string() })?
-        .to_rgba8();
+    use image::ImageDecoder as _;
+    let not_image = |e: image::ImageError| PortraitError::NotAnImage { path: name.to_owned(), reason: e.to_string() };
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| not_image(image::ImageError::IoError(e)))?;
+    let mut decoder = reader.into_decoder().map_err(not_image)?;
+    let (width, height) = decoder.dimensions();
+    if width > MAX_PORTRAIT_SIDE
+        || height > MAX_PORTRAIT_SIDE
+        || u64::from(width) * u64::from(height) > u64::from(MAX_PORTRAIT_MEGAPIXELS) * 1_000_000
+    {
+        return Err(PortraitError::TooLarge { path: name.to_owned(), width, height });
+    }
+    let orientation = decoder.orientation().map_err(not_image)?;
+    let mut img = image::DynamicImage::from_decoder(decoder).map_err(not_image)?;
+    img.apply_orientation(orientation);
+    let img = img.to_rgba8();
     if img.width() < 64 || img.height() < 64 {
         return Err(PortraitError::TooSmall { path: name.to_owned(), width: img.width(), height: img.height() });
     }

@@ -38,6 +38,18 @@ use tiles::{FLOW_STEP_PX, Spread, TILE_PX, TileDraw, Tiling};
 /// WGSL source of the warp, embedded at build time from shaders/warp.wgsl.
 pub const WARP_WGSL: &str = include_str!("../../shaders/warp.wgsl");
 
+/// The frame sides facecast renders, pixels (even only): the H.264 encoder takes at most 3840x2160, so
+/// a square frame at most 2160 a side.
+pub const FRAME_SIDES: std::ops::RangeInclusive<u32> = 64..=2160;
+
+/// Checks a frame side against [`FRAME_SIDES`] (and evenness, which YUV 4:2:0 needs).
+///
+/// # Errors
+/// [`RenderError::Size`].
+pub fn check_frame_side(size: u32) -> Result<(), RenderError> {
+    if size.is_multiple_of(2) && FRAME_SIDES.contains(&size) { Ok(()) } else { Err(RenderError::Size(size)) }
+}
+
 /// Errors of the render stage.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -53,7 +65,7 @@ pub enum RenderError {
     #[error("the portrait is {width}x{height}; this GPU adapter takes textures up to {max}")]
     PortraitTooLarge { width: u32, height: u32, max: u32 },
     /// An invalid frame size.
-    #[error("frame size {0} must be even and in 64..=4096")]
+    #[error("frame size {0} must be even and in 64..=2160 (2160 is the most the H.264 encoder takes)")]
     Size(u32),
     /// A rig with more keypoints than the renderer was built for.
     #[error("the pose has {got} keypoints; the renderer holds {max}")]
@@ -448,9 +460,7 @@ impl WarpRenderer {
         rig: &Rig,
         size: u32,
     ) -> Result<Self, RenderError> {
-        if !size.is_multiple_of(2) || !(64..=4096).contains(&size) {
-            return Err(RenderError::Size(size));
-        }
+        check_frame_side(size)?;
         let max = ctx.limits.max_texture_dimension_2d;
         if image.width() > max || image.height() > max {
             return Err(RenderError::PortraitTooLarge { width: image.width(), height: image.height(), max });

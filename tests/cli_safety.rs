@@ -1,0 +1,328 @@
+//! Never lose, never crash: `facecast render` given hostile, odd or careless input, as a user would give
+//! it. Each case failed before its fix (data loss, a panic, a 3 GB allocation, a hang, a partial file, a
+//! sideways face, an empty reason); each now gets a clear error naming the input, or the right output,
+//! and leaves nothing half-written behind.
+
+mod common;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn facecast(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_facecast"))
+        .args(args)
+        .env("FACECAST_LOG", "facecast=warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run facecast")
+}
+
+fn portrait() -> PathBuf {
+    common::root().join("assets/portraits/astronaut.png")
+}
+
+fn speech() -> PathBuf {
+    common::root().join("assets/speech/cards_001.wav")
+}
+
+fn render(audio: &Path, output: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["render", "--portrait"];
+    let p = portrait();
+    args.push(p.to_str().unwrap());
+    args.extend(["--audio", audio.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+    if !extra.contains(&"--size") {
+        args.extend(["--size", "64"]);
+    }
+    args.extend(extra);
+    facecast(&args)
+}
+
+/// Exit 1, no panic, `needle` in the message, and nothing left in `dir` but what was there before.
+fn assert_refused(out: &Output, needle: &str, dir: &Path, before: &[PathBuf]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+    assert_eq!(listing(dir), before, "{stderr}");
+}
+
+fn listing(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
+/// A 16-bit mono WAV header claiming `rate_hz`, with `samples` of silence.
+fn wav_claiming(rate_hz: u32, samples: usize) -> Vec<u8> {
+    let data = samples * 2;
+    let mut b = Vec::new();
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data as u32).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&rate_hz.to_le_bytes());
+    b.extend_from_slice(&rate_hz.wrapping_mul(2).to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&(data as u32).to_le_bytes());
+    b.resize(b.len() + data, 0);
+    b
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    let dir = common::scratch("safety_data_loss");
+    let audio = dir.join("x.wav");
+    std::fs::copy(speech(), &audio).unwrap();
+    let face = dir.join("face.png");
+    std::fs::copy(portrait(), &face).unwrap();
+    let link = dir.join("link.mp4");
+    std::os::unix::fs::symlink(&audio, &link).unwrap();
+    let hard = dir.join("hard.mp4");
+    std::fs::hard_link(&audio, &hard).unwrap();
+    let before = listing(&dir);
+    let original = std::fs::read(&audio).unwrap();
+
+    // The MP4 over the speech (exit 0 and the speech gone, before), through a link, a hard link, and
+    // over the portrait.
+    for out in [&audio, &link, &hard] {
+        assert_refused(&render(&audio, out, &[]), "would destroy the input", &dir, &before);
+    }
+    let mp4 = dir.join("out.mp4");
+    let out = facecast(&[
+        "render",
+        "--portrait",
+        face.to_str().unwrap(),
+        "--audio",
+        audio.to_str().unwrap(),
+        "--output",
+        mp4.to_str().unwrap(),
+        "--sheet",
+        face.to_str().unwrap(),
+    ]);
+    assert_refused(&out, "would destroy the input", &dir, &before);
+    // Two outputs on one path.
+    let out = render(&audio, &mp4, &["--motion-out", mp4.to_str().unwrap()]);
+    assert_refused(&out, "give each output its own path", &dir, &before);
+    assert_eq!(std::fs::read(&audio).unwrap(), original, "the input changed");
+}
+
+#[test]
+fn impossible_audio_headers_are_clear_errors_at_once() {
+    let dir = common::scratch("safety_headers");
+    let mp4 = dir.join("out.mp4");
+    for (rate, needle) in [(0, "declares 0 Hz"), (1, "declares 1 Hz"), (u32::MAX, "declares 4294967295 Hz")] {
+        let wav = dir.join(format!("r{rate}.wav"));
+        std::fs::write(&wav, wav_claiming(rate, 16_000)).unwrap();
+        let before = listing(&dir);
+        // 0 Hz panicked in symphonia; 1 Hz and 4294967295 Hz grew past 3 GB before failing.
+        let start = Instant::now();
+        let out = render(&wav, &mp4, &[]);
+        assert!(start.elapsed() < Duration::from_secs(20), "{rate} Hz took {:?}", start.elapsed());
+        assert_refused(&out, needle, &dir, &before);
+        assert!(String::from_utf8_lossy(&out.stderr).contains(wav.to_str().unwrap()), "the input is named");
+    }
+}
+
+#[test]
+fn a_huge_image_header_is_refused_before_decoding() {
+    // A PNG whose header says 20000x20000 (it peaked at 1.9 GB before "no face found").
+    let dir = common::scratch("safety_png");
+    let mut png = Vec::new();
+    let img = image::RgbaImage::new(1, 1);
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    // IHDR's width and height sit at bytes 16..24; its CRC (24..28) is checked by decoders, so fix it.
+    png[16..20].copy_from_slice(&20_000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&20_000u32.to_be_bytes());
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    let face = dir.join("huge.png");
+    std::fs::write(&face, &png).unwrap();
+    let before = listing(&dir);
+    let mp4 = dir.join("out.mp4");
+    let out = facecast(&[
+        "render",
+        "--portrait",
+        face.to_str().unwrap(),
+        "--audio",
+        speech().to_str().unwrap(),
+        "--output",
+        mp4.to_str().unwrap(),
+    ]);
+    assert_refused(&out, "is 20000x20000; facecast takes at most 8192", &dir, &before);
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn non_finite_config_values_and_unencodable_sizes_fail_before_any_work() {
+    let dir = common::scratch("safety_config");
+    let mp4 = dir.join("out.mp4");
+    for (text, needle) in [
+        ("[smoothing]\nbeta = inf\n", "smoothing.beta must be a finite number"),
+        ("[portrait]\ncrop_face_raise = nan\n", "portrait.crop_face_raise must be a finite number"),
+    ] {
+        let cfg = dir.join("cfg.toml");
+        std::fs::write(&cfg, text).unwrap();
+        let before = listing(&dir);
+        let out = render(&speech(), &mp4, &["--config", cfg.to_str().unwrap()]);
+        assert_refused(&out, needle, &dir, &before);
+    }
+    // Above 2160 the H.264 encoder refused the frames after the whole render.
+    let before = listing(&dir);
+    let start = Instant::now();
+    let out = render(&speech(), &mp4, &["--size", "2176"]);
+    assert_refused(&out, "frame size 2176 must be even and in 64..=2160", &dir, &before);
+    assert!(start.elapsed() < Duration::from_secs(10), "the size was checked late: {:?}", start.elapsed());
+}
+
+#[test]
+fn a_bad_later_output_or_a_failing_muxer_leaves_no_file() {
+    let dir = common::scratch("safety_atomic");
+    let mp4 = dir.join("out.mp4");
+    let motion = dir.join("motion.jsonl");
+    // The sheet's path is a folder: before, the MP4 and motion file were complete when that failed.
+    let sheet = dir.join("sheet.png");
+    std::fs::create_dir(&sheet).unwrap();
+    let before = listing(&dir);
+    let out = render(&speech(), &mp4, &["--motion-out", motion.to_str().unwrap(), "--sheet", sheet.to_str().unwrap()]);
+    assert_refused(&out, "sheet.png", &dir, &before);
+    // A muxer that fails: its exit status is the reason (it was empty), and nothing is left.
+    let cfg = dir.join("false.toml");
+    std::fs::write(&cfg, "[output]\nffmpeg = \"/bin/false\"\n").unwrap();
+    let before = listing(&dir);
+    let out = render(&speech(), &mp4, &["--motion-out", motion.to_str().unwrap(), "--config", cfg.to_str().unwrap()]);
+    assert_refused(&out, "/bin/false exited with exit status: 1", &dir, &before);
+}
+
+#[test]
+fn audio_from_a_fifo_or_standard_input_is_read_once() {
+    let dir = common::scratch("safety_fifo");
+    let fifo = dir.join("speech.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let bytes = std::fs::read(speech()).unwrap();
+    // The writer blocks until facecast opens the FIFO, and a second open (the muxer re-reading it, as
+    // before) would find no writer: the render hung, or failed after all its work.
+    let writer = {
+        let (fifo, bytes) = (fifo.clone(), bytes.clone());
+        std::thread::spawn(move || std::fs::OpenOptions::new().write(true).open(&fifo).unwrap().write_all(&bytes))
+    };
+    let mp4 = dir.join("fifo.mp4");
+    let out = render(&fifo, &mp4, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    writer.join().unwrap().unwrap();
+    assert!(has_audio(&mp4));
+
+    let mp4 = dir.join("stdin.mp4");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facecast"))
+        .args(["render", "--portrait", portrait().to_str().unwrap(), "--audio", "-", "--output"])
+        .arg(&mp4)
+        .args(["--size", "64"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(has_audio(&mp4));
+}
+
+fn has_audio(mp4: &Path) -> bool {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .arg(mp4)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == "aac"
+}
+
+#[test]
+fn nan_samples_play_as_silence_with_a_warning() {
+    let dir = common::scratch("safety_nan");
+    // 1 s of float samples, a tone with NaN and infinities in it (the AAC encoder failed on them, after
+    // the whole render, naming the output).
+    let n = 16_000usize;
+    let data: Vec<u8> = (0..n)
+        .flat_map(|i| {
+            let v = match i % 1000 {
+                0 => f32::NAN,
+                1 => f32::INFINITY,
+                _ => 0.3 * (i as f32 * 0.1).sin(),
+            };
+            v.to_le_bytes()
+        })
+        .collect();
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32.to_le_bytes().to_vec(), 3u16.to_le_bytes().to_vec(), 1u16.to_le_bytes().to_vec()] {
+        wav.extend_from_slice(&v);
+    }
+    wav.extend_from_slice(&16_000u32.to_le_bytes());
+    wav.extend_from_slice(&64_000u32.to_le_bytes());
+    wav.extend_from_slice(&4u16.to_le_bytes());
+    wav.extend_from_slice(&32u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    let audio = dir.join("nan.wav");
+    std::fs::write(&audio, wav).unwrap();
+    let mp4 = dir.join("nan.mp4");
+    let out = render(&audio, &mp4, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("NaN or infinite samples"), "{stderr}");
+    assert!(has_audio(&mp4));
+}
+
+#[test]
+fn sigint_and_sigterm_stop_a_render_and_leave_nothing() {
+    let dir = common::scratch("safety_signals");
+    // A minute of speech at 256 px takes long enough to be stopped mid-way.
+    let audio = common::data("lipsync/real_clips.wav");
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let mp4 = dir.join("out.mp4");
+        let motion = dir.join("motion.jsonl");
+        let frames = dir.join("frames");
+        let before = listing(&dir);
+        let child = Command::new(env!("CARGO_BIN_EXE_facecast"))
+            .args(["render", "--portrait", portrait().to_str().unwrap(), "--audio", audio.to_str().unwrap()])
+            .arg("--output")
+            .arg(&mp4)
+            .args(["--size", "256", "--motion-out", motion.to_str().unwrap(), "--frames-dir"])
+            .arg(&frames)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Stop it once frames are being written.
+        let staged = dir.join("frames.partial");
+        let start = Instant::now();
+        while std::fs::read_dir(&staged).map_or(0, Iterator::count) < 5 {
+            assert!(start.elapsed() < Duration::from_secs(120), "no frames appeared");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{signal}: {stderr}");
+        assert_eq!(listing(&dir), before, "{signal} left files behind: {stderr}");
+    }
+}
