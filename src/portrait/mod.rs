@@ -295,3 +295,45 @@ pub fn frame_face(image: &RgbaImage, face: &FaceGeometry, cfg: &PortraitConfig) 
     let origin = (centre - Vec2::splat(side * 0.5)).clamp(Vec2::ZERO, Vec2::new(w - side, h - side).max(Vec2::ZERO));
     Framing { origin, side }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `jpeg` with an EXIF block saying `orientation` inserted after its start-of-image marker.
+    fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+        let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
+        tiff.extend_from_slice(&1u16.to_be_bytes()); // one IFD entry
+        tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
+        tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+        tiff.extend_from_slice(&1u32.to_be_bytes());
+        tiff.extend_from_slice(&orientation.to_be_bytes());
+        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // padding of the value, no next IFD
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&[0xff, 0xe1]);
+        out.extend_from_slice(&(app1.len() as u16 + 2).to_be_bytes());
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn a_sideways_phone_photo_is_turned_upright() {
+        // The portrait stored turned a quarter left, as a phone held sideways stores it, with EXIF
+        // orientation 6 ("turn 90 degrees clockwise to view"): decoded, it matches the upright original.
+        let upright = decode_image(crate::assets::DEFAULT_PORTRAIT_PNG, "astronaut.png").unwrap();
+        let stored = image::DynamicImage::ImageRgba8(upright.clone()).rotate270().to_rgb8();
+        let mut jpeg = Vec::new();
+        stored.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+        let diff = |a: &RgbaImage, b: &RgbaImage| {
+            a.pixels().zip(b.pixels()).map(|(p, q)| f64::from(p[0].abs_diff(q[0]))).sum::<f64>()
+                / f64::from(a.width() * a.height())
+        };
+        let plain = decode_image(&jpeg, "plain.jpg").unwrap();
+        let turned = decode_image(&with_exif_orientation(&jpeg, 6), "phone.jpg").unwrap();
+        let (without, with) = (diff(&plain, &upright), diff(&turned, &upright));
+        assert!(with < 6.0 && without > 4.0 * with, "mean red difference: {with:.1} with EXIF, {without:.1} without");
+    }
+}
