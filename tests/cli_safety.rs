@@ -326,3 +326,34 @@ fn sigint_and_sigterm_stop_a_render_and_leave_nothing() {
         assert_eq!(listing(&dir), before, "{signal} left files behind: {stderr}");
     }
 }
+
+#[test]
+fn the_readmes_pipe_from_ffmpeg_plays_every_sample_in_real_time() {
+    // `ffmpeg ... -f s16le - | facecast live --input - --pcm s16le:48000:1 --headless` exited 0 with 0
+    // frames and 45,600 audio overruns: ffmpeg fills the pipe far faster than real time.
+    let dir = common::scratch("safety_stdin_live");
+    let (stats, motion) = (dir.join("stats.json"), dir.join("motion.jsonl"));
+    let speech = common::root().join("assets/speech/goforward.wav");
+    let script = format!(
+        "ffmpeg -v error -i '{}' -f s16le -ar 48000 -ac 1 - | '{}' live --input - --pcm s16le:48000:1 --headless \
+         --size 64 --stats-json '{}' --motion-out '{}'",
+        speech.display(),
+        env!("CARGO_BIN_EXE_facecast"),
+        stats.display(),
+        motion.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).env("FACECAST_LOG", "facecast=warn").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert_eq!(s["audio_overruns"], 0, "{s}");
+    assert_eq!(s["hops_dropped"], 0, "{s}");
+    // 2.79 s of speech at 30 fps.
+    assert!(s["frames_rendered"].as_u64().unwrap() >= 70, "{s}");
+    let last = std::fs::read_to_string(&motion)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["audio_t_secs"].as_f64())
+        .fold(0.0, f64::max);
+    assert!(last > 2.5, "the frames showed the audio up to {last:.2} s of 2.79");
+}

@@ -8,7 +8,7 @@
 //! drops the newest samples and counts them in an atomic ([`CaptureStats::overrun_frames`]).
 //! [`CaptureWriter::write`] is that callback's body, so a test can call it under a counting allocator.
 
-use std::io::Read as _;
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -614,47 +614,60 @@ impl PcmSpec {
     }
 }
 
-/// Raw PCM on standard input, read by a helper thread in 10 ms blocks, stamped as they arrive.
+/// Raw PCM on standard input, read by a helper thread in 10 ms blocks. Standard input is no clock: a
+/// pipe from ffmpeg or a file delivers far faster than real time, a live producer at about real time. So
+/// nothing is dropped: the reader blocks when its queue (2.5 s) is full, which blocks the writer through
+/// the pipe, and [`read`](LiveSource::read) releases each block when its last sample's time has come on
+/// the stream's own clock, as a microphone would deliver it. A producer that falls behind real time
+/// moves the clock on (no burst to catch up).
 pub struct StdinSource {
     spec: PcmSpec,
-    blocks: crossbeam_channel::Receiver<Result<(Vec<u8>, Instant), String>>,
-    dropped: Arc<AtomicU64>,
+    blocks: crossbeam_channel::Receiver<Result<Vec<u8>, String>>,
+    /// The stream's clock: its first sample's time, and the frames released since.
+    start: Option<Instant>,
+    released: u64,
+    /// A block taken from the queue that is not due yet.
+    pending: Option<Vec<u8>>,
     ended: bool,
 }
+
+/// How far behind its clock a block may come before the clock moves on.
+const STDIN_SLACK: Duration = Duration::from_millis(100);
 
 impl StdinSource {
     /// Starts reading standard input as `spec`.
     pub fn open(spec: PcmSpec) -> Self {
-        // 2.5 s of blocks; a reader that falls further behind loses the newest (counted as overruns).
+        Self::from_reader(spec, std::io::stdin())
+    }
+
+    /// Reads `reader` as `spec` (standard input, or a stand-in in tests).
+    pub fn from_reader(spec: PcmSpec, reader: impl Read + Send + 'static) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(256);
-        let dropped = Arc::new(AtomicU64::new(0));
-        let dropped_in_reader = Arc::clone(&dropped);
-        let send = move |item| {
-            if tx.try_send(item).is_err() {
-                dropped_in_reader.fetch_add(1, Ordering::Relaxed);
-            }
-        };
         let block_bytes = spec.bytes_per_frame() * (spec.rate_hz as usize / 100).max(1);
         let spawned = std::thread::Builder::new().name("stdin-pcm".into()).spawn(move || {
-            let mut stdin = std::io::stdin().lock();
+            let mut reader = reader;
             loop {
                 let mut buf = vec![0u8; block_bytes];
                 let mut filled = 0;
                 while filled < block_bytes {
-                    match stdin.read(&mut buf[filled..]) {
+                    match reader.read(&mut buf[filled..]) {
                         Ok(0) => break,
                         Ok(n) => filled += n,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                         Err(e) => {
-                            send(Err(e.to_string()));
+                            let _ = tx.send(Err(e.to_string()));
                             return;
                         }
                     }
                 }
                 let whole = filled - filled % spec.bytes_per_frame();
+                // Blocks while the queue is full: back-pressure, never a drop. A closed queue (the
+                // loop stopped) ends the reader.
                 if whole > 0 {
                     buf.truncate(whole);
-                    send(Ok((buf, Instant::now())));
+                    if tx.send(Ok(buf)).is_err() {
+                        return;
+                    }
                 }
                 if filled < block_bytes {
                     return; // end of input
@@ -664,7 +677,7 @@ impl StdinSource {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the standard-input reader");
         }
-        Self { spec, blocks: rx, dropped, ended: false }
+        Self { spec, blocks: rx, start: None, released: 0, pending: None, ended: false }
     }
 }
 
@@ -681,22 +694,41 @@ impl LiveSource for StdinSource {
         if self.ended {
             return Ok(SourceRead::End);
         }
-        match self.blocks.recv_timeout(timeout) {
-            Ok(Ok((bytes, arrival))) => {
-                self.spec.decode_mono(&bytes, out);
-                Ok(SourceRead::Samples(BlockStamp { arrival, host_delay: None }))
+        let bytes = match self.pending.take() {
+            Some(b) => b,
+            None => match self.blocks.recv_timeout(timeout) {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(e)) => return Err(LiveAudioError::Stdin(std::io::Error::other(e))),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => return Ok(SourceRead::Timeout),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    self.ended = true;
+                    return Ok(SourceRead::End);
+                }
+            },
+        };
+        let frames = (bytes.len() / self.spec.bytes_per_frame()) as u64;
+        let rate = f64::from(self.spec.rate_hz);
+        let now = Instant::now();
+        // The first block is due as it comes; so is one from a producer that fell behind.
+        let behind = |start: Instant| start + Duration::from_secs_f64((self.released + frames) as f64 / rate);
+        let start = match self.start {
+            Some(start) if behind(start) + STDIN_SLACK >= now => start,
+            _ => now.checked_sub(Duration::from_secs_f64((self.released + frames) as f64 / rate)).unwrap_or(now),
+        };
+        self.start = Some(start);
+        let due = behind(start);
+        if due > now {
+            let wait = due - now;
+            if wait > timeout {
+                std::thread::sleep(timeout);
+                self.pending = Some(bytes);
+                return Ok(SourceRead::Timeout);
             }
-            Ok(Err(e)) => Err(LiveAudioError::Stdin(std::io::Error::other(e))),
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(SourceRead::Timeout),
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                self.ended = true;
-                Ok(SourceRead::End)
-            }
+            std::thread::sleep(wait);
         }
-    }
-
-    fn overrun_frames(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed) * (u64::from(self.spec.rate_hz) / 100)
+        self.released += frames;
+        self.spec.decode_mono(&bytes, out);
+        Ok(SourceRead::Samples(BlockStamp { arrival: Instant::now(), host_delay: None }))
     }
 }
 
@@ -901,6 +933,29 @@ mod tests {
         }
         assert_eq!(out.len(), 80 + 160 + 160);
         assert_eq!(&out[80..240], &src.samples[..160]);
+    }
+
+    #[test]
+    fn standard_input_faster_than_real_time_is_paced_and_nothing_is_dropped() {
+        // 0.6 s of 48 kHz stereo PCM, all there at once (ffmpeg decoding a file into the pipe): before,
+        // the reader dropped what its queue could not hold and the stream ended at once.
+        let spec = PcmSpec { format: PcmFormat::S16Le, rate_hz: 48_000, channels: 2 };
+        let frames = 28_800usize;
+        let bytes: Vec<u8> =
+            (0..frames).flat_map(|i| [(i as i16).to_le_bytes(), 0i16.to_le_bytes()]).flatten().collect();
+        let mut src = StdinSource::from_reader(spec, std::io::Cursor::new(bytes));
+        let start = Instant::now();
+        let mut out = Vec::new();
+        while let SourceRead::Samples(_) | SourceRead::Timeout = src.read(&mut out, Duration::from_millis(50)).unwrap()
+        {
+        }
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(out.len(), frames, "samples lost");
+        assert_eq!(src.overrun_frames(), 0);
+        // Released on the stream's own clock: about 0.6 s, not at once.
+        assert!(secs > 0.5, "read in {secs:.3} s");
+        // Mixed to mono: the first channel's ramp halved.
+        assert_eq!(out[2], 2.0 / 32_768.0 / 2.0);
     }
 
     #[test]
