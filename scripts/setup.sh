@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what facecast needs on a fresh Debian 12 machine, and nothing twice:
 #   - Debian packages: Vulkan on lavapipe (software GPU), ffmpeg (muxing, ffprobe), nasm (fast openh264 build),
+#     GNU time (the render's peak-memory test),
 #     cmake (builds the bundled libopus), ALSA headers (cpal), libclang (nokhwa's V4L2 bindings), the X11
 #     libraries winit loads; for the live loop's test: Xvfb, a PulseAudio server with ALSA's PulseAudio
 #     plugin, paplay, and ImageMagick's import (screenshots); for the WebRTC tests: Chromium (the WHEP
@@ -19,7 +20,7 @@ ORT_VERSION="1.31.1"
 APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 ffmpeg nasm cmake pkg-config python3 python3-pip
   libasound2-dev libclang-dev libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0
   xvfb xauth pulseaudio pulseaudio-utils libasound2-plugins imagemagick
-  chromium janus iproute2 nodejs)
+  chromium janus iproute2 nodejs time)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 

@@ -357,3 +357,48 @@ fn the_readmes_pipe_from_ffmpeg_plays_every_sample_in_real_time() {
         .fold(0.0, f64::max);
     assert!(last > 2.5, "the frames showed the audio up to {last:.2} s of 2.79");
 }
+
+/// Peak resident memory of `facecast render` on `audio` at 1 fps and 64 px, kilobytes (GNU time).
+fn render_peak_rss_kb(audio: &Path, out: &Path) -> u64 {
+    let report = out.with_extension("time");
+    assert!(Path::new("/usr/bin/time").exists(), "GNU time is missing: run scripts/setup.sh (package time)");
+    let status = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&report)
+        .arg(env!("CARGO_BIN_EXE_facecast"))
+        .args(["render", "--portrait", portrait().to_str().unwrap(), "--audio", audio.to_str().unwrap()])
+        .arg("--output")
+        .arg(out)
+        .args(["--size", "64", "--fps", "1"])
+        .env("FACECAST_LOG", "facecast=warn")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read_to_string(&report).unwrap().trim().lines().last().unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_render_streams_so_memory_does_not_grow_with_the_audio() {
+    // Ten minutes of speech (the lipsync clips, looped) against one: the render held the whole clip, about
+    // 0.5 MB per second of audio, so ten minutes took about 300 MB more.
+    let dir = common::scratch("safety_streaming");
+    let clip = std::fs::read(common::data("lipsync/real_clips.wav")).unwrap();
+    let pcm = &clip[44..];
+    let wav_of = |secs: usize| {
+        let n = secs * 16_000 * 2;
+        let mut data: Vec<u8> = pcm.iter().copied().cycle().take(n).collect();
+        let mut w = wav_claiming(16_000, 0);
+        w.truncate(44);
+        w[4..8].copy_from_slice(&(36 + n as u32).to_le_bytes());
+        w[40..44].copy_from_slice(&(n as u32).to_le_bytes());
+        w.append(&mut data);
+        w
+    };
+    let (short, long) = (dir.join("one_minute.wav"), dir.join("ten_minutes.wav"));
+    std::fs::write(&short, wav_of(60)).unwrap();
+    std::fs::write(&long, wav_of(600)).unwrap();
+    let one = render_peak_rss_kb(&short, &dir.join("short.mp4"));
+    let ten = render_peak_rss_kb(&long, &dir.join("long.mp4"));
+    assert!((ten as f64) < 1.1 * one as f64, "peak RSS: {one} kB for one minute, {ten} kB for ten");
+}

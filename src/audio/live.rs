@@ -97,6 +97,12 @@ pub trait LiveSource: Send {
     fn overrun_frames(&self) -> u64 {
         0
     }
+    /// Whether the source keeps time by itself (a microphone: its sound happens now, wanted or not).
+    /// A file or a pipe does not: it plays on its own clock from its first read, so the loop holds that
+    /// read back until it can show the first frame, and nothing of the input's start is lost.
+    fn is_clock(&self) -> bool {
+        true
+    }
 }
 
 /// Counters the capture callback updates and the rest of the pipeline reads.
@@ -519,6 +525,10 @@ impl LiveSource for FileSource {
         SAMPLE_RATE_HZ
     }
 
+    fn is_clock(&self) -> bool {
+        false
+    }
+
     fn read(&mut self, out: &mut Vec<f32>, timeout: Duration) -> Result<SourceRead, LiveAudioError> {
         if self.next >= self.samples.len() {
             if !self.looping || self.samples.is_empty() {
@@ -644,36 +654,10 @@ impl StdinSource {
     pub fn from_reader(spec: PcmSpec, reader: impl Read + Send + 'static) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(256);
         let block_bytes = spec.bytes_per_frame() * (spec.rate_hz as usize / 100).max(1);
-        let spawned = std::thread::Builder::new().name("stdin-pcm".into()).spawn(move || {
-            let mut reader = reader;
-            loop {
-                let mut buf = vec![0u8; block_bytes];
-                let mut filled = 0;
-                while filled < block_bytes {
-                    match reader.read(&mut buf[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            let _ = tx.send(Err(e.to_string()));
-                            return;
-                        }
-                    }
-                }
-                let whole = filled - filled % spec.bytes_per_frame();
-                // Blocks while the queue is full: back-pressure, never a drop. A closed queue (the
-                // loop stopped) ends the reader.
-                if whole > 0 {
-                    buf.truncate(whole);
-                    if tx.send(Ok(buf)).is_err() {
-                        return;
-                    }
-                }
-                if filled < block_bytes {
-                    return; // end of input
-                }
-            }
-        });
+        let frame_bytes = spec.bytes_per_frame();
+        let spawned = std::thread::Builder::new()
+            .name("stdin-pcm".into())
+            .spawn(move || read_blocks(reader, &tx, block_bytes, frame_bytes));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the standard-input reader");
         }
@@ -681,9 +665,51 @@ impl StdinSource {
     }
 }
 
+/// The standard-input reader's loop: whole frames in blocks of `block_bytes` into `tx` until the end of
+/// input, an error (sent on) or a closed queue (the loop stopped).
+// This thread is no real-time stage: it blocks on a full queue on purpose. That is the back-pressure
+// that holds a writer faster than real time, where a drop would lose its audio.
+#[allow(clippy::disallowed_methods)]
+fn read_blocks(
+    mut reader: impl Read,
+    tx: &crossbeam_channel::Sender<Result<Vec<u8>, String>>,
+    block_bytes: usize,
+    frame_bytes: usize,
+) {
+    loop {
+        let mut buf = vec![0u8; block_bytes];
+        let mut filled = 0;
+        while filled < block_bytes {
+            match reader.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+            }
+        }
+        let whole = filled - filled % frame_bytes;
+        if whole > 0 {
+            buf.truncate(whole);
+            if tx.send(Ok(buf)).is_err() {
+                return;
+            }
+        }
+        if filled < block_bytes {
+            return; // end of input
+        }
+    }
+}
+
 impl LiveSource for StdinSource {
     fn name(&self) -> &str {
         "standard input"
+    }
+
+    fn is_clock(&self) -> bool {
+        false
     }
 
     fn rate_hz(&self) -> u32 {

@@ -13,18 +13,11 @@
 //! mono `f32` samples and nothing of devices, containers, codecs or rates.
 
 pub mod live;
+mod stream;
 
-use std::io::Cursor;
+pub use stream::{AudioStream, Resampler16k};
+
 use std::path::{Path, PathBuf};
-
-use rubato::{FftFixedIn, Resampler};
-use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
-use symphonia::core::errors::Error as SymphoniaError;
-use symphonia::core::formats::FormatOptions;
-use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
-use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
 
 /// The sample rate every stage after this one works at.
 pub const SAMPLE_RATE_HZ: u32 = 16_000;
@@ -103,56 +96,12 @@ impl Audio {
     }
 }
 
-/// Decodes a file to mono at its own rate.
+/// Decodes a file (or standard input, `-`; a FIFO is read once) to mono at its own rate.
 ///
 /// # Errors
 /// [`AudioError`] when the file is missing, not audio, has no track, is corrupt or holds no samples.
 pub fn decode_file(path: &Path) -> Result<DecodedAudio, AudioError> {
-    use std::io::{Read as _, Seek as _};
-    let open_err = |source| AudioError::Open { path: path.to_owned(), source };
-    let ext = path.extension().and_then(|e| e.to_str());
-    if path.as_os_str() == "-" {
-        // Standard input: read as a stream, once.
-        let mut stdin = std::io::stdin();
-        let mut head = Vec::with_capacity(4096);
-        (&mut stdin).take(4096).read_to_end(&mut head).map_err(open_err)?;
-        check_wav_header(&head, path)?;
-        let rest = std::io::Cursor::new(head).chain(stdin);
-        return decode_source(Box::new(ReadOnlySource::new(rest)), ext, Path::new("standard input"));
-    }
-    let mut file = std::fs::File::open(path).map_err(open_err)?;
-    let mut head = Vec::with_capacity(4096);
-    (&mut file).take(4096).read_to_end(&mut head).map_err(open_err)?;
-    check_wav_header(&head, path)?;
-    if file.metadata().is_ok_and(|m| m.is_file()) {
-        file.rewind().map_err(open_err)?;
-        decode_source(Box::new(file), ext, path)
-    } else {
-        // A FIFO or a device: no seeking back, so the bytes already read go first.
-        let rest = std::io::Cursor::new(head).chain(file);
-        decode_source(Box::new(ReadOnlySource::new(rest)), ext, path)
-    }
-}
-
-/// A WAV's rate and channel count from its `fmt ` chunk, checked before symphonia reads them (it panics
-/// on a rate of 0). Anything that is not a RIFF WAV passes.
-fn check_wav_header(head: &[u8], path: &Path) -> Result<(), AudioError> {
-    if head.len() < 12 || &head[..4] != b"RIFF" || &head[8..12] != b"WAVE" {
-        return Ok(());
-    }
-    let mut at = 12;
-    while at + 8 <= head.len() {
-        let id = &head[at..at + 4];
-        let len = u32::from_le_bytes([head[at + 4], head[at + 5], head[at + 6], head[at + 7]]) as usize;
-        if id == b"fmt " {
-            let Some(fmt) = head.get(at + 8..at + 16) else { return Ok(()) };
-            let channels = usize::from(u16::from_le_bytes([fmt[2], fmt[3]]));
-            let rate_hz = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
-            return check_layout(path, rate_hz, channels);
-        }
-        at = at.saturating_add(8).saturating_add(len + (len & 1));
-    }
-    Ok(())
+    decode_all(AudioStream::open_file(path)?)
 }
 
 /// Decodes in-memory bytes (for bundled clips); `name` is used in messages and its extension as a hint.
@@ -160,165 +109,16 @@ fn check_wav_header(head: &[u8], path: &Path) -> Result<(), AudioError> {
 /// # Errors
 /// As [`decode_file`].
 pub fn decode_bytes(bytes: &'static [u8], name: &Path) -> Result<DecodedAudio, AudioError> {
-    check_wav_header(bytes, name)?;
-    let ext = name.extension().and_then(|e| e.to_str());
-    decode_source(Box::new(Cursor::new(bytes)), ext, name)
+    decode_all(AudioStream::open_bytes(bytes, name)?)
 }
 
-fn decode_source(source: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -> Result<DecodedAudio, AudioError> {
-    // symphonia panics on some malformed headers (a WAV of 0 Hz: "TimeBase cannot have 0 numerator");
-    // that is bad input, not a bug of ours, so it becomes this file's error.
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_unchecked(source, ext, path)))
-        .unwrap_or_else(|panic| {
-            let reason = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "the decoder failed".into());
-            Err(AudioError::Decode { path: path.to_owned(), reason: format!("malformed stream ({reason})") })
-        })?;
-    Ok(decoded)
-}
-
-/// Checks a rate and channel count, from a header or a decoded packet, before they size anything.
-fn check_layout(path: &Path, rate_hz: u32, channels: usize) -> Result<(), AudioError> {
-    if INPUT_RATES_HZ.contains(&rate_hz) && (1..=MAX_INPUT_CHANNELS).contains(&channels) {
-        Ok(())
-    } else {
-        Err(AudioError::Layout { path: path.to_owned(), rate_hz, channels })
+fn decode_all(mut stream: AudioStream) -> Result<DecodedAudio, AudioError> {
+    let mut samples = Vec::new();
+    while let Some((chunk, _)) = stream.next_chunk()? {
+        samples.extend_from_slice(chunk);
     }
-}
-
-fn decode_unchecked(source: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -> Result<DecodedAudio, AudioError> {
-    let mss = MediaSourceStream::new(source, Default::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = ext {
-        hint.with_extension(ext);
-    }
-    let unsupported = |e: SymphoniaError| AudioError::Unsupported { path: path.to_owned(), reason: e.to_string() };
-    let probed = symphonia::default::get_probe()
-        .format(&hint, mss, &FormatOptions::default(), &MetadataOptions::default())
-        .map_err(unsupported)?;
-    let mut format = probed.format;
-    let track = format
-        .tracks()
-        .iter()
-        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
-        .ok_or_else(|| AudioError::NoTrack { path: path.to_owned() })?;
-    let track_id = track.id;
-    let declared_frames = track.codec_params.n_frames;
-    let mut rate_hz = track.codec_params.sample_rate.unwrap_or(0);
-    let mut channels = track.codec_params.channels.map_or(0, |c| c.count());
-    // A header that states its layout is checked before the decoder is built.
-    if rate_hz != 0 || channels != 0 {
-        check_layout(path, rate_hz, channels.max(1))?;
-    }
-    let mut decoder =
-        symphonia::default::get_codecs().make(&track.codec_params, &DecoderOptions::default()).map_err(unsupported)?;
-
-    let mut samples: Vec<f32> = Vec::new();
-    let mut buf: Option<SampleBuffer<f32>> = None;
-    let mut decode_errors = 0usize;
-    let mut non_finite = 0usize;
-    let mut ended_early = false;
-    loop {
-        let packet = match format.next_packet() {
-            Ok(p) => p,
-            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(SymphoniaError::ResetRequired) => break,
-            Err(e) => {
-                // A stream that breaks off mid-way: keep what was decoded, say so.
-                if samples.is_empty() {
-                    return Err(AudioError::Decode { path: path.to_owned(), reason: e.to_string() });
-                }
-                ended_early = true;
-                break;
-            }
-        };
-        if packet.track_id() != track_id {
-            continue;
-        }
-        match decoder.decode(&packet) {
-            Ok(decoded) => {
-                let spec = *decoded.spec();
-                rate_hz = spec.rate;
-                channels = spec.channels.count();
-                check_layout(path, rate_hz, channels)?;
-                let needed = decoded.capacity() * channels;
-                let sb = match &mut buf {
-                    Some(sb) if sb.capacity() >= needed => sb,
-                    _ => buf.insert(SampleBuffer::new(decoded.capacity() as u64, spec)),
-                };
-                sb.copy_interleaved_ref(decoded);
-                let inv = 1.0 / channels as f32;
-                samples.extend(sb.samples().chunks_exact(channels).map(|f| {
-                    let v = f.iter().sum::<f32>() * inv;
-                    // NaN or infinite samples (a float WAV can hold them) are no sound: silence in
-                    // their place, counted and reported below.
-                    if v.is_finite() {
-                        v
-                    } else {
-                        non_finite += 1;
-                        0.0
-                    }
-                }));
-            }
-            Err(SymphoniaError::DecodeError(reason)) => {
-                // A damaged packet: skip it, as players do, but give up on a stream of garbage.
-                decode_errors += 1;
-                tracing::warn!(path = %path.display(), %reason, "skipping an undecodable audio packet");
-                if decode_errors > 16 && samples.is_empty() {
-                    return Err(AudioError::Decode { path: path.to_owned(), reason: reason.to_owned() });
-                }
-            }
-            Err(SymphoniaError::IoError(_)) => {
-                ended_early = true;
-                break;
-            }
-            Err(e) => return Err(AudioError::Decode { path: path.to_owned(), reason: e.to_string() }),
-        }
-    }
-    if samples.is_empty() {
-        return Err(AudioError::Empty { path: path.to_owned() });
-    }
-    if rate_hz == 0 {
-        return Err(AudioError::Decode { path: path.to_owned(), reason: "no sample rate".into() });
-    }
-    if non_finite > 0 {
-        tracing::warn!(
-            path = %path.display(),
-            samples = non_finite,
-            "the audio holds NaN or infinite samples; they are played as silence"
-        );
-    }
-    let truncated = ended_early || declared_frames.is_some_and(|n| (samples.len() as u64) < n);
-    if truncated {
-        tracing::warn!(
-            path = %path.display(),
-            decoded_secs = samples.len() as f64 / f64::from(rate_hz),
-            declared_secs = declared_frames.map(|n| n as f64 / f64::from(rate_hz)),
-            "the audio stream ends early (truncated file?); using what was decoded"
-        );
-    }
-    Ok(DecodedAudio { samples, rate_hz, channels, truncated })
-}
-
-/// The input chunk for rubato's FFT resampler from `rate_hz` to 16 kHz: at least 1024 samples, a whole
-/// number of rate-ratio units, with both FFT sizes even. Only then is `output_delay()` the exact delay;
-/// with other chunks rubato rounds its FFT sizes and the output lands a fraction of a sample late (a third
-/// of a sample at 48 kHz with a chunk of 1024).
-fn fft_chunk_len(rate_hz: u32) -> usize {
-    fn gcd(a: usize, b: usize) -> usize {
-        if b == 0 { a } else { gcd(b, a % b) }
-    }
-    let (rate, out) = (rate_hz as usize, SAMPLE_RATE_HZ as usize);
-    let g = gcd(rate, out);
-    let (in_unit, out_unit) = (rate / g, out / g);
-    let mut k = 1024usize.div_ceil(in_unit);
-    while (k * in_unit) % 2 != 0 || (k * out_unit) % 2 != 0 {
-        k += 1;
-    }
-    k * in_unit
+    let truncated = stream.finish()?;
+    Ok(DecodedAudio { samples, rate_hz: stream.rate_hz(), channels: stream.channels(), truncated })
 }
 
 /// Resamples mono audio to [`SAMPLE_RATE_HZ`] with rubato's FFT resampler, compensating its delay,
@@ -327,35 +127,13 @@ fn fft_chunk_len(rate_hz: u32) -> usize {
 /// # Errors
 /// [`AudioError::Resample`] when rubato rejects the rate.
 pub fn resample_to_16k(decoded: &DecodedAudio, path: &Path) -> Result<Audio, AudioError> {
-    let rate = decoded.rate_hz;
-    if rate == SAMPLE_RATE_HZ {
-        return Ok(Audio { samples: decoded.samples.clone() });
-    }
-    let err = |reason: String| AudioError::Resample { path: path.to_owned(), rate_hz: rate, reason };
-    let chunk_len = fft_chunk_len(rate);
-    let mut resampler = FftFixedIn::<f32>::new(rate as usize, SAMPLE_RATE_HZ as usize, chunk_len, 1, 1)
-        .map_err(|e| err(e.to_string()))?;
-    let x = &decoded.samples;
-    let expected = ((x.len() as f64) * f64::from(SAMPLE_RATE_HZ) / f64::from(rate)).round().max(1.0) as usize;
-    let delay = resampler.output_delay();
-    let mut out = Vec::with_capacity(expected + delay + resampler.output_frames_max());
-    let mut chunks = x.chunks_exact(chunk_len);
-    for chunk in &mut chunks {
-        let y = resampler.process(&[chunk], None).map_err(|e| err(e.to_string()))?;
-        out.extend_from_slice(&y[0]);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let y = resampler.process_partial(Some(&[rest]), None).map_err(|e| err(e.to_string()))?;
-        out.extend_from_slice(&y[0]);
-    }
-    while out.len() < expected + delay {
-        let y = resampler.process_partial::<&[f32]>(None, None).map_err(|e| err(e.to_string()))?;
-        out.extend_from_slice(&y[0]);
-    }
-    out.drain(..delay);
-    out.truncate(expected);
-    Ok(Audio { samples: out })
+    let mut r = Resampler16k::new(decoded.rate_hz, path)?;
+    let mut samples = Vec::with_capacity(
+        (decoded.samples.len() as f64 * f64::from(SAMPLE_RATE_HZ) / f64::from(decoded.rate_hz)) as usize + 1,
+    );
+    r.push(&decoded.samples, &mut samples)?;
+    r.finish(&mut samples)?;
+    Ok(Audio { samples })
 }
 
 #[cfg(test)]
@@ -381,7 +159,7 @@ mod tests {
                 })
                 .fold(0.0, f64::max);
             assert!(max_err < 0.01, "rate {rate}: max error {max_err}");
-            assert!(fft_chunk_len(rate) >= 1024);
+            assert!(stream::fft_chunk_len(rate) >= 1024);
         }
     }
 
@@ -435,6 +213,22 @@ mod tests {
         assert_eq!(d.samples.len(), 1_000);
         assert!(d.samples.iter().all(|v| v.is_finite()));
         assert_eq!((d.samples[10], d.samples[20], d.samples[30], d.samples[40]), (0.0, 0.0, 0.0, 0.25));
+    }
+
+    #[test]
+    fn resampling_in_pieces_gives_what_resampling_at_once_gives() {
+        // The offline render resamples each decoded packet as it comes.
+        for rate in [44_100, 48_000, 22_050] {
+            let whole = tone(rate, 1.3, 300.0);
+            let at_once = resample_to_16k(&whole, Path::new("t")).unwrap().samples;
+            let mut r = Resampler16k::new(rate, Path::new("t")).unwrap();
+            let mut pieces = Vec::new();
+            for chunk in whole.samples.chunks(777) {
+                r.push(chunk, &mut pieces).unwrap();
+            }
+            r.finish(&mut pieces).unwrap();
+            assert_eq!(pieces, at_once, "rate {rate}");
+        }
     }
 
     #[test]

@@ -181,6 +181,10 @@ pub struct Mp4Writer {
     bitstream: BufWriter<File>,
     /// The H.264 stream, under a temporary name that is never committed: dropped, it is removed.
     bitstream_stage: Staged,
+    /// The audio for the muxer, as decoded (mono f32 WAV), the same way.
+    audio_stage: Staged,
+    audio: Option<(BufWriter<File>, u32)>,
+    audio_samples: u64,
     output: PathBuf,
     size: u32,
     fps: u32,
@@ -216,6 +220,9 @@ impl Mp4Writer {
             yuv: YUVBuffer::new(size as usize, size as usize),
             bitstream: BufWriter::new(file),
             bitstream_stage,
+            audio_stage: Staged::file(&output.with_extension("wav"))?,
+            audio: None,
+            audio_samples: 0,
             output: output.to_owned(),
             size,
             fps,
@@ -246,18 +253,55 @@ impl Mp4Writer {
         self.frames
     }
 
-    /// Muxes the H.264 stream with `samples` (mono, at `rate_hz`: the audio as the render decoded it,
-    /// so the input is read once) into the MP4, staged for the caller to commit. The audio is cut to the
-    /// video's length.
+    /// Appends mono audio at `rate_hz` (the audio as the render decoded it, so the input is read once)
+    /// to what [`finish`](Self::finish) muxes.
+    ///
+    /// # Errors
+    /// [`OutputError::Io`], or a rate that differs from the first call's.
+    pub fn write_audio(&mut self, samples: &[f32], rate_hz: u32) -> Result<(), OutputError> {
+        let path = self.audio_stage.path().to_owned();
+        if self.audio.is_none() {
+            let mut w = BufWriter::new(File::create(&path).map_err(io_err(&path))?);
+            // The sizes are patched in at the end.
+            w.write_all(&wav_f32_header(rate_hz, 0)).map_err(io_err(&path))?;
+            self.audio = Some((w, rate_hz));
+        }
+        let (w, rate) = self.audio.as_mut().expect("opened above");
+        if *rate != rate_hz {
+            return Err(OutputError::Io { path, source: std::io::Error::other("the audio's rate changed") });
+        }
+        for v in samples {
+            w.write_all(&v.to_le_bytes()).map_err(io_err(&path))?;
+        }
+        self.audio_samples += samples.len() as u64;
+        Ok(())
+    }
+
+    /// Muxes the H.264 stream with the audio given to [`write_audio`](Self::write_audio) into the MP4,
+    /// staged for the caller to commit. The audio is cut to the video's length.
     ///
     /// # Errors
     /// [`OutputError::Mux`] when ffmpeg is missing or fails (with its exit status and message),
-    /// [`OutputError::Io`] on write errors.
-    pub fn finish(mut self, samples: &[f32], rate_hz: u32) -> Result<Staged, OutputError> {
+    /// [`OutputError::Io`] on write errors or when there is no audio.
+    pub fn finish(mut self) -> Result<Staged, OutputError> {
+        use std::io::{Seek as _, SeekFrom};
         self.bitstream.flush().map_err(io_err(self.bitstream_stage.path()))?;
         drop(self.bitstream);
-        let audio = Staged::file(&self.output.with_extension("wav"))?;
-        write_wav_f32(audio.path(), samples, rate_hz)?;
+        let audio_path = self.audio_stage.path().to_owned();
+        let (w, rate_hz) = self.audio.take().ok_or_else(|| OutputError::Io {
+            path: self.output.clone(),
+            source: std::io::Error::other("no audio was given to mux"),
+        })?;
+        let data_len = u32::try_from(self.audio_samples * 4).map_err(|_| OutputError::Io {
+            path: audio_path.clone(),
+            source: std::io::Error::other("the audio is too long for the muxer's WAV (4 GiB)"),
+        })?;
+        let mut file =
+            w.into_inner().map_err(|e| OutputError::Io { path: audio_path.clone(), source: e.into_error() })?;
+        file.seek(SeekFrom::Start(0)).map_err(io_err(&audio_path))?;
+        file.write_all(&wav_f32_header(rate_hz, data_len)).map_err(io_err(&audio_path))?;
+        drop(file);
+        let audio = &self.audio_stage;
         let video_secs = self.frames as f64 / f64::from(self.fps);
         let mp4 = Staged::file(&self.output)?;
         let out = Command::new(&self.ffmpeg)
@@ -295,31 +339,22 @@ impl Mp4Writer {
     }
 }
 
-/// Writes mono 32-bit float samples as a WAV file (the muxer's copy of the decoded audio).
-fn write_wav_f32(path: &Path, samples: &[f32], rate_hz: u32) -> Result<(), OutputError> {
-    let data_len = u32::try_from(samples.len() * 4).map_err(|_| OutputError::Io {
-        path: path.to_owned(),
-        source: std::io::Error::other("the audio is too long for a WAV file (4 GiB)"),
-    })?;
-    let mut w = BufWriter::new(File::create(path).map_err(io_err(path))?);
-    let mut header = Vec::with_capacity(44);
-    header.extend_from_slice(b"RIFF");
-    header.extend_from_slice(&(36 + data_len).to_le_bytes());
-    header.extend_from_slice(b"WAVEfmt ");
-    header.extend_from_slice(&16u32.to_le_bytes());
-    header.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
-    header.extend_from_slice(&1u16.to_le_bytes());
-    header.extend_from_slice(&rate_hz.to_le_bytes());
-    header.extend_from_slice(&(rate_hz * 4).to_le_bytes());
-    header.extend_from_slice(&4u16.to_le_bytes());
-    header.extend_from_slice(&32u16.to_le_bytes());
-    header.extend_from_slice(b"data");
-    header.extend_from_slice(&data_len.to_le_bytes());
-    w.write_all(&header).map_err(io_err(path))?;
-    for v in samples {
-        w.write_all(&v.to_le_bytes()).map_err(io_err(path))?;
-    }
-    w.flush().map_err(io_err(path))
+/// The 44-byte header of a mono 32-bit float WAV holding `data_len` bytes of samples.
+fn wav_f32_header(rate_hz: u32, data_len: u32) -> Vec<u8> {
+    let mut h = Vec::with_capacity(44);
+    h.extend_from_slice(b"RIFF");
+    h.extend_from_slice(&data_len.saturating_add(36).to_le_bytes());
+    h.extend_from_slice(b"WAVEfmt ");
+    h.extend_from_slice(&16u32.to_le_bytes());
+    h.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
+    h.extend_from_slice(&1u16.to_le_bytes());
+    h.extend_from_slice(&rate_hz.to_le_bytes());
+    h.extend_from_slice(&(rate_hz * 4).to_le_bytes());
+    h.extend_from_slice(&4u16.to_le_bytes());
+    h.extend_from_slice(&32u16.to_le_bytes());
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&data_len.to_le_bytes());
+    h
 }
 
 /// One line of the motion JSONL: exactly the values that drove one rendered frame.

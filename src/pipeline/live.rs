@@ -165,6 +165,8 @@ struct PoseSample {
 /// Counters the audio and motion threads update.
 #[derive(Default)]
 struct Shared {
+    /// The renderer is built: a source that is no clock (a file, a pipe) may start.
+    render_ready: AtomicBool,
     input_ended: AtomicBool,
     failed: AtomicBool,
     audio_losses: AtomicU64,
@@ -340,6 +342,10 @@ fn audio_loop(
     let mut pcm: Vec<f32> = Vec::with_capacity(2 * SAMPLE_RATE_HZ as usize);
     let mut overruns_seen = 0u64;
     let mut samples_sent = 0u64;
+    // A file or a pipe starts when the first frame can show it; a microphone's sound is happening now.
+    while !source.is_clock() && !shared.render_ready.load(Ordering::Acquire) && !stop.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
     while !stop.load(Ordering::Acquire) {
         block.clear();
         match source.read(&mut block, Duration::from_millis(50)).map_err(fail)? {
@@ -578,6 +584,7 @@ impl FrameLoop {
         self.poses_dropped_before_start = self.poses.dropped();
         self.start = Instant::now();
         self.next_due = self.start;
+        self.shared.render_ready.store(true, Ordering::Release);
         Ok(())
     }
 

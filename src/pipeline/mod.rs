@@ -15,30 +15,29 @@
 
 pub mod hop;
 pub mod live;
+mod offline;
 pub mod queue;
 mod stream;
 pub mod telemetry;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use image::RgbaImage;
-use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::audio::{self, AudioError};
+use crate::audio::AudioError;
 use crate::config::{BackgroundMode, Config, ConfigError};
-use crate::features::{self, FeatureError, HOP_SAMPLES, N_FFT};
-use crate::motion::smooth::ParamSmoother;
+use crate::features::FeatureError;
 use crate::motion::{MotionError, MotionModel, MotionParams};
 use crate::onnx::ModelSource;
-use crate::output::{self, MotionRecord, MotionWriter, Mp4Writer, OutputError, PngSequence, RawFrames, Staged};
+use crate::output::{self, MotionRecord, MotionWriter, OutputError};
 use crate::portrait::segment::Segmenter;
 use crate::portrait::{FaceModels, Portrait, PortraitError};
 use crate::render::{Backdrop, RenderContext, RenderError, WarpRenderer};
 
-use hop::HopChain;
+pub use offline::render_offline;
 
 /// Every error a render can end with, each from the stage that raised it.
 #[derive(Debug, thiserror::Error)]
@@ -333,299 +332,5 @@ fn backdrop<'a>(cfg: &Config, image: Option<&'a RgbaImage>) -> Result<Backdrop<'
         BackgroundMode::Color => Backdrop::Color(bg.rgb()?),
         BackgroundMode::Image => image.map_or(Backdrop::Keep, Backdrop::Image),
         BackgroundMode::Alpha => Backdrop::Alpha,
-    })
-}
-
-/// [`PipelineError::Interrupted`] once the job's stop flag is set.
-fn check_stop(job: &RenderJob) -> Result<(), PipelineError> {
-    if job.stop.load(Ordering::Acquire) { Err(PipelineError::Interrupted) } else { Ok(()) }
-}
-
-/// Where a path leads: through links to the file itself (`dev`, `inode`) where it exists, else the
-/// canonical folder joined with the name.
-#[derive(PartialEq)]
-enum Resolved {
-    Existing(u64, u64),
-    New(PathBuf),
-}
-
-fn resolve(path: &Path) -> Resolved {
-    use std::os::unix::fs::MetadataExt as _;
-    if let Ok(m) = std::fs::metadata(path) {
-        return Resolved::Existing(m.dev(), m.ino());
-    }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
-    Resolved::New(dir.join(path.file_name().unwrap_or_default()))
-}
-
-/// Refuses a job whose outputs would overwrite one of its inputs (the audio, the portrait, the config's
-/// background picture), through links too, or each other: that is data lost for good.
-fn check_output_paths(job: &RenderJob) -> Result<(), PipelineError> {
-    let mut inputs: Vec<(&str, &Path)> = Vec::new();
-    if let Input::File(p) = &job.audio {
-        inputs.push(("--audio", p));
-    }
-    if let Input::File(p) = &job.portrait {
-        inputs.push(("--portrait", p));
-    }
-    if let Some(p) = &job.config.background.image {
-        inputs.push(("the background image", p));
-    }
-    let mut outputs: Vec<(&str, &Path)> = vec![("--output", &job.output)];
-    outputs.extend(job.motion_out.as_deref().map(|p| ("--motion-out", p)));
-    outputs.extend(job.sheet_out.as_deref().map(|p| ("--sheet", p)));
-    outputs.extend(job.frames_dir.as_deref().map(|p| ("--frames-dir", p)));
-    outputs.extend(job.raw_out.as_deref().filter(|p| !RawFrames::is_stdout(p)).map(|p| ("--raw-out", p)));
-    for (i, (what, out)) in outputs.iter().enumerate() {
-        let r = resolve(out);
-        for (input, path) in &inputs {
-            if resolve(path) == r {
-                return Err(PipelineError::Invalid(format!(
-                    "{what} {} is {input} {}: writing it would destroy the input; choose another output path",
-                    out.display(),
-                    path.display()
-                )));
-            }
-        }
-        for (other, path) in &outputs[..i] {
-            if resolve(path) == r {
-                return Err(PipelineError::Invalid(format!(
-                    "{what} {} is also {other}: give each output its own path",
-                    out.display()
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Renders a portrait speaking an audio file, offline.
-///
-/// # Errors
-/// The first [`PipelineError`] any stage raises; nothing is left half-written under the output name
-/// (the MP4 appears only once muxed).
-pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
-    let wall = Instant::now();
-    let cfg = &job.config;
-    cfg.validate()?;
-    if job.fps == 0 || job.fps > 120 {
-        return Err(PipelineError::Invalid(format!("--fps {} must be in 1..=120", job.fps)));
-    }
-    crate::render::check_frame_side(job.size)?;
-    // The background settings and picture next: cheaper to reject than the audio or the portrait.
-    let bg = &cfg.background;
-    if bg.mode == BackgroundMode::Alpha && job.frames_dir.is_none() && job.raw_out.is_none() {
-        return Err(PipelineError::Invalid(
-            "background mode alpha needs --frames-dir or --raw-out (an MP4 has no alpha; the MP4 shows the person \
-             over black)"
-                .into(),
-        ));
-    }
-    check_output_paths(job)?;
-    let backdrop_image = backdrop_image(cfg)?;
-    // Every output is opened (staged under a temporary name) before the work starts: a path that cannot
-    // be written fails now, not after the render, and nothing appears under a final name until the end.
-    let mut mp4 = Mp4Writer::create(&job.output, job.size, job.fps, &cfg.output)?;
-    let mut png_frames = job.frames_dir.as_deref().map(|d| PngSequence::create(d, job.size)).transpose()?;
-    let mut raw_frames = job.raw_out.as_deref().map(|p| RawFrames::create(p, job.size)).transpose()?;
-    let mut motion_out = job.motion_out.as_deref().map(MotionWriter::create).transpose()?;
-    let sheet_stage = job
-        .sheet_out
-        .as_deref()
-        .map(|p| -> Result<Staged, OutputError> {
-            let stage = Staged::file(p)?;
-            std::fs::File::create(stage.path()).map_err(|source| OutputError::Io { path: p.to_owned(), source })?;
-            Ok(stage)
-        })
-        .transpose()?;
-    let mut t = StageTimings::default();
-
-    // Then the audio: the cheapest input file to reject.
-    let start = Instant::now();
-    let (decoded, audio_name) = match &job.audio {
-        Input::File(p) => (audio::decode_file(p)?, p.clone()),
-        Input::Bundled { name, bytes } => (audio::decode_bytes(bytes, Path::new(name))?, PathBuf::from(name)),
-    };
-    t.decode.add(start.elapsed(), 1);
-    let start = Instant::now();
-    let audio = audio::resample_to_16k(&decoded, &audio_name)?;
-    t.resample.add(start.elapsed(), 1);
-
-    let start = Instant::now();
-    let portrait = prepare_portrait(&job.portrait, cfg)?;
-    t.portrait.add(start.elapsed(), 1);
-
-    let model = load_motion_model(cfg, false)?;
-
-    let start = Instant::now();
-    let ctx = RenderContext::new()?;
-    let mut renderer = WarpRenderer::new(&ctx, &portrait.image, &portrait.framing, &portrait.rig, job.size)?;
-    renderer.set_backdrop(&ctx, &backdrop(cfg, backdrop_image.as_ref())?);
-    warm_up(&portrait.rig, &mut renderer, &ctx)?;
-    t.render_setup.add(start.elapsed(), 1);
-
-    // Per hop: mel -> motion -> smoothing. The signal is padded with one window of silence so
-    // that the last video frames have a mel frame centred after them. A model with lookahead speaks for
-    // the frame `lookahead` hops back: its first outputs are dropped and as many hops of silence more
-    // are fed, so output k belongs to mel frame k.
-    let motion_model_name = format!("{} ({}, {})", model.name(), model.kind(), model.provider());
-    let lookahead = model.lookahead_frames();
-    let mut chain = HopChain::new(model, portrait.rig.clone(), cfg);
-    let rig = &portrait.rig;
-    let mut pose = rig.rest_pose();
-    let padded_len = audio.samples.len() + N_FFT + lookahead * HOP_SAMPLES;
-    let n_hops_max = features::frame_count(padded_len) + 1;
-    // Each hop's smoothed parameters, with the idle blinks and gaze kept apart: they are added after
-    // smoothing. The rig makes each frame's pose from them.
-    let mut hop_out: Vec<hop::HopOutput> = Vec::with_capacity(n_hops_max);
-    let mut flat = vec![0.0f32; chain.flat_len()];
-    let mut hop = [0.0f32; HOP_SAMPLES];
-    let mut to_skip = lookahead;
-    for start_sample in (0..padded_len).step_by(HOP_SAMPLES) {
-        if start_sample % (HOP_SAMPLES * 1000) == 0 {
-            check_stop(job)?;
-        }
-        let real = audio.samples.get(start_sample..).unwrap_or(&[]);
-        let n = real.len().min(HOP_SAMPLES);
-        hop[..n].copy_from_slice(&real[..n]);
-        hop[n..].fill(0.0);
-        let out = chain.step(&hop, &mut flat)?;
-        t.mel.add(chain.times.mel, 1);
-        let Some(out) = out else { continue };
-        t.motion.add(chain.times.motion, 1);
-        t.rig.add(chain.times.rig, 1);
-        if to_skip > 0 {
-            to_skip -= 1;
-            continue;
-        }
-        hop_out.push(out);
-    }
-    let n_hops = hop_out.len();
-    if n_hops == 0 {
-        return Err(PipelineError::Invalid("the audio is too short for one 25 ms analysis window".into()));
-    }
-    // Offline the whole sequence is known: a second, backward pass cancels the causal filter's lag
-    // (zero phase, as filtfilt), so the mouth does not trail the voice. The live loop cannot do this.
-    if cfg.smoothing.offline_zero_phase {
-        let s = Instant::now();
-        let mut backward = ParamSmoother::new(&cfg.smoothing, features::HOP_SECS as f32);
-        for out in hop_out.iter_mut().rev() {
-            backward.step(&mut out.params);
-        }
-        t.rig.add(s.elapsed(), 0);
-    }
-
-    // Per video frame: interpolate the smoothed parameters at the frame's time, rig, render, encode.
-    let audio_secs = audio.duration_secs();
-    let n_frames = ((audio_secs * f64::from(job.fps)).round() as u64).max(1);
-    // Alpha frames go to the MP4 over black.
-    let mut over_black =
-        if bg.mode == BackgroundMode::Alpha { vec![0u8; (job.size * job.size * 4) as usize] } else { Vec::new() };
-    let sheet_every = (n_frames / 12).max(1);
-    let mut sheet_frames: Vec<RgbaImage> = Vec::new();
-    let mut sheet_bars: Vec<f32> = Vec::new();
-    let mut record_scratch = MotionScratch::new(rig.keypoints.len());
-    let (mut sum_open, mut max_open) = (0.0f64, 0.0f32);
-    let bar = if job.progress { ProgressBar::new(n_frames) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} rendering [{bar:32}] {pos}/{len} frames  {per_sec}  eta {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    for n in 0..n_frames {
-        check_stop(job)?;
-        let t_secs = n as f64 / f64::from(job.fps);
-        let pos = ((t_secs - features::frame_centre_secs(0)) / features::HOP_SECS).clamp(0.0, (n_hops - 1) as f64);
-        let (i0, frac) = (pos.floor() as usize, (pos - pos.floor()) as f32);
-        let i1 = (i0 + 1).min(n_hops - 1);
-        let at_frame = hop_out[i0].lerp(&hop_out[i1], frac);
-        rig.drive(&at_frame.params, &mut pose);
-        let params = at_frame.frame_params();
-        rig.set_eyes(&params, &mut pose);
-        let mouth_open = rig.mouth_open(&pose);
-        sum_open += f64::from(mouth_open);
-        max_open = max_open.max(mouth_open);
-
-        let s = Instant::now();
-        let rgba = renderer.render(&ctx, &pose)?;
-        t.render.add(s.elapsed(), 1);
-        if n % sheet_every == 0 && sheet_frames.len() < 12 && job.sheet_out.is_some() {
-            sheet_frames.push(RgbaImage::from_raw(job.size, job.size, rgba.to_vec()).expect("frame size"));
-            sheet_bars.push(mouth_open);
-        }
-        let s = Instant::now();
-        if let Some(png) = png_frames.as_mut() {
-            png.write(rgba)?;
-        }
-        if let Some(raw) = raw_frames.as_mut() {
-            raw.write(rgba)?;
-        }
-        if over_black.is_empty() {
-            mp4.write_frame(rgba)?;
-        } else {
-            for (dst, src) in over_black.chunks_exact_mut(4).zip(rgba.chunks_exact(4)) {
-                let a = u16::from(src[3]);
-                for c in 0..3 {
-                    dst[c] = ((u16::from(src[c]) * a + 127) / 255) as u8;
-                }
-                dst[3] = 255;
-            }
-            mp4.write_frame(&over_black)?;
-        }
-        t.encode.add(s.elapsed(), 1);
-
-        if let Some(w) = motion_out.as_mut() {
-            // Offline the frame at `t_secs` shows the sound at `t_secs`.
-            let time = RecordTime { t_secs, audio_t_secs: Some(t_secs) };
-            record_scratch.write(w, n, time, mouth_open, &pose, &params)?;
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let mut staged: Vec<Staged> = Vec::new();
-    if let Some(w) = motion_out {
-        staged.extend(w.finish()?);
-    }
-    if let Some(raw) = raw_frames {
-        staged.extend(raw.finish()?);
-    }
-    if let Some(png) = png_frames {
-        staged.push(png.finish());
-    }
-
-    // The muxer takes the audio as decoded: the input is read once (a pipe or FIFO works).
-    let s = Instant::now();
-    let frames = mp4.frames();
-    staged.push(mp4.finish(&decoded.samples, decoded.rate_hz)?);
-    t.mux.add(s.elapsed(), 1);
-
-    if let Some(stage) = sheet_stage {
-        let sheet = output::contact_sheet(&sheet_frames, &sheet_bars, 4, 256.min(job.size));
-        let format = image::ImageFormat::from_path(stage.dest()).unwrap_or(image::ImageFormat::Png);
-        sheet
-            .save_with_format(stage.path(), format)
-            .map_err(|e| OutputError::Io { path: stage.dest().to_owned(), source: std::io::Error::other(e) })?;
-        staged.push(stage);
-    }
-    check_stop(job)?;
-    // Everything is complete: the outputs take their names.
-    for stage in staged {
-        stage.commit()?;
-    }
-
-    Ok(RenderSummary {
-        output: job.output.clone(),
-        frames,
-        fps: job.fps,
-        size: job.size,
-        audio_secs,
-        audio_truncated: decoded.truncated,
-        wall_secs: wall.elapsed().as_secs_f64(),
-        motion_model: motion_model_name,
-        adapter: format!("{} ({:?})", ctx.adapter_info.name, ctx.adapter_info.backend),
-        mean_mouth_open: (sum_open / n_frames as f64) as f32,
-        max_mouth_open: max_open,
-        timings: t,
     })
 }
