@@ -157,24 +157,7 @@ def evaluate(model, utts):
             open_n += 1
             open_hits += int((interp(mo, t) - lo) / rng_ > 0.5)
     jaw_corr = float(np.corrcoef(np.concatenate(jp), np.concatenate(jt))[0, 1])
-    lags = list(range(-25, 26))
-    corr = []
-    for lag in lags:  # predicted[t] against target[t - lag]: positive lag = prediction late
-        a, b = [], []
-        for p_, t_ in zip(pm, tm):
-            n = len(p_)
-            if lag >= 0:
-                a.append(p_[lag:]), b.append(t_[: n - lag])
-            else:
-                a.append(p_[: n + lag]), b.append(t_[-lag:])
-        corr.append(np.corrcoef(np.concatenate(a), np.concatenate(b))[0, 1])
-    # The peak to a tenth of a hop: a parabola through the best lag and its two neighbours.
-    i = int(np.nanargmax(corr))
-    frac = 0.0
-    if 0 < i < len(lags) - 1:
-        curve = corr[i - 1] - 2 * corr[i] + corr[i + 1]
-        frac = 0.5 * (corr[i - 1] - corr[i + 1]) / curve if curve < 0 else 0.0
-    best = round(float((lags[i] + frac) * 10), 1)
+    best = P.best_lag_ms(pm, tm)
     return {"viseme_acc": acc_hit / max(acc_n, 1), "jaw_corr": jaw_corr,
             "bilabial_closure": close_hits / max(close_n, 1), "n_bilabial": close_n,
             "open_vowel": open_hits / max(open_n, 1), "n_open": open_n, "best_lag_ms": best}
@@ -198,21 +181,6 @@ def heldout_set(data, noisy=False):
     return out
 
 
-def align_text(pcm16, text):
-    """Phone-level forced alignment of 16 kHz mono s16 PCM to `text` with pocketsphinx."""
-    from pocketsphinx import Decoder
-    d = Decoder(samprate=16000, loglevel="FATAL")
-    d.set_align_text(text)
-    d.start_utt(); d.process_raw(pcm16, full_utt=True); d.end_utt()
-    d.set_alignment()
-    d.start_utt(); d.process_raw(pcm16, full_utt=True); d.end_utt()
-    phones = []
-    for word in d.get_alignment():
-        for ph in word:
-            phones.append((ph.start / 100, (ph.start + ph.duration) / 100, P.normalise_arpa(ph.name)))
-    return phones
-
-
 def user_set(audio, phones_file, text):
     """One file given on the command line: any rate, mixed to mono; phones from a file or aligned."""
     import librosa
@@ -226,7 +194,7 @@ def user_set(audio, phones_file, text):
                     phones.append((float(a), float(b), P.normalise_arpa(p)))
     else:
         pcm = (np.clip(y, -1, 1) * 32767).astype("<i2").tobytes()
-        phones = align_text(pcm, text)
+        phones = P.align_text(pcm, text)
     return [(F.log_mel(y), phones)]
 
 
@@ -251,7 +219,7 @@ def align_real(cache):
         trans[name] = (asr.hyp().hypstr, "pocketsphinx recognition (no transcript given)")
     out = {}
     for name, (text, source) in sorted(trans.items()):
-        out[name] = {"text": text, "source": source, "phones": align_text(read_pcm(name), text)}
+        out[name] = {"text": text, "source": source, "phones": P.align_text(read_pcm(name), text)}
     with open(cache, "w") as f:
         json.dump(out, f, indent=1)
     return out

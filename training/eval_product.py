@@ -157,35 +157,15 @@ def score_clip(times, opens, clip):
             "open_n": len(opened), "pred": pred, "target": target}
 
 
-def best_lag_ms(preds, targets):
-    lags = list(range(-25, 26))
-    corr = []
-    for lag in lags:  # predicted[t] against target[t - lag]: positive lag = prediction late
-        a, b = [], []
-        for p_, t_ in zip(preds, targets):
-            n = len(p_)
-            if lag >= 0:
-                a.append(p_[lag:]), b.append(t_[: n - lag])
-            else:
-                a.append(p_[: n + lag]), b.append(t_[-lag:])
-        corr.append(np.corrcoef(np.concatenate(a), np.concatenate(b))[0, 1])
-    i = int(np.nanargmax(corr))
-    frac = 0.0
-    if 0 < i < len(lags) - 1:
-        curve = corr[i - 1] - 2 * corr[i] + corr[i + 1]
-        frac = 0.5 * (corr[i - 1] - corr[i + 1]) / curve if curve < 0 else 0.0
-    return round(float((lags[i] + frac) * 10), 1)
-
-
 def summarise(scores):
     s = [x for x in scores if x is not None]
     ch, cn = sum(x["close_hits"] for x in s), sum(x["close_n"] for x in s)
     oh, on = sum(x["open_hits"] for x in s), sum(x["open_n"] for x in s)
     preds, targets = [x["pred"] for x in s], [x["target"] for x in s]
     corr = float(np.corrcoef(np.concatenate(preds), np.concatenate(targets))[0, 1])
-    clip_lags = [best_lag_ms([x["pred"]], [x["target"]]) for x in s if x["target"].std() > 0]
+    clip_lags = [P.best_lag_ms([x["pred"]], [x["target"]]) for x in s if x["target"].std() > 0]
     return {"clips": len(s), "closure": ch / max(cn, 1), "n_closure": cn, "open_vowels": oh / max(on, 1),
-            "n_open": on, "corr": corr, "lag_ms": best_lag_ms(preds, targets),
+            "n_open": on, "corr": corr, "lag_ms": P.best_lag_ms(preds, targets),
             "median_clip_lag_ms": float(np.median(clip_lags)) if clip_lags else None}
 
 

@@ -215,3 +215,42 @@ def key_frames(phones, n_frames):
 
 def midpoints(phones, wanted):
     return [0.5 * (s + e) for s, e, p in phones if p in wanted]
+
+
+def best_lag_ms(preds, targets):
+    """The shift (ms, +-250) that best correlates predicted and target mouth_open over every utterance
+    (10 ms series), positive = the prediction late: found in 10 ms steps, then refined to a tenth of a step
+    by a parabola through the peak and its two neighbours."""
+    lags = list(range(-25, 26))
+    corr = []
+    for lag in lags:  # predicted[t] against target[t - lag]
+        a, b = [], []
+        for p_, t_ in zip(preds, targets):
+            n = len(p_)
+            if lag >= 0:
+                a.append(p_[lag:]), b.append(t_[: n - lag])
+            else:
+                a.append(p_[: n + lag]), b.append(t_[-lag:])
+        corr.append(np.corrcoef(np.concatenate(a), np.concatenate(b))[0, 1])
+    i = int(np.nanargmax(corr))
+    frac = 0.0
+    if 0 < i < len(lags) - 1:
+        curve = corr[i - 1] - 2 * corr[i] + corr[i + 1]
+        frac = 0.5 * (corr[i - 1] - corr[i + 1]) / curve if curve < 0 else 0.0
+    return round(float((lags[i] + frac) * 10), 1)
+
+
+def align_text(pcm16, text):
+    """Phone-level forced alignment of 16 kHz mono s16 PCM to `text` with pocketsphinx (its bundled
+    en-US model): [(start_s, end_s, phone)] in the table's set."""
+    from pocketsphinx import Decoder
+    d = Decoder(samprate=16000, loglevel="FATAL")
+    d.set_align_text(text)
+    d.start_utt(); d.process_raw(pcm16, full_utt=True); d.end_utt()
+    d.set_alignment()
+    d.start_utt(); d.process_raw(pcm16, full_utt=True); d.end_utt()
+    phones = []
+    for word in d.get_alignment():
+        for ph in word:
+            phones.append((ph.start / 100, (ph.start + ph.duration) / 100, normalise_arpa(ph.name)))
+    return phones

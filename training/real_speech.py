@@ -65,26 +65,11 @@ def usable_text(text):
     return " ".join(words) if len(words) >= 2 else None
 
 
-def align(decoder_cls, pcm16, text):
-    d = decoder_cls(samprate=16000, loglevel="FATAL")
-    d.set_align_text(text)
-    d.start_utt(); d.process_raw(pcm16, full_utt=True); d.end_utt()
-    d.set_alignment()
-    d.start_utt(); d.process_raw(pcm16, full_utt=True); d.end_utt()
-    phones = []
-    for word in d.get_alignment():
-        for ph in word:
-            phones.append((round(ph.start / 100, 2), round((ph.start + ph.duration) / 100, 2),
-                           P.normalise_arpa(ph.name)))
-    return phones
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(HERE, "data", "real"))
     ap.add_argument("--max-clips", type=int, default=0, help="0 = every usable prompt")
     a = ap.parse_args()
-    from pocketsphinx import Decoder
     root = fetch(a.out)
     texts = transcripts(root)
     wav_dir = os.path.join(a.out, "wav")
@@ -109,7 +94,7 @@ def main():
             with wave.open(wav) as w:
                 pcm = w.readframes(w.getnframes())
             try:
-                ph = align(Decoder, pcm, text)
+                ph = P.align_text(pcm, text)
             except Exception as e:  # an out-of-vocabulary word, or no path through the audio
                 print(f"skip {name}: {e}", file=sys.stderr)
                 continue
