@@ -112,6 +112,15 @@ pub fn decode_bytes(bytes: &'static [u8], name: &Path) -> Result<DecodedAudio, A
     decode_all(AudioStream::open_bytes(bytes, name)?)
 }
 
+/// Decodes owned bytes (an upload, a fuzzer's input); `name` is used in messages and its extension as a
+/// hint.
+///
+/// # Errors
+/// As [`decode_file`].
+pub fn decode_owned(bytes: Vec<u8>, name: &Path) -> Result<DecodedAudio, AudioError> {
+    decode_all(AudioStream::open_owned(bytes, name)?)
+}
+
 fn decode_all(mut stream: AudioStream) -> Result<DecodedAudio, AudioError> {
     let mut samples = Vec::new();
     while let Some((chunk, _)) = stream.next_chunk()? {

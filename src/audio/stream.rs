@@ -122,6 +122,16 @@ impl AudioStream {
         Self::open(Box::new(Cursor::new(bytes)), ext, name)
     }
 
+    /// Opens owned bytes; `name` is used in messages and its extension as a hint.
+    ///
+    /// # Errors
+    /// As [`open_file`](Self::open_file).
+    pub fn open_owned(bytes: Vec<u8>, name: &Path) -> Result<Self, AudioError> {
+        check_wav_header(&bytes, name)?;
+        let ext = name.extension().and_then(|e| e.to_str());
+        Self::open(Box::new(Cursor::new(bytes)), ext, name)
+    }
+
     fn open(source: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -> Result<Self, AudioError> {
         guarded(path, || {
             let mss = MediaSourceStream::new(source, Default::default());

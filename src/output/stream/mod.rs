@@ -34,6 +34,7 @@ use bytes::Bytes;
 use tokio::sync::broadcast;
 
 pub use codec::{H264Stream, OpusStream, paint_sync_marker};
+pub use whep::check_offer;
 
 use crate::config::StreamConfig;
 

@@ -137,7 +137,7 @@ async fn options() -> Response {
 ///
 /// # Errors
 /// The reason, for a 400.
-pub(crate) fn check_offer(sdp: &str) -> Result<(), String> {
+pub fn check_offer(sdp: &str) -> Result<(), String> {
     let parsed = webrtc::peer_connection::RTCSessionDescription::offer(sdp.to_owned())
         .and_then(|d| d.unmarshal())
         .map_err(|e| format!("the body is not an SDP offer: {e}"))?;
