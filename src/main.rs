@@ -212,7 +212,12 @@ fn main() -> ExitCode {
     };
     match run(Cli::parse(), &signals) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.chain().any(|c| matches!(c.downcast_ref(), Some(PipelineError::Interrupted))) => {
+        // A signal ends the run however the work noticed it: the stop flag, or a child (ffmpeg) that got
+        // the terminal's Ctrl-C too and failed.
+        Err(e)
+            if signals.received.load(Ordering::Acquire) != 0
+                || e.chain().any(|c| matches!(c.downcast_ref(), Some(PipelineError::Interrupted))) =>
+        {
             // The shell's convention: 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
             let signal = signals.received.load(Ordering::Acquire);
             eprintln!("facecast: stopped by signal {signal}; nothing was left behind");
