@@ -402,3 +402,51 @@ fn the_render_streams_so_memory_does_not_grow_with_the_audio() {
     let ten = render_peak_rss_kb(&long, &dir.join("long.mp4"));
     assert!((ten as f64) < 1.1 * one as f64, "peak RSS: {one} kB for one minute, {ten} kB for ten");
 }
+
+#[test]
+fn the_muxer_never_outlives_facecast() {
+    // A stand-in for ffmpeg that says its pid and then hangs, as a muxer stuck on a pipe would.
+    let dir = common::scratch("safety_child");
+    let fake = dir.join("fake-ffmpeg.sh");
+    std::fs::write(&fake, "#!/bin/sh\necho $$ > \"$FAKE_PID\"\nexec sleep 60\n").unwrap();
+    assert!(Command::new("chmod").arg("755").arg(&fake).status().unwrap().success());
+    let cfg = dir.join("fake.toml");
+    std::fs::write(&cfg, format!("[output]\nffmpeg = \"{}\"\n", fake.display())).unwrap();
+    let alive = |pid: &str| Path::new(&format!("/proc/{pid}")).exists();
+    for (signal, code) in [("-KILL", None), ("-TERM", Some(143))] {
+        let pid_file = dir.join("muxer.pid");
+        let _ = std::fs::remove_file(&pid_file);
+        let mp4 = dir.join("out.mp4");
+        let child = Command::new(env!("CARGO_BIN_EXE_facecast"))
+            .args(["render", "--portrait", portrait().to_str().unwrap(), "--audio", speech().to_str().unwrap()])
+            .arg("--output")
+            .arg(&mp4)
+            .args(["--size", "64", "--config", cfg.to_str().unwrap()])
+            .env("FAKE_PID", &pid_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let muxer = loop {
+            if let Some(pid) = std::fs::read_to_string(&pid_file).ok().filter(|p| p.ends_with('\n')) {
+                break pid.trim().to_owned();
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "the muxer never started");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(alive(&muxer));
+        assert!(Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), code, "{signal}: {}", String::from_utf8_lossy(&out.stderr));
+        let start = Instant::now();
+        while alive(&muxer) && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(&muxer), "{signal}: the muxer {muxer} outlived facecast");
+        if code.is_some() {
+            let partial = facecast::output::Staged::partial_path(&mp4);
+            assert!(!mp4.exists() && !partial.exists(), "{signal} left the output");
+        }
+    }
+}

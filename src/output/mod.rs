@@ -278,12 +278,13 @@ impl Mp4Writer {
     }
 
     /// Muxes the H.264 stream with the audio given to [`write_audio`](Self::write_audio) into the MP4,
-    /// staged for the caller to commit. The audio is cut to the video's length.
+    /// staged for the caller to commit. The audio is cut to the video's length. ffmpeg is ended at once
+    /// when `stop` is set, and by the kernel if facecast dies: it never outlives the run.
     ///
     /// # Errors
-    /// [`OutputError::Mux`] when ffmpeg is missing or fails (with its exit status and message),
-    /// [`OutputError::Io`] on write errors or when there is no audio.
-    pub fn finish(mut self) -> Result<Staged, OutputError> {
+    /// [`OutputError::Mux`] when ffmpeg is missing, fails (with its exit status and message) or was
+    /// stopped, [`OutputError::Io`] on write errors or when there is no audio.
+    pub fn finish(mut self, stop: &std::sync::atomic::AtomicBool) -> Result<Staged, OutputError> {
         use std::io::{Seek as _, SeekFrom};
         self.bitstream.flush().map_err(io_err(self.bitstream_stage.path()))?;
         drop(self.bitstream);
@@ -304,8 +305,8 @@ impl Mp4Writer {
         let audio = &self.audio_stage;
         let video_secs = self.frames as f64 / f64::from(self.fps);
         let mp4 = Staged::file(&self.output)?;
-        let out = Command::new(&self.ffmpeg)
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        let mut cmd = Command::new(&self.ffmpeg);
+        cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
             .args(["-f", "h264", "-framerate", &self.fps.to_string()])
             .arg("-i")
             .arg(self.bitstream_stage.path())
@@ -316,11 +317,31 @@ impl Mp4Writer {
             .args(["-t", &format!("{video_secs:.3}"), "-movflags", "+faststart", "-f", "mp4"])
             .arg(mp4.path())
             .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| OutputError::Mux {
-                path: self.output.clone(),
-                reason: format!("cannot run {}: {e} (scripts/setup.sh installs ffmpeg)", self.ffmpeg.display()),
-            })?;
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        die_with_parent(&mut cmd);
+        let mut child = cmd.spawn().map_err(|e| OutputError::Mux {
+            path: self.output.clone(),
+            reason: format!("cannot run {}: {e} (scripts/setup.sh installs ffmpeg)", self.ffmpeg.display()),
+        })?;
+        // Polled, so that a stop ends it at once rather than after the whole mux.
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if stop.load(std::sync::atomic::Ordering::Acquire) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(OutputError::Mux { path: self.output.clone(), reason: "stopped".into() });
+                }
+                Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                Err(e) => return Err(OutputError::Mux { path: self.output.clone(), reason: e.to_string() }),
+            }
+        };
+        let mut stderr = Vec::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = std::io::Read::read_to_end(&mut pipe, &mut stderr);
+        }
+        let out = std::process::Output { status, stdout: Vec::new(), stderr };
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let stderr = stderr.trim();
@@ -337,6 +358,27 @@ impl Mp4Writer {
         }
         Ok(mp4)
     }
+}
+
+/// Asks the kernel to end the child when facecast dies (Linux's parent-death signal), so that a muxer
+/// never outlives a facecast that was killed.
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt as _;
+        // SAFETY: the closure runs in the child between fork and exec and only calls prctl, which is
+        // async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 /// The 44-byte header of a mono 32-bit float WAV holding `data_len` bytes of samples.

@@ -467,7 +467,11 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
 
     // The muxer takes the audio as decoded: the input is read once (a pipe or FIFO works).
     let s = Instant::now();
-    staged.push(out.mp4.finish()?);
+    staged.push(
+        out.mp4
+            .finish(&job.stop)
+            .map_err(|e| if job.stop.load(Ordering::Acquire) { PipelineError::Interrupted } else { e.into() })?,
+    );
     t.mux.add(s.elapsed(), 1);
 
     if let Some(stage) = sheet_stage {
