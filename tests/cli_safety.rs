@@ -450,3 +450,37 @@ fn the_muxer_never_outlives_facecast() {
         }
     }
 }
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_leaves_nothing() {
+    // A 200 kB tmpfs: the frames and motion of a short clip do not fit. Mounting needs root (the test
+    // machines and CI run as root); elsewhere the test says so and checks nothing.
+    let dir = common::scratch("safety_full_disk");
+    let disk = dir.join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=200k", "tmpfs"])
+        .arg(&disk)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (not root?); the full-disk case was not checked");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&disk);
+    let mp4 = disk.join("out.mp4");
+    let motion = disk.join("motion.jsonl");
+    let out = render(
+        &common::root().join("assets/speech/goforward.wav"),
+        &mp4,
+        &["--size", "256", "--motion-out", motion.to_str().unwrap()],
+    );
+    assert_refused(&out, "No space left on device", &disk, &[]);
+}
