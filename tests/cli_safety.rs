@@ -28,9 +28,12 @@ fn speech() -> PathBuf {
 }
 
 fn render(audio: &Path, output: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["render", "--portrait"];
-    let p = portrait();
-    args.push(p.to_str().unwrap());
+    render_portrait(&portrait(), audio, output, extra)
+}
+
+/// `facecast render` of `face` speaking `audio`, at 64 px unless `extra` gives a size.
+fn render_portrait(face: &Path, audio: &Path, output: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["render", "--portrait", face.to_str().unwrap()];
     args.extend(["--audio", audio.to_str().unwrap(), "--output", output.to_str().unwrap()]);
     if !extra.contains(&"--size") {
         args.extend(["--size", "64"]);
@@ -94,17 +97,7 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
         assert_refused(&render(&audio, out, &[]), "would destroy the input", &dir, &before);
     }
     let mp4 = dir.join("out.mp4");
-    let out = facecast(&[
-        "render",
-        "--portrait",
-        face.to_str().unwrap(),
-        "--audio",
-        audio.to_str().unwrap(),
-        "--output",
-        mp4.to_str().unwrap(),
-        "--sheet",
-        face.to_str().unwrap(),
-    ]);
+    let out = render_portrait(&face, &audio, &mp4, &["--sheet", face.to_str().unwrap()]);
     assert_refused(&out, "would destroy the input", &dir, &before);
     // Two outputs on one path.
     let out = render(&audio, &mp4, &["--motion-out", mp4.to_str().unwrap()]);
@@ -145,15 +138,7 @@ fn a_huge_image_header_is_refused_before_decoding() {
     std::fs::write(&face, &png).unwrap();
     let before = listing(&dir);
     let mp4 = dir.join("out.mp4");
-    let out = facecast(&[
-        "render",
-        "--portrait",
-        face.to_str().unwrap(),
-        "--audio",
-        speech().to_str().unwrap(),
-        "--output",
-        mp4.to_str().unwrap(),
-    ]);
+    let out = render_portrait(&face, &speech(), &mp4, &[]);
     assert_refused(&out, "is 20000x20000; facecast takes at most 8192", &dir, &before);
 }
 
