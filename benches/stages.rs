@@ -11,11 +11,14 @@ use std::path::Path;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use facecast::Config;
 use facecast::audio::{self, DecodedAudio};
-use facecast::features::{HOP_SAMPLES, LogMel, N_MELS};
-use facecast::motion::{MotionModel, MotionParams, baseline_model};
+use facecast::features::LogMel;
+use facecast::gpu::GpuContext;
+use facecast::motion::{MotionModel, baseline_model};
 use facecast::output::Mp4Writer;
 use facecast::portrait::{self, FaceModels, Portrait};
-use facecast::render::{RenderContext, WarpRenderer};
+use facecast::render::WarpRenderer;
+use facecast::vocab::clock::{HOP_SAMPLES, N_MELS};
+use facecast::vocab::{FrameGeometry, MotionParams};
 
 fn speech() -> Vec<f32> {
     audio::decode_bytes(facecast::assets::DEFAULT_SPEECH_WAV, Path::new("goforward.wav")).unwrap().samples
@@ -96,11 +99,11 @@ fn astronaut() -> Portrait {
 
 fn bench_render(c: &mut Criterion) {
     let p = astronaut();
-    let ctx = RenderContext::new().unwrap();
+    let ctx = GpuContext::new().unwrap();
     let mut g = c.benchmark_group("render");
     g.throughput(Throughput::Elements(1));
     for size in [256u32, 512, 1024] {
-        let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
+        let mut r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), FrameGeometry::new(size, 30).unwrap()).unwrap();
         let mut pose = p.rig.rest_pose();
         let mut k = 0u32;
         g.bench_function(format!("frame_{size}px_with_readback"), |b| {
@@ -117,14 +120,20 @@ fn bench_render(c: &mut Criterion) {
 
 fn bench_encode(c: &mut Criterion) {
     let p = astronaut();
-    let ctx = RenderContext::new().unwrap();
-    let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, 512).unwrap();
+    let ctx = GpuContext::new().unwrap();
+    let mut r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), FrameGeometry::new(512, 30).unwrap()).unwrap();
     let rest = p.rig.rest_pose();
     let mut open = p.rig.rest_pose();
     p.rig.drive(&MotionParams { jaw_open: 1.0, ..Default::default() }, &mut open);
     let frames = [r.render(&ctx, &rest).unwrap().to_vec(), r.render(&ctx, &open).unwrap().to_vec()];
     let dir = std::env::temp_dir().join(format!("facecast-bench-encode-{}", std::process::id()));
-    let mut w = Mp4Writer::create(&dir.join("bench.mp4"), 512, 30, &Config::default().output).unwrap();
+    let mut w = Mp4Writer::create(
+        &dir.join("bench.mp4"),
+        FrameGeometry::new(512, 30).unwrap(),
+        false,
+        &Config::default().output,
+    )
+    .unwrap();
     let mut g = c.benchmark_group("encode");
     g.throughput(Throughput::Elements(1));
     let mut i = 0;

@@ -3,8 +3,9 @@
 //! Usage: cargo run --release --example pose_sheet -- [SIZE] [OUT.png]
 
 use facecast::Config;
+use facecast::gpu::GpuContext;
 use facecast::portrait::{self, FaceModels, Portrait};
-use facecast::render::{RenderContext, WarpRenderer};
+use facecast::render::WarpRenderer;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -14,8 +15,8 @@ fn main() -> anyhow::Result<()> {
     let img = portrait::decode_image(facecast::assets::DEFAULT_PORTRAIT_PNG, "astronaut.png")?;
     let mut models = FaceModels::load(&cfg.portrait)?;
     let p = Portrait::analyze(img, "astronaut.png", &mut models, &cfg)?;
-    let ctx = RenderContext::new()?;
-    let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size)?;
+    let ctx = GpuContext::new()?;
+    let mut r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), facecast::vocab::FrameGeometry::new(size, 30)?)?;
     let mut frames = Vec::new();
     for (_, params) in facecast::portrait::rig::sheet_poses() {
         let mut pose = p.rig.rest_pose();

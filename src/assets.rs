@@ -3,6 +3,8 @@
 //! The models are facecast's defaults; a config file may point at others. The portrait and the clip are
 //! the defaults of `facecast bench` and of the demo. Origins and licences: models/README.md and
 //! assets/README.md.
+//!
+//! Input: nothing (the bytes are compiled in). Output: `&'static [u8]` constants. Thread: any.
 
 /// BlazeFace short-range face detector (MediaPipe, Apache-2.0), ONNX.
 pub const FACE_DETECTOR_ONNX: &[u8] = include_bytes!("../models/face_detection_short_range.onnx");

@@ -2,6 +2,9 @@
 //!
 //! configs/default.toml lists every key with its default and what it does. Unknown keys are an error,
 //! so a typo never silently does nothing.
+//!
+//! Input: a TOML file (or nothing: the defaults). Output: [`Config`], validated, one section per stage. Thread: the
+//! caller's, at start-up.
 
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,8 @@
 //! The `facecast` command line: a thin layer over `facecast::pipeline`.
+//!
+//! Input: the command line. Output: the chosen command's work, a summary on standard output (or standard error
+//! when frames go to standard output) and an exit code (0, 1, or 128 + the signal that stopped it).
+//! Thread: the main thread; the pipeline starts any others.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -11,8 +15,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use facecast::Config;
 use facecast::config::BackgroundMode;
-use facecast::pipeline::live::{LiveInput, LiveJob, LiveOutput};
-use facecast::pipeline::{self, Input, PipelineError, RenderJob, RenderSummary, StageTime};
+use facecast::pipeline::live::{LiveInput, LiveJob, LiveOutput, PcmSpec};
+use facecast::pipeline::{self, Input, PipelineError, RenderJob, RenderSummary};
+use facecast::vocab::FrameGeometry;
 
 /// facecast: a portrait that talks along with speech.
 ///
@@ -66,14 +71,10 @@ struct LiveArgs {
     #[arg(long)]
     sync_marker: bool,
     /// The layout of raw PCM on standard input: FORMAT:RATE:CHANNELS, FORMAT s16le or f32le.
-    #[arg(long, default_value = "s16le:16000:1", value_name = "FMT:RATE:CH")]
-    pcm: String,
-    /// Frame side in pixels (the rendered frame; the window scales it).
-    #[arg(long, default_value_t = 512)]
-    size: u32,
-    /// Frames per second.
-    #[arg(long, default_value_t = 30)]
-    fps: u32,
+    #[arg(long, default_value_t = PcmSpec::default(), value_name = "FMT:RATE:CH")]
+    pcm: PcmSpec,
+    #[command(flatten)]
+    frame: FrameArgs,
     /// Open the window full screen (kiosks).
     #[arg(long)]
     fullscreen: bool,
@@ -99,9 +100,8 @@ struct LiveArgs {
     /// compositor, Wayland, macOS, Windows). WebRTC video has no alpha channel.
     #[arg(long, value_name = "MODE")]
     background: Option<String>,
-    /// A TOML config; see configs/default.toml.
-    #[arg(long, value_name = "FILE.toml")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArg,
 }
 
 #[derive(clap::Args)]
@@ -122,15 +122,10 @@ struct RenderArgs {
     /// The MP4 to write; its folder is created if missing.
     #[arg(long, short, value_name = "OUT.mp4")]
     output: PathBuf,
-    /// Frame side in pixels (square frames; even, 64..=2160).
-    #[arg(long, default_value_t = 512)]
-    size: u32,
-    /// Frames per second.
-    #[arg(long, default_value_t = 30)]
-    fps: u32,
-    /// A TOML config; see configs/default.toml for every key and its default.
-    #[arg(long, value_name = "FILE.toml")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    frame: FrameArgs,
+    #[command(flatten)]
+    config: ConfigArg,
     /// Also write the motion of every frame as JSON lines (format: README.md).
     #[arg(long, value_name = "FILE.jsonl")]
     motion_out: Option<PathBuf>,
@@ -164,28 +159,50 @@ struct BenchArgs {
     /// Runs to make; the median of each figure is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Frame side in pixels.
-    #[arg(long, default_value_t = 512)]
-    size: u32,
-    /// Frames per second.
-    #[arg(long, default_value_t = 30)]
-    fps: u32,
+    #[command(flatten)]
+    frame: FrameArgs,
     /// Portrait to use instead of the bundled one.
     #[arg(long)]
     portrait: Option<PathBuf>,
     /// Audio to use instead of the bundled clip.
     #[arg(long)]
     audio: Option<PathBuf>,
-    /// A TOML config.
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+/// The frame every command renders: `--size` and `--fps`, checked together before any work starts.
+#[derive(clap::Args)]
+struct FrameArgs {
+    /// Frame side in pixels (square frames; even, 64..=2160; a window scales it).
+    #[arg(long, default_value_t = 512)]
+    size: u32,
+    /// Frames per second (1..=120).
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+}
+
+impl FrameArgs {
+    fn geometry(&self) -> Result<FrameGeometry> {
+        Ok(FrameGeometry::new(self.size, self.fps)?)
+    }
+}
+
+/// `--config`, the same for every command.
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// A TOML config; see configs/default.toml for every key and its default.
     #[arg(long, value_name = "FILE.toml")]
     config: Option<PathBuf>,
 }
 
-fn load_config(path: Option<&PathBuf>) -> Result<Config> {
-    Ok(match path {
-        Some(p) => Config::load(p)?,
-        None => Config::default(),
-    })
+impl ConfigArg {
+    fn load(&self) -> Result<Config> {
+        Ok(match &self.config {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        })
+    }
 }
 
 fn init_logging() {
@@ -308,7 +325,7 @@ fn parse_output(s: &str) -> Result<OutputArg> {
     Ok(match s {
         "window" => OutputArg::Window,
         "headless" => OutputArg::Headless,
-        "whep" => OutputArg::Whep(facecast::output::stream::DEFAULT_WHEP_ADDR),
+        "whep" => OutputArg::Whep(pipeline::live::DEFAULT_WHEP_ADDR),
         _ if s.starts_with("whep:") => {
             let addr = &s["whep:".len()..];
             let parsed = match addr.parse::<u16>() {
@@ -337,11 +354,12 @@ fn token(env: &str, config: &str) -> Option<String> {
 }
 
 fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
-    let mut config = load_config(args.config.as_ref())?;
+    let frame = args.frame.geometry()?;
+    let mut config = args.config.load()?;
     apply_background(&mut config, args.background.as_deref())?;
     let input = match args.input.as_str() {
         "mic" => LiveInput::Microphone(None),
-        "-" => LiveInput::Stdin(args.pcm.parse()?),
+        "-" => LiveInput::Stdin(args.pcm),
         "test-pattern" => LiveInput::TestPattern,
         s if s.starts_with("mic:") => LiveInput::Microphone(Some(s["mic:".len()..].to_owned())),
         path => LiveInput::File { path: PathBuf::from(path), looping: args.looping },
@@ -374,10 +392,10 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         !(window && (args.headless || outputs.contains(&OutputArg::Headless))),
         "--output window and headless exclude each other"
     );
-    let stream = streaming.then(|| facecast::output::stream::StreamOptions {
+    let stream = streaming.then(|| pipeline::live::StreamOptions {
         whep,
         whip,
-        size: args.size,
+        size: frame.side_px(),
         token: token("FACECAST_TOKEN", &config.stream.token),
         whip_token: token("FACECAST_WHIP_TOKEN", &config.stream.whip_token),
         config: config.stream.clone(),
@@ -391,8 +409,7 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         } else {
             LiveOutput::Headless
         },
-        size: args.size,
-        fps: args.fps,
+        frame,
         config,
         stats_json: args.stats_json,
         motion_out: args.motion_out,
@@ -402,7 +419,7 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         stream,
     };
     let stats = pipeline::live::run_live(&job).context("live loop failed")?;
-    let p = |x: &Option<facecast::pipeline::telemetry::Percentiles>| {
+    let p = |x: &Option<facecast::vocab::latency::Percentiles>| {
         x.map_or_else(
             || "n/a".to_owned(),
             |p| format!("p50 {:.1} p90 {:.1} p99 {:.1} max {:.1} ms", p.p50, p.p90, p.p99, p.max),
@@ -428,66 +445,24 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
 }
 
 fn devices(args: DevicesArgs) -> Result<()> {
-    let inputs = facecast::audio::live::input_devices();
-    let cameras = facecast::portrait::camera::list();
-    let adapters = facecast::render::adapters();
+    let devices = pipeline::devices::list();
     if args.json {
-        let inputs = match &inputs {
-            Ok(list) => serde_json::to_value(list)?,
-            Err(e) => serde_json::json!({ "error": e.to_string() }),
-        };
-        let cameras = match &cameras {
-            Ok(list) => serde_json::to_value(list)?,
-            Err(e) => serde_json::json!({ "error": e }),
-        };
-        let all = serde_json::json!({ "audio_inputs": inputs, "cameras": cameras, "gpu_adapters": adapters });
-        println!("{}", serde_json::to_string_pretty(&all)?);
-        return Ok(());
-    }
-    println!("audio inputs (--input mic:NAME):");
-    match inputs {
-        Ok(list) if list.is_empty() => println!("  none"),
-        Ok(list) => {
-            for d in list {
-                println!(
-                    "  {}{}{}",
-                    d.name,
-                    if d.is_default { " (default)" } else { "" },
-                    d.default_config.map(|c| format!("  [{c}]")).unwrap_or_default()
-                );
-            }
-        }
-        Err(e) => println!("  cannot list: {e}"),
-    }
-    println!("cameras (listed only; the portrait comes from an image file):");
-    match cameras {
-        Ok(list) if list.is_empty() => println!("  none"),
-        Ok(list) => {
-            for c in list {
-                println!("  {} {} ({})", c.index, c.name, c.description);
-            }
-        }
-        Err(e) => println!("  cannot list: {e}"),
-    }
-    println!("GPU adapters:");
-    if adapters.is_empty() {
-        println!("  none");
-    }
-    for a in adapters {
-        println!("  {a}");
+        println!("{}", serde_json::to_string_pretty(&devices.to_json())?);
+    } else {
+        print!("{}", devices.to_text());
     }
     Ok(())
 }
 
 fn render(args: RenderArgs, stop: &Arc<AtomicBool>) -> Result<()> {
-    let mut config = load_config(args.config.as_ref())?;
+    let frame = args.frame.geometry()?;
+    let mut config = args.config.load()?;
     apply_background(&mut config, args.background.as_deref())?;
     let job = RenderJob {
         portrait: Input::File(args.portrait),
         audio: Input::File(args.audio),
         output: args.output,
-        size: args.size,
-        fps: args.fps,
+        frame,
         motion_out: args.motion_out,
         sheet_out: args.sheet,
         frames_dir: args.frames_dir,
@@ -498,7 +473,7 @@ fn render(args: RenderArgs, stop: &Arc<AtomicBool>) -> Result<()> {
     };
     let summary = pipeline::render_offline(&job).context("render failed")?;
     // With raw frames on standard output, the summary goes to standard error.
-    let raw_to_stdout = job.raw_out.as_deref().is_some_and(facecast::output::RawFrames::is_stdout);
+    let raw_to_stdout = job.raw_to_stdout();
     let mut out: Box<dyn Write> = if raw_to_stdout { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
@@ -552,109 +527,35 @@ fn print_summary(out: &mut dyn Write, s: &RenderSummary, job: &RenderJob) -> std
     Ok(())
 }
 
-#[derive(serde::Serialize)]
-struct BenchStage {
-    item: &'static str,
-    ms_per_item: f64,
-    items_per_run: u64,
-    min_ms_per_item: f64,
-    max_ms_per_item: f64,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) }
-}
-
 fn bench(args: BenchArgs, stop: &Arc<AtomicBool>) -> Result<()> {
     anyhow::ensure!(args.runs >= 1, "--runs must be at least 1");
+    let frame = args.frame.geometry()?;
     let dir = std::env::temp_dir().join(format!("facecast-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let job = RenderJob {
         portrait: args.portrait.map_or_else(Input::default_portrait, Input::File),
         audio: args.audio.map_or_else(Input::default_speech, Input::File),
         output: dir.join("bench.mp4"),
-        size: args.size,
-        fps: args.fps,
+        frame,
         motion_out: None,
         sheet_out: None,
         frames_dir: None,
         raw_out: None,
-        config: load_config(args.config.as_ref())?,
+        config: args.config.load()?,
         progress: false,
         stop: Arc::clone(stop),
     };
-    let mut runs = Vec::with_capacity(args.runs);
-    for i in 0..args.runs {
-        let s = pipeline::render_offline(&job).with_context(|| format!("bench run {} failed", i + 1))?;
+    let report = pipeline::bench::bench(&job, args.runs, |i, s| {
         if !args.json {
             eprintln!("run {}/{}: {:.2} s", i + 1, args.runs, s.wall_secs);
         }
-        runs.push(s);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    let stage = |item: &'static str, f: fn(&RenderSummary) -> StageTime| {
-        let per: Vec<f64> = runs.iter().map(|r| f(r).ms_per_item()).collect();
-        BenchStage {
-            item,
-            ms_per_item: median(per.clone()),
-            items_per_run: f(&runs[0]).items,
-            min_ms_per_item: per.iter().copied().fold(f64::INFINITY, f64::min),
-            max_ms_per_item: per.iter().copied().fold(0.0, f64::max),
-        }
-    };
-    let last = &runs[runs.len() - 1];
-    let wall = median(runs.iter().map(|r| r.wall_secs).collect());
-    let report = serde_json::json!({
-        "decode": stage("clip", |r| r.timings.decode),
-        "resample": stage("clip", |r| r.timings.resample),
-        "mel": stage("hop", |r| r.timings.mel),
-        "motion": stage("hop", |r| r.timings.motion),
-        "rig": stage("hop", |r| r.timings.rig),
-        "render": stage("frame", |r| r.timings.render),
-        "encode": stage("frame", |r| r.timings.encode),
-        "mux": stage("clip", |r| r.timings.mux),
-        "portrait": stage("portrait", |r| r.timings.portrait),
-        "render_setup": stage("render", |r| r.timings.render_setup),
-        "audio_secs": last.audio_secs,
-        "frames": last.frames,
-        "size": last.size,
-        "fps": last.fps,
-        "runs": runs.len(),
-        "wall_secs": wall,
-        "realtime_factor": last.audio_secs / wall,
-        "adapter": last.adapter,
-        "motion_model": last.motion_model,
     });
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = report.context("bench failed")?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
-        println!(
-            "facecast bench: {:.2} s of audio, {} frames at {}x{} / {} fps, median of {} runs",
-            last.audio_secs,
-            last.frames,
-            last.size,
-            last.size,
-            last.fps,
-            runs.len()
-        );
-        println!("adapter {}; model {}", last.adapter, last.motion_model);
-        println!("{:<14}{:>8}{:>14}{:>12}{:>12}", "stage", "item", "ms/item", "min", "max");
-        for name in
-            ["decode", "resample", "mel", "motion", "rig", "render", "encode", "mux", "portrait", "render_setup"]
-        {
-            let s = &report[name];
-            println!(
-                "{:<14}{:>8}{:>14.4}{:>12.4}{:>12.4}",
-                name,
-                s["item"].as_str().unwrap_or(""),
-                s["ms_per_item"].as_f64().unwrap_or(0.0),
-                s["min_ms_per_item"].as_f64().unwrap_or(0.0),
-                s["max_ms_per_item"].as_f64().unwrap_or(0.0)
-            );
-        }
-        println!("whole render: {:.2} s, {:.1}x real time", wall, last.audio_secs / wall);
+        print!("{}", report.to_text());
     }
     Ok(())
 }

@@ -5,6 +5,9 @@
 //! order: `$ORT_DYLIB_PATH`; `.ort/lib/libonnxruntime.so` in the working directory and in every
 //! ancestor of the executable's directory (scripts/setup.sh puts it there); the same path under the
 //! source tree facecast was built from; finally the system loader's search path.
+//!
+//! Input: a model file or bundled bytes, a thread count, a provider. Output: ort sessions. Thread: the caller's;
+//! the runtime is loaded once per process.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -203,7 +203,7 @@ fn bad_inputs_are_clear_errors_not_panics() {
     assert_clean_failure(&out, "max_jaw_dorp", &mp4);
 
     let out = run_with(&portrait, &speech, &["--size", "101"]);
-    assert_clean_failure(&out, "frame size 101", &mp4);
+    assert_clean_failure(&out, "--size 101: the frame side must be even", &mp4);
 
     let out = run_with(&portrait, &speech, &["--background", "#12"]);
     assert_clean_failure(&out, "background.color must look like", &mp4);

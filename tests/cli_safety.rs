@@ -171,7 +171,7 @@ fn non_finite_config_values_and_unencodable_sizes_fail_before_any_work() {
     let before = listing(&dir);
     let start = Instant::now();
     let out = render(&speech(), &mp4, &["--size", "2176"]);
-    assert_refused(&out, "frame size 2176 must be even and in 64..=2160", &dir, &before);
+    assert_refused(&out, "--size 2176: the frame side must be even and within 64..=2160", &dir, &before);
     assert!(start.elapsed() < Duration::from_secs(10), "the size was checked late: {:?}", start.elapsed());
 }
 

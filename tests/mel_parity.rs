@@ -3,7 +3,8 @@
 
 mod common;
 
-use facecast::features::{self, LogMel, N_MELS};
+use facecast::features::LogMel;
+use facecast::vocab::clock::{self, N_MELS};
 
 fn check(name: &str) {
     let meta: serde_json::Value =
@@ -13,7 +14,7 @@ fn check(name: &str) {
     let want = common::read_f32(&common::data(&format!("mel_{name}.logmel.f32")));
     assert_eq!(samples.len() as u64, fx["samples"].as_u64().unwrap());
     let frames = fx["frames"].as_u64().unwrap() as usize;
-    assert_eq!(features::frame_count(samples.len()), frames, "frame count convention");
+    assert_eq!(clock::frame_count(samples.len()), frames, "frame count convention");
     assert_eq!(want.len(), frames * N_MELS);
 
     // Stream it hop by hop, as the live loop does; the last partial hop is zero-padded, which can only
@@ -48,7 +49,7 @@ fn chunking_does_not_change_frames() {
     let whole = LogMel::new().process_all(&samples);
     let mut mel = LogMel::new();
     let mut streamed = Vec::new();
-    for hop in samples.chunks_exact(features::HOP_SAMPLES) {
+    for hop in samples.chunks_exact(clock::HOP_SAMPLES) {
         if let Some(f) = mel.step(hop).unwrap() {
             streamed.extend_from_slice(f);
         }

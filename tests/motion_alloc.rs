@@ -8,8 +8,8 @@ mod common;
 mod counting_alloc;
 
 use counting_alloc::watched;
-use facecast::features::N_MELS;
 use facecast::motion::{MotionModel, baseline_model, live_model, quality_model};
+use facecast::vocab::clock::N_MELS;
 
 #[test]
 fn a_motion_step_allocates_nothing() {

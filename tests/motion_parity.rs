@@ -3,8 +3,8 @@
 
 mod common;
 
-use facecast::features::N_MELS;
 use facecast::motion::{MotionModel, baseline_model};
+use facecast::vocab::clock::N_MELS;
 
 #[test]
 fn baseline_matches_python_onnxruntime() {

@@ -5,9 +5,11 @@
 
 mod common;
 
-use facecast::features::{HOP_SAMPLES, LogMel, N_MELS};
-use facecast::motion::{MotionModel, VISEME_NAMES, live_model, quality_model};
+use facecast::features::LogMel;
+use facecast::motion::{MotionModel, live_model, quality_model};
 use facecast::onnx::ModelSource;
+use facecast::vocab::clock::{HOP_SAMPLES, N_MELS};
+use facecast::vocab::motion::VISEME_NAMES;
 
 fn fixture() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(common::data("trained_motion.json")).unwrap()).unwrap()

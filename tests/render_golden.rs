@@ -7,25 +7,32 @@
 mod common;
 
 use facecast::Config;
-use facecast::motion::MotionParams;
+use facecast::gpu::GpuContext;
 use facecast::portrait::{self, FaceModels, Portrait};
-use facecast::render::{RenderContext, WarpRenderer};
+use facecast::render::WarpRenderer;
+use facecast::vocab::FrameGeometry;
+use facecast::vocab::MotionParams;
 use image::RgbaImage;
 
 const SIZE: u32 = 256;
 
-fn setup() -> (Portrait, RenderContext, WarpRenderer) {
+/// A frame of `side` pixels (the rate does not matter to the renderer).
+fn frame(side: u32) -> FrameGeometry {
+    FrameGeometry::new(side, 30).unwrap()
+}
+
+fn setup() -> (Portrait, GpuContext, WarpRenderer) {
     let cfg = Config::default();
     let img = portrait::load_image(&common::root().join("assets/portraits/astronaut.png")).unwrap();
     let mut models = FaceModels::load(&cfg.portrait).unwrap();
     let p = Portrait::analyze(img, "astronaut.png", &mut models, &cfg).unwrap();
-    let ctx = RenderContext::new().expect("a wgpu adapter (lavapipe: apt install mesa-vulkan-drivers)");
-    let r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, SIZE).unwrap();
+    let ctx = GpuContext::new().expect("a wgpu adapter (lavapipe: apt install mesa-vulkan-drivers)");
+    let r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), frame(SIZE)).unwrap();
     (p, ctx, r)
 }
 
 /// One frame at the renderer's size, posed by `params`.
-fn render(p: &Portrait, ctx: &RenderContext, r: &mut WarpRenderer, params: MotionParams) -> RgbaImage {
+fn render(p: &Portrait, ctx: &GpuContext, r: &mut WarpRenderer, params: MotionParams) -> RgbaImage {
     let mut pose = p.rig.rest_pose();
     p.rig.drive(&params, &mut pose);
     RgbaImage::from_raw(r.size(), r.size(), r.render(ctx, &pose).unwrap().to_vec()).unwrap()
@@ -72,7 +79,7 @@ fn rest_pose_is_the_portrait_crop() {
     let (p, ctx, mut r) = setup();
     let got = render(&p, &ctx, &mut r, MotionParams::default());
     // At rest every keypoint's map is the identity, so the reference warp is a plain bilinear crop.
-    let want = facecast::render::reference::warp(&p.image, &p.framing, &p.rig, &p.rig.rest_pose(), SIZE);
+    let want = facecast::render::reference::warp(&p.image, &p.geometry(), &p.rig.rest_pose(), SIZE);
     let (mean, big) = compare(&got, &want);
     assert!(mean < 0.6 && big == 0.0, "rest render vs CPU crop: mean |d| {mean:.3}, share > 16: {big}");
 }
@@ -149,12 +156,12 @@ fn gpu_warp_matches_the_cpu_reference() {
     // go through the coarse flow grid.
     let (p, ctx, _) = setup();
     for size in [SIZE, 512] {
-        let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
+        let mut r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), frame(size)).unwrap();
         gpu_matches_cpu_at(&p, &ctx, &mut r, size);
     }
 }
 
-fn gpu_matches_cpu_at(p: &Portrait, ctx: &RenderContext, r: &mut WarpRenderer, size: u32) {
+fn gpu_matches_cpu_at(p: &Portrait, ctx: &GpuContext, r: &mut WarpRenderer, size: u32) {
     use glam::{Mat2, Vec2};
     // A pose that exercises the whole warp but parts no lips and shuts no eye (those are the overlay
     // passes, tested above): corners drawn in, chin and jaw pushed sideways and down, and non-identity
@@ -168,9 +175,9 @@ fn gpu_matches_cpu_at(p: &Portrait, ctx: &RenderContext, r: &mut WarpRenderer, s
             pose.jac[i] = Mat2::from_cols(Vec2::new(0.95, 0.08), Vec2::new(-0.05, 1.1));
         }
     }
-    assert_eq!(p.rig.extra_gap(&pose), 0.0, "the pose must not open the mouth");
+    assert_eq!(p.geometry().extra_gap(&pose), 0.0, "the pose must not open the mouth");
     let gpu = RgbaImage::from_raw(size, size, r.render(ctx, &pose).unwrap().to_vec()).unwrap();
-    let cpu = facecast::render::reference::warp(&p.image, &p.framing, &p.rig, &pose, size);
+    let cpu = facecast::render::reference::warp(&p.image, &p.geometry(), &pose, size);
     let (mean, big) = compare(&gpu, &cpu);
     let max = gpu
         .pixels()
@@ -179,7 +186,7 @@ fn gpu_matches_cpu_at(p: &Portrait, ctx: &RenderContext, r: &mut WarpRenderer, s
         .max()
         .unwrap();
     // The pose must actually move pixels, or this compares two copies of the portrait.
-    let rest = facecast::render::reference::warp(&p.image, &p.framing, &p.rig, &p.rig.rest_pose(), size);
+    let rest = facecast::render::reference::warp(&p.image, &p.geometry(), &p.rig.rest_pose(), size);
     let (moved, _) = compare(&cpu, &rest);
     assert!(moved > 0.3, "the test pose barely moves anything (mean |d| {moved:.3})");
     eprintln!(
@@ -204,8 +211,8 @@ fn the_coarse_flow_grid_stays_within_a_pixel_of_the_exact_blend() {
         }
         let mut pose = p.rig.rest_pose();
         p.rig.drive(&params, &mut pose);
-        let coarse = facecast::render::reference::source_points(&p.rig, &pose, size);
-        let exact = facecast::render::reference::exact_source_points(&p.rig, &pose, size);
+        let coarse = facecast::render::reference::source_points(&p.geometry(), &pose, size);
+        let exact = facecast::render::reference::exact_source_points(&p.geometry(), &pose, size);
         let mut err: Vec<f32> = coarse.iter().zip(&exact).map(|(a, b)| a.distance(*b) * half).collect();
         err.sort_by(f32::total_cmp);
         let mean = err.iter().sum::<f32>() / err.len() as f32;
@@ -223,7 +230,7 @@ fn golden_pose_sheets_at_256_and_512() {
     let img = portrait::load_image(&common::root().join("assets/portraits/astronaut.png")).unwrap();
     let mut models = FaceModels::load(&cfg.portrait).unwrap();
     let p = Portrait::analyze(img, "astronaut.png", &mut models, &cfg).unwrap();
-    let ctx = RenderContext::new().unwrap();
+    let ctx = GpuContext::new().unwrap();
     let sheets =
         [("poses", facecast::portrait::rig::sheet_poses()), ("closed", facecast::portrait::rig::closed_sheet_poses())];
     for (size, (sheet, poses)) in [256u32, 512].into_iter().flat_map(|s| sheets.iter().map(move |p| (s, p))) {
@@ -233,8 +240,8 @@ fn golden_pose_sheets_at_256_and_512() {
 
 /// Renders `poses` of portrait `p` at `size` and compares each with its cell of the golden contact
 /// sheet tests/data/golden/{sheet}_{size}.png (written instead with FACECAST_UPDATE_GOLDEN set).
-fn check_sheet(p: &Portrait, ctx: &RenderContext, poses: &[(&str, MotionParams)], sheet: &str, size: u32) {
-    let mut r = WarpRenderer::new(ctx, &p.image, &p.framing, &p.rig, size).unwrap();
+fn check_sheet(p: &Portrait, ctx: &GpuContext, poses: &[(&str, MotionParams)], sheet: &str, size: u32) {
+    let mut r = WarpRenderer::new(ctx, &p.image, &p.geometry(), frame(size)).unwrap();
     let frames: Vec<RgbaImage> = poses.iter().map(|(_, params)| render(p, ctx, &mut r, *params)).collect();
     let golden_path = common::data(&format!("golden/{sheet}_{size}.png"));
     if std::env::var_os("FACECAST_UPDATE_GOLDEN").is_some() {
@@ -314,10 +321,10 @@ fn tiles_held_from_earlier_frames_are_what_a_fresh_renderer_draws() {
         MotionParams::default(),
     ];
     for (i, params) in poses.into_iter().enumerate() {
-        let frame = render(&p, &ctx, &mut r, params);
-        let mut fresh = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, SIZE).unwrap();
+        let drawn = render(&p, &ctx, &mut r, params);
+        let mut fresh = WarpRenderer::new(&ctx, &p.image, &p.geometry(), frame(SIZE)).unwrap();
         let expected = render(&p, &ctx, &mut fresh, params);
-        let differ = frame.pixels().zip(expected.pixels()).filter(|(a, b)| a != b).count();
+        let differ = drawn.pixels().zip(expected.pixels()).filter(|(a, b)| a != b).count();
         assert_eq!(differ, 0, "pose {i}: {differ} pixels differ from a fresh renderer's");
     }
 }
@@ -333,7 +340,7 @@ fn background_modes_cut_the_person_out_with_the_selfie_mask() {
     };
     let mut seg = Segmenter::new(facecast::onnx::session(&source, 1).unwrap());
     mask_into_alpha(&mut seg, &mut p.image, true).unwrap();
-    let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, SIZE).unwrap();
+    let mut r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), frame(SIZE)).unwrap();
     let face = p.rig.keypoints.iter().find(|k| k.landmark == 1).unwrap().src; // nose tip
     let at = |img: &RgbaImage, z: glam::Vec2| {
         let q = (z + 1.0) * 0.5 * SIZE as f32;
@@ -381,7 +388,7 @@ fn lips_closed_over_smiling_teeth_leave_no_ghost_of_them() {
     // than the pink of a lip highlight) may remain but a few at the corners.
     let (p, ctx, _) = setup();
     let size = 512;
-    let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
+    let mut r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), frame(size)).unwrap();
     let teeth_coloured = |[r, g, b]: [f32; 3]| r > 170.0 && g / r > 0.9 && g - b > -2.0;
     let teeth =
         |img: &RgbaImage| pixels_in(&p, img, &p.rig.outer_lip_outline).iter().filter(|q| teeth_coloured(q.2)).count();
@@ -414,7 +421,7 @@ fn lips_closed_over_smiling_teeth_leave_no_ghost_of_them() {
 fn gaze_turns_the_iris_and_leaves_the_lids() {
     let (p, ctx, _) = setup();
     let size = 512;
-    let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
+    let mut r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), frame(size)).unwrap();
     let mut draw = |params: MotionParams| render(&p, &ctx, &mut r, params);
     let (rest, right, left) = (
         draw(MotionParams::default()),
@@ -473,7 +480,7 @@ fn gaze_turns_the_iris_and_leaves_the_lids() {
 fn a_brow_raise_lifts_the_brows_without_copying_the_lashes_up() {
     let (p, ctx, _) = setup();
     let size = 512;
-    let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
+    let mut r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), frame(size)).unwrap();
     let mut draw = |params: MotionParams| render(&p, &ctx, &mut r, params);
     let (rest, raised) = (draw(MotionParams::default()), draw(MotionParams { brow_raise: 1.0, ..Default::default() }));
     let to_px = |v: glam::Vec2| (v + 1.0) * 0.5 * size as f32;
@@ -514,7 +521,7 @@ fn a_closed_mouth_portrait_opens_onto_synthetic_teeth() {
     // opening mouth shows a light row of upper teeth under the upper lip, and a dark cavity below it.
     let (p, ctx, _) = setup();
     let size = 512;
-    let mut r = WarpRenderer::new(&ctx, &p.image, &p.framing, &p.rig, size).unwrap();
+    let mut r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), frame(size)).unwrap();
     assert!(!r.synthetic_teeth(), "the bundled portrait shows its own teeth");
     let closed = render(&p, &ctx, &mut r, MotionParams { lip_close: 1.0, ..Default::default() });
     let dir = common::scratch("closed_mouth_portrait");
@@ -523,7 +530,7 @@ fn a_closed_mouth_portrait_opens_onto_synthetic_teeth() {
     let mut models = FaceModels::load(&cfg.portrait).unwrap();
     let q = Portrait::analyze(closed.clone(), "closed.png", &mut models, &cfg).unwrap();
     assert!(
-        WarpRenderer::new(&ctx, &q.image, &q.framing, &q.rig, size).unwrap().synthetic_teeth(),
+        WarpRenderer::new(&ctx, &q.image, &q.geometry(), frame(size)).unwrap().synthetic_teeth(),
         "the closed-mouth portrait gets synthetic teeth"
     );
     cfg.rig.teeth = facecast::config::Teeth::Portrait;
@@ -531,7 +538,7 @@ fn a_closed_mouth_portrait_opens_onto_synthetic_teeth() {
 
     // (teeth-coloured pixels, dark pixels) in the upper and the lower half of the driving opening.
     let census = |q: &Portrait, params: MotionParams, name: &str| {
-        let mut r = WarpRenderer::new(&ctx, &q.image, &q.framing, &q.rig, size).unwrap();
+        let mut r = WarpRenderer::new(&ctx, &q.image, &q.geometry(), frame(size)).unwrap();
         let img = render(q, &ctx, &mut r, params);
         img.save(dir.join(format!("{name}.png"))).unwrap();
         let mut pose = q.rig.rest_pose();

@@ -4,6 +4,8 @@
 //! [`super::resample_to_16k`] are the same two run to the end.
 //!
 //! Thread: the caller's.
+//!
+//! Input: a file or bytes in any container facecast reads. Output: mono chunks at the file's rate, then 16 kHz samples.
 
 use std::io::{Cursor, Read as _, Seek as _};
 use std::path::{Path, PathBuf};
@@ -17,7 +19,8 @@ use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
-use super::{AudioError, INPUT_RATES_HZ, MAX_INPUT_CHANNELS, SAMPLE_RATE_HZ};
+use super::{AudioError, INPUT_RATES_HZ, MAX_INPUT_CHANNELS};
+use crate::vocab::clock::SAMPLE_RATE_HZ;
 
 /// Checks a rate and channel count, from a header or a decoded packet, before they size anything.
 fn check_layout(path: &Path, rate_hz: u32, channels: usize) -> Result<(), AudioError> {
@@ -342,8 +345,8 @@ pub(super) fn fft_chunk_len(rate_hz: u32) -> usize {
 }
 
 /// Mono audio to [`SAMPLE_RATE_HZ`] as it comes, with rubato's FFT resampler, its delay compensated: out
-/// sample `n` is input time `n / 16000` s, and after [`finish`](Self::finish) the length is
-/// `round(len * 16000 / rate)` (at least 1). A pass-through at 16 kHz.
+/// sample `n` is input time `n / SAMPLE_RATE_HZ` s, and after [`finish`](Self::finish) the length is
+/// `round(len * SAMPLE_RATE_HZ / rate)` (at least 1). A pass-through at 16 kHz.
 pub struct Resampler16k {
     path: PathBuf,
     rate_hz: u32,

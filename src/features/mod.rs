@@ -8,7 +8,7 @@
 //! 25 ms periodic Hann window (`n_fft = 400`), 10 ms hop (160), power spectrum, 80 mel bins on the
 //! Slaney mel scale with Slaney area normalisation (librosa's `htk=False, norm="slaney"`), 0..8 kHz,
 //! `center=False`: no padding, frame `i` covers samples `[160 i, 160 i + 400)` and its centre lies at
-//! `(160 i + 200) / 16000` s ([`frame_centre_secs`]). A streaming front end cannot reflect-pad samples it
+//! `(160 i + 200) / 16 kHz` s ([`crate::vocab::clock::frame_centre_secs`]). A streaming front end cannot reflect-pad samples it
 //! has not yet received, so it does not pad at all; the pipeline maps frames to time by their centres.
 //! The FFT runs in `f64` so that bins far below the frame's peak keep their precision.
 
@@ -17,18 +17,8 @@ use std::sync::Arc;
 use rustfft::num_complex::Complex64;
 use rustfft::{Fft, FftPlanner};
 
-/// Window length in samples (25 ms at 16 kHz).
-pub const N_FFT: usize = 400;
-/// Hop in samples (10 ms at 16 kHz).
-pub const HOP_SAMPLES: usize = 160;
-/// Hop in seconds.
-pub const HOP_SECS: f64 = HOP_SAMPLES as f64 / 16_000.0;
-/// Mel bins per frame.
-pub const N_MELS: usize = 80;
-/// Floor applied before log10.
-pub const LOG10_FLOOR: f64 = 1e-10;
-/// The log-mel value of digital silence in every bin: log10 of [`LOG10_FLOOR`].
-pub const SILENT_LOG_MEL: f32 = -10.0;
+use crate::vocab::clock::{HOP_SAMPLES, LOG10_FLOOR, N_FFT, N_MELS, SAMPLE_RATE_HZ, frame_count};
+
 const N_BINS: usize = N_FFT / 2 + 1;
 
 /// Errors of the feature stage.
@@ -37,23 +27,6 @@ pub enum FeatureError {
     /// [`LogMel::step`] takes exactly one hop.
     #[error("a hop must hold exactly {HOP_SAMPLES} samples, got {0}")]
     HopLength(usize),
-}
-
-/// How far the centre of the mel frame that a hop completes lies before that hop's last sample, in
-/// samples. A frame is cut once a whole number of hops covers its window (480 samples, three hops): it is
-/// the oldest [`N_FFT`] of them, so its centre lies 480 - 200 = 280 samples (17.5 ms) before the end of
-/// the hop that completed it. The live loop stamps hops by their last sample and maps poses to sound
-/// with this.
-pub const CENTRE_BEFORE_HOP_END_SAMPLES: usize = N_FFT.div_ceil(HOP_SAMPLES) * HOP_SAMPLES - N_FFT / 2;
-
-/// The time, in seconds from the first sample, of the centre of mel frame `index`.
-pub fn frame_centre_secs(index: usize) -> f64 {
-    (index * HOP_SAMPLES + N_FFT / 2) as f64 / 16_000.0
-}
-
-/// How many frames a signal of `samples` samples yields (librosa's `center=False` count).
-pub fn frame_count(samples: usize) -> usize {
-    if samples < N_FFT { 0 } else { (samples - N_FFT) / HOP_SAMPLES + 1 }
 }
 
 /// Slaney mel scale (librosa `hz_to_mel(htk=False)`): linear below 1 kHz, logarithmic above.
@@ -138,7 +111,7 @@ impl LogMel {
         Self {
             fft,
             window,
-            filters: mel_filters(16_000.0, 0.0, 8_000.0),
+            filters: mel_filters(f64::from(SAMPLE_RATE_HZ), 0.0, 8_000.0),
             history: vec![0.0; N_FFT + HOP_SAMPLES],
             filled: 0,
             spectrum: vec![Complex64::default(); N_FFT],
@@ -215,6 +188,7 @@ impl LogMel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vocab::clock::{CENTRE_BEFORE_HOP_END_SAMPLES, SILENT_LOG_MEL, frame_centre_secs};
 
     #[test]
     fn a_frame_centre_lies_its_constant_before_the_end_of_the_hop_that_completed_it() {
@@ -228,7 +202,7 @@ mod tests {
             let end_sample = (h + 1) * HOP_SAMPLES;
             if frame {
                 let index = mel.frames_out() - 1;
-                let centre = (frame_centre_secs(index) * 16_000.0).round() as usize;
+                let centre = (frame_centre_secs(index) * f64::from(SAMPLE_RATE_HZ)).round() as usize;
                 assert_eq!(centre + CENTRE_BEFORE_HOP_END_SAMPLES, end_sample, "hop {h}");
             } else {
                 assert!(end_sample < N_FFT, "hop {h} completed no frame");
@@ -265,8 +239,9 @@ mod tests {
 
     #[test]
     fn sine_peaks_in_its_mel_bin() {
-        let samples: Vec<f32> =
-            (0..4000).map(|i| (std::f64::consts::TAU * 1000.0 * f64::from(i) / 16_000.0).sin() as f32).collect();
+        let samples: Vec<f32> = (0..4000)
+            .map(|i| (std::f64::consts::TAU * 1000.0 * f64::from(i) / f64::from(SAMPLE_RATE_HZ)).sin() as f32)
+            .collect();
         let frames = LogMel::new().process_all(&samples);
         let last = &frames[frames.len() - N_MELS..];
         let peak = last.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;

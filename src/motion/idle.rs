@@ -16,9 +16,12 @@
 //! smoothstep, to a new fixation drawn uniformly within `gaze_range` across and half that up and down;
 //! every third fixation returns to straight ahead. They draw from their own random stream, so
 //! switching them off leaves the blinks where they were.
+//!
+//! Input: the hop's duration and the model's parameters (for the emphasis nods). Output: idle parameters to add.
+//! Thread: the motion stage's (the caller's).
 
-use super::{MotionParams, NOD_DEG};
 use crate::config::IdleConfig;
+use crate::vocab::motion::{MotionParams, NOD_DEG};
 
 /// How long one saccade (a jump of gaze) takes, seconds.
 pub const SACCADE_SECS: f64 = 0.04;
@@ -168,6 +171,7 @@ impl IdleMotion {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vocab::clock::HOP_SECS;
 
     #[test]
     fn blinks_come_at_natural_intervals_and_last_about_150_ms() {
@@ -176,10 +180,10 @@ mod tests {
         let (mut starts, mut shut_hops, mut was_closed) = (Vec::new(), 0, false);
         for hop in 0..60_000 {
             let mut p = MotionParams::default();
-            idle.step(0.01, &MotionParams::default(), &mut p);
-            let closed = p.blink_left > 0.01;
+            idle.step(HOP_SECS, &MotionParams::default(), &mut p);
+            let closed = p.blink_left > 1e-2;
             if closed && !was_closed {
-                starts.push(hop as f64 * 0.01);
+                starts.push(hop as f64 * HOP_SECS);
             }
             shut_hops += usize::from(closed);
             was_closed = closed;
@@ -191,7 +195,7 @@ mod tests {
             let gap = w[1] - w[0];
             assert!((3.0..=5.3).contains(&gap), "blinks {gap:.2} s apart");
         }
-        let per_blink_secs = shut_hops as f64 * 0.01 / starts.len() as f64;
+        let per_blink_secs = shut_hops as f64 * HOP_SECS / starts.len() as f64;
         assert!((0.12..=0.16).contains(&per_blink_secs), "a blink lasts {per_blink_secs:.3} s");
     }
 
@@ -201,14 +205,14 @@ mod tests {
         let mut idle = IdleMotion::new(&cfg);
         for _ in 0..2_000 {
             let mut p = MotionParams::default();
-            idle.step(0.01, &MotionParams::default(), &mut p);
+            idle.step(HOP_SECS, &MotionParams::default(), &mut p);
             assert_eq!(p.blink_left, 0.0);
         }
         let run = |idle: &mut IdleMotion| {
             (0..1_000)
                 .map(|_| {
                     let mut p = MotionParams::default();
-                    idle.step(0.01, &MotionParams::default(), &mut p);
+                    idle.step(HOP_SECS, &MotionParams::default(), &mut p);
                     p.blink_left
                 })
                 .collect::<Vec<_>>()
@@ -223,13 +227,14 @@ mod tests {
 #[cfg(test)]
 mod life_tests {
     use super::*;
+    use crate::vocab::clock::HOP_SECS;
 
     fn run(cfg: &IdleConfig, speech: impl Fn(usize) -> f32, hops: usize) -> Vec<MotionParams> {
         let mut idle = IdleMotion::new(cfg);
         (0..hops)
             .map(|h| {
                 let mut p = MotionParams::default();
-                idle.step(0.01, &MotionParams { jaw_open: speech(h), ..Default::default() }, &mut p);
+                idle.step(HOP_SECS, &MotionParams { jaw_open: speech(h), ..Default::default() }, &mut p);
                 p
             })
             .collect()
@@ -283,7 +288,7 @@ mod life_tests {
         assert!((230..=730).contains(&jumps.len()), "{} saccades in 600 s", jumps.len());
         assert!(jumps.iter().all(|&(_, len)| len <= 5), "a saccade takes at most 50 ms");
         for w in jumps.windows(2) {
-            let gap_secs = (w[1].0 - w[0].0) as f64 * 0.01;
+            let gap_secs = (w[1].0 - w[0].0) as f64 * HOP_SECS;
             assert!((0.75..=2.6).contains(&gap_secs), "saccades {gap_secs:.2} s apart");
         }
         let (gx, gy) = p.iter().fold((0.0f32, 0.0f32), |(x, y), q| (x.max(q.gaze_x.abs()), y.max(q.gaze_y.abs())));

@@ -12,7 +12,7 @@
 //! motion thread live, the render's thread offline).
 
 use crate::config::SmoothingConfig;
-use crate::motion::{MAX_HEAD_DEG, MotionParams};
+use crate::vocab::motion::{MAX_HEAD_DEG, MotionParams};
 
 fn alpha(cutoff_hz: f32, dt_secs: f32) -> f32 {
     let tau = 1.0 / (std::f32::consts::TAU * cutoff_hz);
@@ -143,13 +143,16 @@ impl ParamSmoother {
 mod tests {
     use super::*;
 
+    /// One hop, seconds, as the filters take it.
+    const HOP: f32 = crate::vocab::clock::HOP_SECS as f32;
+
     fn cfg() -> SmoothingConfig {
         SmoothingConfig::default()
     }
 
     #[test]
     fn constant_passes_and_jitter_shrinks() {
-        let mut f = OneEuro::new(&cfg(), 1, 0.01);
+        let mut f = OneEuro::new(&cfg(), 1, HOP);
         let mut noisy_sq = 0.0;
         let mut out_sq = 0.0;
         let mut seed = 12345u32;
@@ -168,7 +171,7 @@ mod tests {
 
     #[test]
     fn follows_a_fast_step_within_100_ms() {
-        let mut f = OneEuro::new(&cfg(), 1, 0.01);
+        let mut f = OneEuro::new(&cfg(), 1, HOP);
         let mut v = [0.0];
         f.step(&mut v);
         let mut reached = None;
@@ -201,7 +204,7 @@ mod tests {
 
     #[test]
     fn a_short_closure_reaches_the_rig_offline_and_live() {
-        let dt = 0.01;
+        let dt = HOP;
         // Offline: forward, then backward (zero phase), at the offline cutoff.
         let mut track = closure_track();
         let mut fwd = ParamSmoother::new(&cfg(), dt);
@@ -227,7 +230,7 @@ mod tests {
     fn parameter_jitter_at_rest_shrinks() {
         // The model's jaw at rest wobbling by 0.005 (its standard deviation on quiet noise): the speed
         // term must not lift the cutoff on it.
-        let mut f = ParamSmoother::new(&cfg(), 0.01);
+        let mut f = ParamSmoother::new(&cfg(), HOP);
         let mut rng = fastrand::Rng::with_seed(9);
         let (mut noisy_sq, mut out_sq) = (0.0, 0.0);
         for i in 0..2000 {
@@ -244,7 +247,7 @@ mod tests {
 
     #[test]
     fn head_angles_are_filtered_in_degrees_and_visemes_pass() {
-        let mut f = ParamSmoother::new(&cfg(), 0.01);
+        let mut f = ParamSmoother::new(&cfg(), HOP);
         let mut p = MotionParams { head_yaw_deg: 10.0, ..MotionParams::default() };
         f.step(&mut p);
         assert_eq!(p.head_yaw_deg, 10.0, "the first hop passes");
@@ -258,7 +261,7 @@ mod tests {
     fn disabled_is_identity() {
         let mut c = cfg();
         c.enabled = false;
-        let mut f = OneEuro::new(&c, 2, 0.01);
+        let mut f = OneEuro::new(&c, 2, HOP);
         let mut v = [0.1, 0.2];
         f.step(&mut v);
         let mut w = [0.9, -0.4];

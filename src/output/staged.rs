@@ -2,6 +2,9 @@
 //! (`NAME.partial` for a file, `NAME.partial/` for a folder) and renamed into place by
 //! [`Staged::commit`] once everything the run writes is complete. A staged output that is dropped
 //! uncommitted (an error, an interrupt) is removed.
+//!
+//! Input: an output path. Output: the temporary path to write, and the final one after commit. Thread: the
+//! caller's.
 
 use std::path::{Path, PathBuf};
 

@@ -6,6 +6,8 @@
 //! the HUD texture and its pixel buffer are made once; a frame allocates nothing of ours.
 //!
 //! Architecture Invariant: only this file knows winit.
+//!
+//! Input: the producer's GPU texture at each frame tick, and the HUD's text. Output: the window's surface.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,7 +19,7 @@ use winit::keyboard::{Key, NamedKey};
 use winit::window::{Fullscreen, Window, WindowId};
 
 use super::OutputError;
-use crate::render::RenderContext;
+use crate::gpu::GpuContext;
 
 /// The present shader (shaders/present.wgsl).
 pub const PRESENT_WGSL: &str = include_str!("../../shaders/present.wgsl");
@@ -34,7 +36,7 @@ pub trait FrameProducer {
     ///
     /// # Errors
     /// Whatever stops the renderer from being built.
-    fn start(&mut self, ctx: &RenderContext) -> Result<(), OutputError>;
+    fn start(&mut self, ctx: &GpuContext) -> Result<(), OutputError>;
     /// The texture [`draw`](Self::draw) renders into (valid after [`start`](Self::start)).
     fn target(&self) -> &wgpu::TextureView;
     /// When the next frame is due.
@@ -43,10 +45,10 @@ pub trait FrameProducer {
     ///
     /// # Errors
     /// A render error; the window closes with it.
-    fn draw(&mut self, ctx: &RenderContext, encoder: &mut wgpu::CommandEncoder) -> Result<(), OutputError>;
+    fn draw(&mut self, ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder) -> Result<(), OutputError>;
     /// The frame was submitted at `submitted` and handed to the surface at `presented`. `ctx` is there
     /// to read back what [`draw`](Self::draw) also recorded for another sink (a stream).
-    fn handed_off(&mut self, ctx: &RenderContext, submitted: Instant, presented: Instant);
+    fn handed_off(&mut self, ctx: &GpuContext, submitted: Instant, presented: Instant);
     /// Writes the HUD text (lines separated by '\n') into `text` and returns true when it has changed
     /// since the last call.
     fn hud(&mut self, text: &mut String) -> bool;
@@ -118,7 +120,7 @@ struct App<'p> {
 
 struct Gpu {
     window: Arc<Window>,
-    ctx: RenderContext,
+    ctx: GpuContext,
     surface: wgpu::Surface<'static>,
     config: wgpu::SurfaceConfiguration,
     pipeline: wgpu::RenderPipeline,
@@ -158,7 +160,7 @@ impl App<'_> {
         let window = Arc::new(
             event_loop.create_window(attrs).map_err(|e| OutputError::Window(format!("cannot open a window: {e}")))?,
         );
-        let (ctx, surface) = RenderContext::with_window(event_loop.owned_display_handle(), Arc::clone(&window))
+        let (ctx, surface) = GpuContext::with_window(event_loop.owned_display_handle(), Arc::clone(&window))
             .map_err(|e| OutputError::Window(e.to_string()))?;
         self.producer.start(&ctx)?;
         let caps = surface.get_capabilities(&ctx.adapter);

@@ -1,14 +1,20 @@
-//! The per-hop chain shared by the offline render and the live loop: one 10 ms hop of 16 kHz samples in,
-//! the smoothed parameters and the pose (keypoints and Jacobians, flat) the rig makes of them out.
+//! The per-hop chain and the pose at a frame's time, both shared by the offline render and the live loop.
+//!
+//! Input: one 10 ms hop of 16 kHz samples. Output: the smoothed motion parameters of that hop
+//! ([`HopOutput`]); and, per video frame, the pose the rig makes of the parameters at the frame's time
+//! ([`frame_pose`]). Thread: the offline render's one thread; live, the motion thread steps the chain
+//! and the render thread poses frames.
 
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::features::{self, HOP_SAMPLES, LogMel};
+use crate::features::LogMel;
+use crate::motion::MotionModel;
 use crate::motion::idle::IdleMotion;
 use crate::motion::smooth::ParamSmoother;
-use crate::motion::{MotionModel, MotionParams};
-use crate::portrait::{Pose, Rig};
+use crate::portrait::Rig;
+use crate::vocab::clock::{HOP_SAMPLES, HOP_SECS};
+use crate::vocab::{MotionParams, Pose};
 
 use super::PipelineError;
 
@@ -40,11 +46,15 @@ impl HopOutput {
     }
 }
 
-/// Writes `a + (b - a) f` into `out`, element by element: a pose between two flat poses.
-pub fn lerp_flat(out: &mut [f32], a: &[f32], b: &[f32], f: f32) {
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        *o = x + (y - x) * f;
-    }
+/// The pose a frame shows, `f` of the way from hop `a` to hop `b` (0..1): the parameters interpolated,
+/// the rig driven by the smoothed ones and the eyes set from those with the idle blinks and gaze. Returns
+/// the parameters the frame shows. Allocates nothing (`pose` comes from [`Rig::rest_pose`]).
+pub fn frame_pose(rig: &Rig, a: &HopOutput, b: &HopOutput, f: f32, pose: &mut Pose) -> MotionParams {
+    let at = a.lerp(b, f);
+    rig.drive(&at.params, pose);
+    let params = at.frame_params();
+    rig.set_eyes(&params, pose);
+    params
 }
 
 /// Time spent in each part of the last [`HopChain::step`].
@@ -54,45 +64,31 @@ pub struct HopTimes {
     pub mel: Duration,
     /// Motion model and idle motion.
     pub motion: Duration,
-    /// One Euro filter and rig.
-    pub rig: Duration,
+    /// One Euro filter.
+    pub smooth: Duration,
 }
 
-/// Log-mel, the motion model, idle motion, the One Euro filter and the rig, stepped one hop at a time
-/// (a streaming module: [`step`](Self::step), [`reset`](Self::reset)).
+/// Log-mel, the motion model, idle motion and the One Euro filter, stepped one hop at a time (a
+/// streaming module: [`step`](Self::step), [`reset`](Self::reset)).
 pub struct HopChain {
     mel: LogMel,
     model: MotionModel,
     idle: IdleMotion,
     smoother: ParamSmoother,
-    rig: Rig,
-    pose: Pose,
     /// Times of the last step.
     pub times: HopTimes,
 }
 
 impl HopChain {
-    /// A chain for `rig`, driven by `model`, with the config's idle motion and smoothing.
-    pub fn new(model: MotionModel, rig: Rig, cfg: &Config) -> Self {
+    /// A chain driven by `model`, with the config's idle motion and smoothing.
+    pub fn new(model: MotionModel, cfg: &Config) -> Self {
         Self {
             mel: LogMel::new(),
             model,
             idle: IdleMotion::new(&cfg.idle),
-            smoother: ParamSmoother::new(&cfg.smoothing, features::HOP_SECS as f32),
-            pose: rig.rest_pose(),
-            rig,
+            smoother: ParamSmoother::new(&cfg.smoothing, HOP_SECS as f32),
             times: HopTimes::default(),
         }
-    }
-
-    /// Values per pose in the flat layout ([`Pose::to_flat`]).
-    pub fn flat_len(&self) -> usize {
-        self.rig.keypoints.len() * Pose::FLAT_PER_KEYPOINT
-    }
-
-    /// The rig.
-    pub fn rig(&self) -> &Rig {
-        &self.rig
     }
 
     /// The motion model.
@@ -105,12 +101,12 @@ impl HopChain {
         self.smoother.mouth_lag_secs()
     }
 
-    /// Feeds one hop. Once the first analysis window is full, writes the smoothed pose into `flat`
-    /// ([`flat_len`](Self::flat_len) values) and returns its parameters; before that, `None`.
+    /// Feeds one hop. Once the first analysis window is full, returns the hop's smoothed parameters;
+    /// before that, `None`.
     ///
     /// # Errors
     /// A feature or model error.
-    pub fn step(&mut self, hop: &[f32; HOP_SAMPLES], flat: &mut [f32]) -> Result<Option<HopOutput>, PipelineError> {
+    pub fn step(&mut self, hop: &[f32; HOP_SAMPLES]) -> Result<Option<HopOutput>, PipelineError> {
         let s = Instant::now();
         let frame = self.mel.step(hop)?;
         self.times.mel = s.elapsed();
@@ -118,7 +114,7 @@ impl HopChain {
         let s = Instant::now();
         let mut params = self.model.step(frame)?;
         let mut idle = MotionParams::default();
-        self.idle.step(features::HOP_SECS, &params, &mut idle);
+        self.idle.step(HOP_SECS, &params, &mut idle);
         // Head sway, nods and breathing are slow: they go through the rig and the filter with the speech.
         // Blinks and saccades are clean by construction: they are kept apart and added after smoothing.
         params.head_yaw_deg += idle.head_yaw_deg;
@@ -129,9 +125,7 @@ impl HopChain {
         self.times.motion = s.elapsed();
         let s = Instant::now();
         self.smoother.step(&mut params);
-        self.rig.drive(&params, &mut self.pose);
-        self.pose.to_flat(flat);
-        self.times.rig = s.elapsed();
+        self.times.smooth = s.elapsed();
         Ok(Some(HopOutput { params, idle }))
     }
 

@@ -13,11 +13,12 @@
 //!
 //! Architecture Invariant: stages never know how they are wired; only this module names more than one.
 
+pub mod bench;
+pub mod devices;
 pub mod hop;
 pub mod live;
+mod marker;
 mod offline;
-pub mod queue;
-mod stream;
 pub mod telemetry;
 
 use std::path::PathBuf;
@@ -30,12 +31,14 @@ use image::RgbaImage;
 use crate::audio::AudioError;
 use crate::config::{BackgroundMode, Config, ConfigError};
 use crate::features::FeatureError;
-use crate::motion::{MotionError, MotionModel, MotionParams};
+use crate::gpu::GpuContext;
+use crate::motion::{MotionError, MotionModel};
 use crate::onnx::ModelSource;
 use crate::output::{self, MotionRecord, MotionWriter, OutputError};
 use crate::portrait::segment::Segmenter;
 use crate::portrait::{FaceModels, Portrait, PortraitError};
-use crate::render::{Backdrop, RenderContext, RenderError, WarpRenderer};
+use crate::render::{Backdrop, RenderError, WarpRenderer};
+use crate::vocab::{FrameGeometry, MotionParams};
 
 pub use offline::render_offline;
 
@@ -60,6 +63,9 @@ pub enum PipelineError {
     /// Portrait analysis.
     #[error(transparent)]
     Portrait(#[from] PortraitError),
+    /// The GPU.
+    #[error(transparent)]
+    Gpu(#[from] crate::gpu::GpuError),
     /// Renderer.
     #[error(transparent)]
     Render(#[from] RenderError),
@@ -114,10 +120,8 @@ pub struct RenderJob {
     pub audio: Input,
     /// The MP4 to write.
     pub output: PathBuf,
-    /// Frame side in pixels.
-    pub size: u32,
-    /// Frames per second.
-    pub fps: u32,
+    /// Frame side and rate, checked when it was built.
+    pub frame: FrameGeometry,
     /// Where to write the motion JSONL, if anywhere.
     pub motion_out: Option<PathBuf>,
     /// Where to write a contact sheet PNG of sampled frames, if anywhere.
@@ -132,6 +136,13 @@ pub struct RenderJob {
     pub progress: bool,
     /// Set (by a signal handler) to stop the render; it then ends with [`PipelineError::Interrupted`].
     pub stop: Arc<AtomicBool>,
+}
+
+impl RenderJob {
+    /// Whether the raw frames go to standard output (`--raw-out -`): then nothing else may.
+    pub fn raw_to_stdout(&self) -> bool {
+        self.raw_out.as_deref().is_some_and(output::RawFrames::is_stdout)
+    }
 }
 
 /// Time spent in one stage, and on how many items.
@@ -170,8 +181,8 @@ pub struct StageTimings {
     pub mel: StageTime,
     /// Motion model (per 10 ms hop).
     pub motion: StageTime,
-    /// Rig and One Euro smoothing, both passes (per 10 ms hop).
-    pub rig: StageTime,
+    /// One Euro smoothing, both passes (per 10 ms hop). The rig runs per frame (untimed).
+    pub smooth: StageTime,
     /// Warp render with readback (per video frame).
     pub render: StageTime,
     /// H.264 encode (per video frame).
@@ -268,7 +279,7 @@ impl MotionScratch {
         frame: u64,
         time: RecordTime,
         mouth_open: f32,
-        pose: &crate::portrait::Pose,
+        pose: &crate::vocab::Pose,
         params: &MotionParams,
     ) -> Result<(), OutputError> {
         for ((k, j), (p, m)) in
@@ -305,7 +316,7 @@ fn backdrop_image(cfg: &Config) -> Result<Option<RgbaImage>, PipelineError> {
 /// mouth open on its interior, lids shut, the gaze turned, the head turned) and one with the lips
 /// pressed together. Software rasterisers compile parts of their shaders at first use: without this
 /// the first frame took 30 ms where the others take under 4, a stall that the live loop would show.
-fn warm_up(rig: &crate::portrait::Rig, renderer: &mut WarpRenderer, ctx: &RenderContext) -> Result<(), RenderError> {
+fn warm_up(rig: &crate::portrait::Rig, renderer: &mut WarpRenderer, ctx: &GpuContext) -> Result<(), RenderError> {
     let mut pose = rig.rest_pose();
     let open = MotionParams {
         jaw_open: 1.0,

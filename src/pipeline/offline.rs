@@ -10,6 +10,8 @@
 //!
 //! Every output is staged ([`Staged`]) before the work and committed only when all of it succeeded; a
 //! stop flag (SIGINT, SIGTERM) ends the render with [`PipelineError::Interrupted`] and nothing left.
+//!
+//! Input: a [`RenderJob`]. Output: the files it names and a [`RenderSummary`].
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -21,13 +23,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::audio::{AudioStream, Resampler16k};
 use crate::config::{BackgroundMode, SmoothingConfig};
-use crate::features::{self, HOP_SAMPLES, N_FFT};
+use crate::gpu::GpuContext;
 use crate::motion::smooth::ParamSmoother;
-use crate::output::{self, MotionWriter, Mp4Writer, OutputError, PngSequence, RawFrames, Staged};
-use crate::portrait::{Pose, Rig};
-use crate::render::{RenderContext, WarpRenderer};
+use crate::output::{self, Frame, FrameSink, MotionWriter, Mp4Writer, OutputError, PngSequence, RawFrames, Staged};
+use crate::portrait::Rig;
+use crate::render::WarpRenderer;
+use crate::vocab::clock::{self, HOP_SAMPLES, HOP_SECS, N_FFT};
+use crate::vocab::{FrameGeometry, Pose};
 
-use super::hop::{HopChain, HopOutput};
+use super::hop::{HopChain, HopOutput, frame_pose};
 use super::{
     Input, MotionScratch, PipelineError, RecordTime, RenderJob, RenderSummary, StageTimings, backdrop, backdrop_image,
     load_motion_model, prepare_portrait, warm_up,
@@ -112,7 +116,7 @@ impl BackwardPass {
     fn new(cfg: &SmoothingConfig) -> Self {
         // The slowest pole is the filter at rest: alpha at min_cutoff_hz. After `window` steps a start
         // error is (1 - alpha)^window of itself: 1e-12, far below f32's resolution.
-        let dt = features::HOP_SECS as f32;
+        let dt = HOP_SECS as f32;
         let alpha = 1.0 / (1.0 + 1.0 / (std::f32::consts::TAU * cfg.min_cutoff_hz.max(1e-3) * dt));
         let window = ((1e-12f64).ln() / f64::from(1.0 - alpha).ln()).ceil().clamp(50.0, 60_000.0) as usize;
         Self { cfg: cfg.clone(), pending: VecDeque::new(), block: window.max(200), window }
@@ -126,7 +130,7 @@ impl BackwardPass {
         }
         self.pending.push_back(hop);
         if self.pending.len() >= self.block + self.window {
-            let mut filter = ParamSmoother::new(&self.cfg, features::HOP_SECS as f32);
+            let mut filter = ParamSmoother::new(&self.cfg, HOP_SECS as f32);
             let mut tail: Vec<HopOutput> = self.pending.iter().copied().collect();
             for h in tail.iter_mut().rev() {
                 filter.step(&mut h.params);
@@ -138,7 +142,7 @@ impl BackwardPass {
 
     /// At the end of the stream: the rest, filtered backward from the true end.
     fn finish(&mut self, done: &mut VecDeque<HopOutput>) {
-        let mut filter = ParamSmoother::new(&self.cfg, features::HOP_SECS as f32);
+        let mut filter = ParamSmoother::new(&self.cfg, HOP_SECS as f32);
         let mut rest: Vec<HopOutput> = self.pending.drain(..).collect();
         for h in rest.iter_mut().rev() {
             filter.step(&mut h.params);
@@ -151,16 +155,13 @@ impl BackwardPass {
 struct FrameWriter<'a> {
     job: &'a RenderJob,
     rig: &'a Rig,
-    ctx: &'a RenderContext,
+    ctx: &'a GpuContext,
     renderer: WarpRenderer,
     pose: Pose,
-    mp4: Mp4Writer,
-    png_frames: Option<PngSequence>,
-    raw_frames: Option<RawFrames>,
+    /// The MP4 and the frame files.
+    sinks: Vec<Box<dyn FrameSink>>,
     motion_out: Option<MotionWriter>,
     record_scratch: MotionScratch,
-    /// Alpha frames go to the MP4 over black.
-    over_black: Vec<u8>,
     /// The contact sheet's frames: every `sheet_every`-th, 12 of them (up to 24 when the length is not
     /// known ahead; then every other one is dropped and the step doubles).
     sheet: Vec<(RgbaImage, f32)>,
@@ -172,11 +173,15 @@ struct FrameWriter<'a> {
 }
 
 impl FrameWriter<'_> {
-    fn draw(&mut self, n: u64, at: &HopOutput, t: &mut StageTimings) -> Result<(), PipelineError> {
-        let t_secs = n as f64 / f64::from(self.job.fps);
-        self.rig.drive(&at.params, &mut self.pose);
-        let params = at.frame_params();
-        self.rig.set_eyes(&params, &mut self.pose);
+    /// Draws frame `n`, `f` of the way from hop `a` to hop `b`.
+    fn draw(
+        &mut self,
+        n: u64,
+        (a, b, f): (&HopOutput, &HopOutput, f32),
+        t: &mut StageTimings,
+    ) -> Result<(), PipelineError> {
+        let t_secs = self.job.frame.frame_secs(n);
+        let params = frame_pose(self.rig, a, b, f, &mut self.pose);
         let mouth_open = self.rig.mouth_open(&self.pose);
         self.sum_open += f64::from(mouth_open);
         self.max_open = self.max_open.max(mouth_open);
@@ -188,7 +193,7 @@ impl FrameWriter<'_> {
             && n.is_multiple_of(self.sheet_every)
             && (!self.sheet_known || self.sheet.len() < 12)
         {
-            let size = self.job.size;
+            let size = self.job.frame.side_px();
             self.sheet.push((RgbaImage::from_raw(size, size, rgba.to_vec()).expect("frame size"), mouth_open));
             if !self.sheet_known && self.sheet.len() == 24 {
                 let kept: Vec<_> = std::mem::take(&mut self.sheet).into_iter().step_by(2).collect();
@@ -197,23 +202,9 @@ impl FrameWriter<'_> {
             }
         }
         let s = Instant::now();
-        if let Some(png) = self.png_frames.as_mut() {
-            png.write(rgba)?;
-        }
-        if let Some(raw) = self.raw_frames.as_mut() {
-            raw.write(rgba)?;
-        }
-        if self.over_black.is_empty() {
-            self.mp4.write_frame(rgba)?;
-        } else {
-            for (dst, src) in self.over_black.chunks_exact_mut(4).zip(rgba.chunks_exact(4)) {
-                let a = u16::from(src[3]);
-                for c in 0..3 {
-                    dst[c] = ((u16::from(src[c]) * a + 127) / 255) as u8;
-                }
-                dst[3] = 255;
-            }
-            self.mp4.write_frame(&self.over_black)?;
+        let frame = Frame { index: n, rgba, presented: s, motion_lag_secs: None, marker: None };
+        for sink in &mut self.sinks {
+            sink.write(&frame)?;
         }
         t.encode.add(s.elapsed(), 1);
         if let Some(w) = self.motion_out.as_mut() {
@@ -234,9 +225,8 @@ impl FrameWriter<'_> {
 }
 
 /// Where frame `n`'s time falls among the hops: the hop before it and the fraction to the next.
-fn hop_position(n: u64, fps: u32) -> f64 {
-    let t_secs = n as f64 / f64::from(fps);
-    ((t_secs - features::frame_centre_secs(0)) / features::HOP_SECS).max(0.0)
+fn hop_position(n: u64, frame: FrameGeometry) -> f64 {
+    ((frame.frame_secs(n) - clock::frame_centre_secs(0)) / HOP_SECS).max(0.0)
 }
 
 /// Renders a portrait speaking an audio file, offline.
@@ -248,10 +238,6 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let wall = Instant::now();
     let cfg = &job.config;
     cfg.validate()?;
-    if job.fps == 0 || job.fps > 120 {
-        return Err(PipelineError::Invalid(format!("--fps {} must be in 1..=120", job.fps)));
-    }
-    crate::render::check_frame_side(job.size)?;
     // The background settings and picture next: cheaper to reject than the audio or the portrait.
     let bg = &cfg.background;
     if bg.mode == BackgroundMode::Alpha && job.frames_dir.is_none() && job.raw_out.is_none() {
@@ -265,9 +251,16 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let backdrop_image = backdrop_image(cfg)?;
     // Every output is opened (staged under a temporary name) before the work starts: a path that cannot
     // be written fails now, not after the render, and nothing appears under a final name until the end.
-    let mp4 = Mp4Writer::create(&job.output, job.size, job.fps, &cfg.output)?;
-    let png_frames = job.frames_dir.as_deref().map(|d| PngSequence::create(d, job.size)).transpose()?;
-    let raw_frames = job.raw_out.as_deref().map(|p| RawFrames::create(p, job.size)).transpose()?;
+    // The sinks are finished in this order, the MP4 (its mux the slowest step) last.
+    let mut sinks: Vec<Box<dyn FrameSink>> = Vec::new();
+    if let Some(dir) = job.frames_dir.as_deref() {
+        sinks.push(Box::new(PngSequence::create(dir, job.frame)?));
+    }
+    if let Some(path) = job.raw_out.as_deref() {
+        sinks.push(Box::new(RawFrames::create(path, job.frame)?));
+    }
+    let over_black = bg.mode == BackgroundMode::Alpha;
+    sinks.push(Box::new(Mp4Writer::create(&job.output, job.frame, over_black, &cfg.output)?));
     let motion_out = job.motion_out.as_deref().map(MotionWriter::create).transpose()?;
     let sheet_stage = job
         .sheet_out
@@ -295,8 +288,8 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let model = load_motion_model(cfg, false)?;
 
     let start = Instant::now();
-    let ctx = RenderContext::new()?;
-    let mut renderer = WarpRenderer::new(&ctx, &portrait.image, &portrait.framing, &portrait.rig, job.size)?;
+    let ctx = GpuContext::new()?;
+    let mut renderer = WarpRenderer::new(&ctx, &portrait.image, &portrait.geometry(), job.frame)?;
     renderer.set_backdrop(&ctx, &backdrop(cfg, backdrop_image.as_ref())?);
     warm_up(&portrait.rig, &mut renderer, &ctx)?;
     t.render_setup.add(start.elapsed(), 1);
@@ -308,29 +301,23 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let motion_model_name = format!("{} ({}, {})", model.name(), model.kind(), model.provider());
     let lookahead = model.lookahead_frames();
     let rig = &portrait.rig;
-    let mut chain = HopChain::new(model, rig.clone(), cfg);
-    let mut flat = vec![0.0f32; chain.flat_len()];
+    let mut chain = HopChain::new(model, cfg);
     let mut to_skip = lookahead;
     let mut backward = BackwardPass::new(&cfg.smoothing);
     // Smoothed hops from index `done_base` on; those no frame will need again are dropped.
     let mut done: VecDeque<HopOutput> = VecDeque::new();
     let mut done_base = 0usize;
 
-    let estimated_frames = stream.declared_secs().map(|s| ((s * f64::from(job.fps)).round() as u64).max(1));
-    let over_black =
-        if bg.mode == BackgroundMode::Alpha { vec![0u8; (job.size * job.size * 4) as usize] } else { Vec::new() };
+    let estimated_frames = stream.declared_secs().map(|s| ((s * f64::from(job.frame.fps())).round() as u64).max(1));
     let mut out = FrameWriter {
         job,
         rig,
         ctx: &ctx,
         renderer,
         pose: rig.rest_pose(),
-        mp4,
-        png_frames,
-        raw_frames,
+        sinks,
         motion_out,
         record_scratch: MotionScratch::new(rig.keypoints.len()),
-        over_black,
         sheet: Vec::new(),
         sheet_every: estimated_frames.map_or(1, |n| (n / 12).max(1)),
         sheet_known: estimated_frames.is_some(),
@@ -358,11 +345,11 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
             hop[n..].fill(0.0);
             used += n;
             fed += 1;
-            let stepped = chain.step(&hop, &mut flat)?;
+            let stepped = chain.step(&hop)?;
             t.mel.add(chain.times.mel, 1);
             let Some(h) = stepped else { continue };
             t.motion.add(chain.times.motion, 1);
-            t.rig.add(chain.times.rig, 1);
+            t.smooth.add(chain.times.smooth, 1);
             if to_skip > 0 {
                 to_skip -= 1;
                 continue;
@@ -379,7 +366,9 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         let s = Instant::now();
         let Some((chunk, rate_hz)) = stream.next_chunk()? else { break };
         t.decode.add(s.elapsed(), 0);
-        out.mp4.write_audio(chunk, rate_hz)?;
+        for sink in &mut out.sinks {
+            sink.write_audio(chunk, rate_hz)?;
+        }
         let s = Instant::now();
         let r = match resampler.as_mut() {
             Some(r) => r,
@@ -392,19 +381,19 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         hops_fed += feed(&mut pcm, false, &mut done, &mut t)?;
         // A frame is drawn once both hops around its time are final, and while it lies inside the audio
         // decoded so far (the frame count is only known at the end).
-        let known_frames = (samples_16k as f64 / f64::from(crate::audio::SAMPLE_RATE_HZ) * f64::from(job.fps)).floor();
+        let known_frames = (clock::secs_from_samples(samples_16k as usize) * f64::from(job.frame.fps())).floor();
         while (next_frame as f64) < known_frames {
-            let pos = hop_position(next_frame, job.fps);
+            let pos = hop_position(next_frame, job.frame);
             let i0 = pos.floor() as usize;
             if i0 + 1 >= done_base + done.len() {
                 break;
             }
-            let at = done[i0 - done_base].lerp(&done[i0 + 1 - done_base], (pos - pos.floor()) as f32);
-            out.draw(next_frame, &at, &mut t)?;
+            let between = (&done[i0 - done_base], &done[i0 + 1 - done_base], (pos - pos.floor()) as f32);
+            out.draw(next_frame, between, &mut t)?;
             bar.inc(1);
             next_frame += 1;
             // Hops before this frame's are needed no more.
-            let keep_from = hop_position(next_frame, job.fps).floor() as usize;
+            let keep_from = hop_position(next_frame, job.frame).floor() as usize;
             while done_base < keep_from && !done.is_empty() {
                 done.pop_front();
                 done_base += 1;
@@ -430,23 +419,22 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     }
     let s = Instant::now();
     backward.finish(&mut done);
-    t.rig.add(s.elapsed(), 0);
+    t.smooth.add(s.elapsed(), 0);
     let n_hops = done_base + done.len();
     if n_hops == 0 {
         return Err(PipelineError::Invalid("the audio is too short for one 25 ms analysis window".into()));
     }
 
     // The frames left, up to the audio's length.
-    let audio_secs = samples_16k as f64 / f64::from(crate::audio::SAMPLE_RATE_HZ);
-    let n_frames = ((audio_secs * f64::from(job.fps)).round() as u64).max(1);
+    let audio_secs = clock::secs_from_samples(samples_16k as usize);
+    let n_frames = ((audio_secs * f64::from(job.frame.fps())).round() as u64).max(1);
     bar.set_length(n_frames);
     while next_frame < n_frames {
         check_stop(job)?;
-        let pos = hop_position(next_frame, job.fps).min((n_hops - 1) as f64);
+        let pos = hop_position(next_frame, job.frame).min((n_hops - 1) as f64);
         let (i0, frac) = (pos.floor() as usize, (pos - pos.floor()) as f32);
         let i1 = (i0 + 1).min(n_hops - 1);
-        let at = done[i0 - done_base].lerp(&done[i1 - done_base], frac);
-        out.draw(next_frame, &at, &mut t)?;
+        out.draw(next_frame, (&done[i0 - done_base], &done[i1 - done_base], frac), &mut t)?;
         bar.inc(1);
         next_frame += 1;
     }
@@ -456,26 +444,21 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     if let Some(w) = out.motion_out.take() {
         staged.extend(w.finish()?);
     }
-    if let Some(raw) = out.raw_frames.take() {
-        staged.extend(raw.finish()?);
-    }
-    if let Some(png) = out.png_frames.take() {
-        staged.push(png.finish());
-    }
     let (sheet_frames, sheet_bars) = out.sheet_frames();
     let (frames, sum_open, max_open) = (out.frames, out.sum_open, out.max_open);
 
     // The muxer takes the audio as decoded: the input is read once (a pipe or FIFO works).
     let s = Instant::now();
-    staged.push(
-        out.mp4
-            .finish(&job.stop)
-            .map_err(|e| if job.stop.load(Ordering::Acquire) { PipelineError::Interrupted } else { e.into() })?,
-    );
+    for sink in std::mem::take(&mut out.sinks) {
+        staged.extend(
+            sink.finish(&job.stop)
+                .map_err(|e| if job.stop.load(Ordering::Acquire) { PipelineError::Interrupted } else { e.into() })?,
+        );
+    }
     t.mux.add(s.elapsed(), 1);
 
     if let Some(stage) = sheet_stage {
-        let sheet = output::contact_sheet(&sheet_frames, &sheet_bars, 4, 256.min(job.size));
+        let sheet = output::contact_sheet(&sheet_frames, &sheet_bars, 4, 256.min(job.frame.side_px()));
         let format = image::ImageFormat::from_path(stage.dest()).unwrap_or(image::ImageFormat::Png);
         sheet
             .save_with_format(stage.path(), format)
@@ -491,8 +474,8 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     Ok(RenderSummary {
         output: job.output.clone(),
         frames,
-        fps: job.fps,
-        size: job.size,
+        fps: job.frame.fps(),
+        size: job.frame.side_px(),
         audio_secs,
         audio_truncated,
         wall_secs: wall.elapsed().as_secs_f64(),

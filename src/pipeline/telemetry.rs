@@ -1,65 +1,63 @@
-//! Latency histograms and the live loop's stats report (`--stats-json`).
+//! The live loop's telemetry: its latency histograms, the HUD's text and the stats report
+//! (`--stats-json`).
 //!
-//! Every figure is a histogram of microseconds (hdrhistogram, 3 significant digits), reported in
-//! milliseconds as p50, p90, p99 and max. The render thread owns them all: each pose carries the times
-//! of the stages it passed through, so no histogram is shared between threads.
+//! Input: per-frame and per-stage durations. Output: [`LiveStats`] and the HUD's lines. Thread: the
+//! render thread owns every histogram: each pose carries the times of the stages it passed through, so
+//! no histogram is shared between threads.
 
 use std::path::Path;
-use std::time::Duration;
 
-use hdrhistogram::Histogram;
+use crate::output::stream::StreamStats;
+use crate::vocab::latency::{Latency, Percentiles};
 
-/// A latency histogram, 1 us to 60 s.
-pub struct Latency(Histogram<u64>);
-
-impl Default for Latency {
-    fn default() -> Self {
-        Self(Histogram::new_with_bounds(1, 60_000_000, 3).expect("static bounds are valid"))
-    }
+/// Every histogram of the live loop.
+#[derive(Default)]
+pub struct Telemetry {
+    /// From the arrival of the block that completed the newest hop to the frame's hand-off.
+    pub audio_to_frame: Latency,
+    /// The same from the host's capture timestamp.
+    pub capture_to_frame: Latency,
+    /// How late the mouth shows its sound.
+    pub motion_lag: Latency,
+    /// Audio thread, per hop (as [`StageLatencies::audio`]).
+    pub audio: Latency,
+    /// Audio-to-motion queue wait.
+    pub audio_queue: Latency,
+    /// Motion thread, per hop.
+    pub motion: Latency,
+    /// Motion-to-render queue wait.
+    pub pose_queue: Latency,
+    /// The warp, recorded and submitted.
+    pub render: Latency,
+    /// Submission to hand-off.
+    pub present: Latency,
 }
 
-/// p50, p90, p99 and max of a histogram, milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Percentiles {
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// Largest.
-    pub max: f64,
-}
-
-impl Latency {
-    /// Records one duration (clamped to the histogram's range).
-    pub fn record(&mut self, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).clamp(1, 60_000_000);
-        self.0.saturating_record(us);
-    }
-
-    /// Records one duration given in seconds (negative values count as 0).
-    pub fn record_secs(&mut self, secs: f64) {
-        self.record(Duration::from_secs_f64(secs.clamp(0.0, 60.0)));
-    }
-
-    /// How many values were recorded.
-    pub fn count(&self) -> u64 {
-        self.0.len()
-    }
-
-    /// The percentiles, or `None` when nothing was recorded.
-    pub fn percentiles(&self) -> Option<Percentiles> {
-        if self.0.is_empty() {
-            return None;
+impl Telemetry {
+    /// The per-stage percentiles.
+    pub fn stages(&self) -> StageLatencies {
+        StageLatencies {
+            audio: self.audio.percentiles(),
+            audio_queue: self.audio_queue.percentiles(),
+            motion: self.motion.percentiles(),
+            pose_queue: self.pose_queue.percentiles(),
+            render: self.render.percentiles(),
+            present: self.present.percentiles(),
         }
-        let ms = |us: u64| us as f64 / 1e3;
-        Some(Percentiles {
-            p50: ms(self.0.value_at_quantile(0.5)),
-            p90: ms(self.0.value_at_quantile(0.9)),
-            p99: ms(self.0.value_at_quantile(0.99)),
-            max: ms(self.0.max()),
-        })
+    }
+
+    /// Writes the HUD's three lines into `text` (cleared first): the measured rate, drops and overruns,
+    /// the processing latency and the lip lag.
+    pub fn hud_text(&self, text: &mut String, fps: f64, frames_dropped: u64, audio_overruns: u64) {
+        use std::fmt::Write as _;
+        let p = |l: &Latency| l.percentiles().map_or((0.0, 0.0), |p| (p.p50, p.p99));
+        let (lat50, lat99) = p(&self.audio_to_frame);
+        let (lag50, lag99) = p(&self.motion_lag);
+        text.clear();
+        let _ = write!(
+            text,
+            "{fps:5.1} fps  drops {frames_dropped}  overruns {audio_overruns}\nlatency p50 {lat50:5.1} p99 {lat99:5.1} ms\nlip lag p50 {lag50:5.1} p99 {lag99:5.1} ms",
+        );
     }
 }
 
@@ -127,60 +125,12 @@ pub struct LiveStats {
     pub stream: Option<StreamStats>,
 }
 
-/// The WebRTC output's figures.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct StreamStats {
-    /// The viewer page, when WHEP is served.
-    pub whep_url: Option<String>,
-    /// Peers (WHEP viewers and the WHIP server) connected now.
-    pub peers_now: u64,
-    /// Peers that have connected since the start.
-    pub peers_total: u64,
-    /// Video frames encoded and published (frames are encoded only while someone watches).
-    pub video_frames_sent: u64,
-    /// Opus frames published.
-    pub audio_frames_sent: u64,
-    /// Keyframes asked for (joins, PLI/FIR, peers that fell behind).
-    pub keyframe_requests: u64,
-    /// Frames peers skipped because they fell behind, over all peers.
-    pub peer_skipped_frames: u64,
-    /// The encode thread per frame: sync marker, H.264 encode and packetization.
-    pub encode_ms: Option<Percentiles>,
-    /// How long each piece of audio is held so that it leaves with the video that shows it.
-    pub audio_delay_ms: Option<f64>,
-}
-
 impl LiveStats {
-    /// Writes the report as one JSON object, atomically (a temporary file renamed over `path`).
+    /// Writes the report as one JSON object, atomically.
     ///
     /// # Errors
     /// The I/O error, with the path.
     pub fn write(&self, path: &Path) -> Result<(), crate::output::OutputError> {
-        let io = |source: std::io::Error| crate::output::OutputError::Io { path: path.to_owned(), source };
-        let stage = crate::output::Staged::file(path)?;
-        let json = serde_json::to_vec_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
-        std::fs::write(stage.path(), json).map_err(io)?;
-        stage.commit()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_in_milliseconds() {
-        let mut h = Latency::default();
-        assert!(h.percentiles().is_none());
-        for ms in 1..=100u64 {
-            h.record(Duration::from_millis(ms));
-        }
-        let p = h.percentiles().unwrap();
-        assert!((p.p50 - 50.0).abs() < 0.1, "{p:?}");
-        assert!((p.p90 - 90.0).abs() < 0.1, "{p:?}");
-        assert!((p.p99 - 99.0).abs() < 0.1, "{p:?}");
-        assert!((p.max - 100.0).abs() < 0.1, "{p:?}");
-        h.record_secs(-1.0);
-        assert_eq!(h.count(), 101);
+        crate::output::write_json(path, self)
     }
 }

@@ -1,5 +1,7 @@
 //! Cameras (nokhwa), listed for `facecast devices`. A camera is where a reference portrait can come from;
 //! facecast does not capture from one yet (the portrait is an image file), so this only enumerates.
+//!
+//! Input: nothing. Output: the cameras the platform sees. Thread: the caller's.
 
 /// One camera as the platform's capture API reports it.
 #[derive(Debug, Clone, serde::Serialize)]

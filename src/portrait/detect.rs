@@ -4,6 +4,9 @@
 //! returns 896 anchor-relative boxes with six keypoints each, plus logits. The anchors are MediaPipe's
 //! SSD anchors for this model: stride 8 (16x16 cells, 2 anchors each) then stride 16 (8x8 cells,
 //! 6 anchors each), centres at cell centres, fixed size 1.
+//!
+//! Input: the portrait image. Output: the best face box with its six keypoints. Thread: the caller's, once per
+//! portrait.
 
 use glam::Vec2;
 use image::RgbaImage;

@@ -3,6 +3,9 @@
 //! The crop follows MediaPipe's face_landmark_front graph: a square 1.5 times the detection box's
 //! longer side, centred on the box and rotated so the eye line is horizontal, resampled bilinearly to
 //! 192x192, RGB in 0..1 (NHWC). The outputs are 468 (x, y, z) in crop pixels and a presence logit.
+//!
+//! Input: the image and a detection. Output: 468 landmarks with depth, and the presence score. Thread: the
+//! caller's, once per portrait.
 
 use glam::Vec2;
 use image::RgbaImage;

@@ -12,6 +12,7 @@
 pub mod camera;
 pub mod detect;
 pub mod landmarks;
+pub mod mouth;
 pub mod rig;
 pub mod segment;
 
@@ -20,10 +21,11 @@ use std::path::Path;
 use glam::Vec2;
 use image::RgbaImage;
 
-pub use rig::{Pose, Rig, RigKeypoint};
+pub use rig::{Rig, RigKeypoint};
 
 use crate::config::PortraitConfig;
 use crate::onnx::{ModelSource, OnnxError};
+use crate::vocab::{Framing, RigGeometry};
 
 /// Errors of the portrait stage.
 #[derive(Debug, thiserror::Error)]
@@ -142,29 +144,6 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<RgbaImage, PortraitError
     Ok(img)
 }
 
-/// The square region of the portrait that becomes the output frame, in image pixels. Output-frame
-/// coordinates run over [-1, 1] on both axes, x right and y down: frame point `z` is image point
-/// `origin + (z + 1) / 2 * side`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Framing {
-    /// Top-left corner of the crop, image pixels (may be negative when letterboxed).
-    pub origin: Vec2,
-    /// Side of the crop, image pixels.
-    pub side: f32,
-}
-
-impl Framing {
-    /// Image pixels to output-frame coordinates.
-    pub fn frame_from_image(&self, p: Vec2) -> Vec2 {
-        (p - self.origin) / self.side * 2.0 - Vec2::ONE
-    }
-
-    /// A length in image pixels as a length in frame units.
-    pub fn frame_len(&self, px: f32) -> f32 {
-        px * 2.0 / self.side
-    }
-}
-
 /// Face measurements, in image pixels.
 #[derive(Debug, Clone, Copy)]
 pub struct FaceGeometry {
@@ -279,6 +258,12 @@ impl Portrait {
             "face found and rigged"
         );
         Ok(Self { image, detection, landmarks: lm.points, depth: lm.depth, face, framing, rig })
+    }
+
+    /// The rig as the renderer draws it, with the mouth's look read from the image as it is now (after
+    /// any background work on its alpha).
+    pub fn geometry(&self) -> RigGeometry {
+        self.rig.geometry(self.framing, mouth::look(&self.image, &self.framing, &self.rig))
     }
 }
 

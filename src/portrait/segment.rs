@@ -7,6 +7,9 @@
 //! image as guide (He, Sun and Tang, ECCV 2010) then pulls the soft edge onto the image's own edges,
 //! which matters around hair. It runs once per portrait; the mask becomes the portrait's alpha, so the
 //! warp moves it with the head.
+//!
+//! Input: the portrait image. Output: the person mask in the image's alpha. Thread: the caller's, once per
+//! portrait.
 
 use image::RgbaImage;
 use ort::session::Session;

@@ -4,12 +4,15 @@
 //! in plain Rust, one pixel at a time. It is slow and exists to check the GPU output, not to replace
 //! it. The overlay passes (mouth interior, lids) are not part of it. [`warp_exact`] evaluates the blend
 //! at every pixel, to measure what the coarse grid costs in accuracy.
+//!
+//! Input: the portrait, its rig geometry and a pose. Output: the frame (or its source points). Thread: the
+//! caller's (tests).
 
 use glam::Vec2;
 use image::RgbaImage;
 
 use super::tiles::{FLOW_STEP_PX, Spread, Tiling};
-use crate::portrait::{Framing, Pose, Rig};
+use crate::vocab::{Framing, Pose, RigGeometry};
 
 /// Bilinear sample of `image` at normalised `uv` (texel centres at +0.5, clamped to the edge), as a
 /// GPU sampler with linear filtering does; black outside [0, 1].
@@ -34,12 +37,18 @@ fn sample(image: &RgbaImage, uv: Vec2) -> [f32; 4] {
 }
 
 /// Every keypoint's Gaussian, as the renderer uploads it.
-fn spreads(rig: &Rig) -> Vec<Spread> {
-    rig.keypoints.iter().map(|k| Spread::new(k.sigma, rig.right, rig.down, k.weight)).collect()
+fn spreads(rig: &RigGeometry) -> Vec<Spread> {
+    rig.keypoints.iter().map(|k| Spread::new(k.spread, rig.right, rig.down, k.weight)).collect()
 }
 
 /// One list's part of the blend at `z` (sum of w (m - z), sum of w), over the keypoints `indices`.
-fn blend(rig: &Rig, pose: &Pose, spreads: &[Spread], z: Vec2, indices: impl Iterator<Item = usize>) -> (Vec2, f32) {
+fn blend(
+    rig: &RigGeometry,
+    pose: &Pose,
+    spreads: &[Spread],
+    z: Vec2,
+    indices: impl Iterator<Item = usize>,
+) -> (Vec2, f32) {
     let (mut acc, mut weight_sum) = (Vec2::ZERO, 0.0);
     for i in indices {
         let k = &rig.keypoints[i];
@@ -55,25 +64,25 @@ fn blend(rig: &Rig, pose: &Pose, spreads: &[Spread], z: Vec2, indices: impl Iter
 
 /// The source point (frame coordinates) that output point `z` takes its colour from, every keypoint
 /// evaluated exactly at `z`.
-pub fn source_point(rig: &Rig, pose: &Pose, z: Vec2) -> Vec2 {
+pub fn source_point(rig: &RigGeometry, pose: &Pose, z: Vec2) -> Vec2 {
     exact_at(rig, pose, &spreads(rig), z)
 }
 
-fn exact_at(rig: &Rig, pose: &Pose, spreads: &[Spread], z: Vec2) -> Vec2 {
+fn exact_at(rig: &RigGeometry, pose: &Pose, spreads: &[Spread], z: Vec2) -> Vec2 {
     let (acc, weight_sum) = blend(rig, pose, spreads, z, 0..rig.keypoints.len());
     z + acc / (rig.background_weight + weight_sum)
 }
 
 /// The source point of every output pixel, row-major, as the renderer computes it: the wide keypoints
 /// on the coarse grid, read bilinearly, and the narrow ones at every pixel.
-pub fn source_points(rig: &Rig, pose: &Pose, size: u32) -> Vec<Vec2> {
+pub fn source_points(rig: &RigGeometry, pose: &Pose, size: u32) -> Vec<Vec2> {
     let mut tiling = Tiling::new(size, rig.keypoints.len());
-    tiling.bin(pose.drv.iter().zip(&rig.keypoints).map(|(&d, k)| (d, k.sigma)), rig.right, rig.down);
+    tiling.bin(pose.drv.iter().zip(&rig.keypoints).map(|(&d, k)| (d, k.spread)), rig.right, rig.down);
     let px = 2.0 / size as f32;
     let step = FLOW_STEP_PX as f32;
     let side = tiling.flow_side() as usize;
     let spreads = spreads(rig);
-    let wide: Vec<usize> = (0..rig.keypoints.len()).filter(|&i| !tiling.is_narrow(rig.keypoints[i].sigma)).collect();
+    let wide: Vec<usize> = (0..rig.keypoints.len()).filter(|&i| !tiling.is_narrow(rig.keypoints[i].spread)).collect();
     // The coarse grid: sample (i, j) at the centre of its step x step square, as (N.x, N.y, D).
     let mut grid = vec![glam::Vec3::ZERO; side * side];
     for (n, g) in grid.iter_mut().enumerate() {
@@ -103,7 +112,7 @@ pub fn source_points(rig: &Rig, pose: &Pose, size: u32) -> Vec<Vec2> {
 }
 
 /// The source point of every output pixel, evaluated exactly at each (no coarse grid).
-pub fn exact_source_points(rig: &Rig, pose: &Pose, size: u32) -> Vec<Vec2> {
+pub fn exact_source_points(rig: &RigGeometry, pose: &Pose, size: u32) -> Vec<Vec2> {
     let px = 2.0 / size as f32;
     let spreads = spreads(rig);
     (0..size * size)
@@ -111,7 +120,7 @@ pub fn exact_source_points(rig: &Rig, pose: &Pose, size: u32) -> Vec<Vec2> {
         .collect()
 }
 
-fn colour(image: &RgbaImage, framing: &Framing, size: u32, sources: &[Vec2]) -> RgbaImage {
+fn colour(image: &RgbaImage, framing: Framing, size: u32, sources: &[Vec2]) -> RgbaImage {
     let image_size = Vec2::new(image.width() as f32, image.height() as f32);
     RgbaImage::from_fn(size, size, |x, y| {
         let s = sources[(y * size + x) as usize];
@@ -122,11 +131,11 @@ fn colour(image: &RgbaImage, framing: &Framing, size: u32, sources: &[Vec2]) -> 
 }
 
 /// Renders the warp passes of `pose` at `size x size` on the CPU, as the GPU does.
-pub fn warp(image: &RgbaImage, framing: &Framing, rig: &Rig, pose: &Pose, size: u32) -> RgbaImage {
-    colour(image, framing, size, &source_points(rig, pose, size))
+pub fn warp(image: &RgbaImage, rig: &RigGeometry, pose: &Pose, size: u32) -> RgbaImage {
+    colour(image, rig.framing, size, &source_points(rig, pose, size))
 }
 
 /// Renders the warp of `pose` with the blend evaluated at every pixel (no coarse grid).
-pub fn warp_exact(image: &RgbaImage, framing: &Framing, rig: &Rig, pose: &Pose, size: u32) -> RgbaImage {
-    colour(image, framing, size, &exact_source_points(rig, pose, size))
+pub fn warp_exact(image: &RgbaImage, rig: &RigGeometry, pose: &Pose, size: u32) -> RgbaImage {
+    colour(image, rig.framing, size, &exact_source_points(rig, pose, size))
 }

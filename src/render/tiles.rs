@@ -9,6 +9,9 @@
 //! fine tiles) and draws the others from the coarse grid alone. Shared by the GPU renderer and the CPU
 //! reference, so both split the same way. Tiles that no keypoint reaches at all show the still image
 //! (s(z) = z): the renderer draws them once and then holds them ([`TileDraw::Held`]).
+//!
+//! Input: the driving keypoints and their spreads, per frame. Output: the runs of fine and coarse tiles to draw.
+//! Thread: the render thread; nothing is allocated per frame.
 
 use glam::Vec2;
 
@@ -172,7 +175,7 @@ impl Tiling {
         let last = self.tiles_x as f32 - 1.0;
         let tile = move |v: f32| (v / tile_px).floor().clamp(0.0, last) as u32;
         // A margin against rounding, in pixels.
-        const MARGIN_PX: f32 = 0.01;
+        const MARGIN_PX: f32 = 1e-2;
         (tile(c.y - reach_y)..=tile(c.y + reach_y)).filter_map(move |ty| {
             // The row's band, relative to the centre, cut to the ellipse's own extent.
             let lo = (ty as f32 * tile_px - c.y).max(-reach_y);

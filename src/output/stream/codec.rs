@@ -1,5 +1,8 @@
 //! The stream's encoders: RGBA frames to H.264 RTP payloads, 16 kHz audio to Opus packets. Each runs on
 //! the thread that calls it and publishes nothing itself: the caller hands the result to the hub.
+//!
+//! Input: RGBA8 frames; 16 kHz mono hops. Output: H.264 RTP payloads; Opus frames. Thread: the caller's (the
+//! branch's encode and audio-out threads).
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +17,7 @@ use rtc::rtp::codec::h264::H264Payloader;
 use rtc::rtp::packetizer::Payloader;
 
 use super::{AudioFrame, StreamError, VideoFrame};
-use crate::audio::SAMPLE_RATE_HZ;
+use crate::vocab::clock::SAMPLE_RATE_HZ;
 
 /// The RTP packet size facecast sends, SRTP tag included: 1200 bytes stays under every path's MTU.
 pub(crate) const RTP_MTU: usize = 1200;
@@ -240,7 +243,7 @@ mod tests {
         assert_eq!(frames.len(), 3);
         assert_eq!(frames.iter().map(|f| f.ticks_48k).collect::<Vec<_>>(), [0, 960, 1920]);
         assert!(frames.iter().all(|f| !f.payload.is_empty() && f.payload.len() < 400));
-        let mut dec = opus::Decoder::new(16_000, opus::Channels::Mono).unwrap();
+        let mut dec = opus::Decoder::new(SAMPLE_RATE_HZ, opus::Channels::Mono).unwrap();
         let mut out = [0f32; 320];
         assert_eq!(dec.decode_float(&frames[0].payload, &mut out, false).unwrap(), 320);
         assert!(enc.lookahead_secs() > 0.0 && enc.lookahead_secs() < 0.02);

@@ -20,6 +20,7 @@
 //!
 //! Architecture Invariant: only `output/stream/` knows webrtc, rtc, axum, tokio, Opus and HTTP.
 
+mod branch;
 mod codec;
 mod peer;
 mod whep;
@@ -33,6 +34,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
+pub use branch::{AudioHop, StreamBranch, StreamProbe, StreamSink, StreamStats};
 pub use codec::{H264Stream, OpusStream, paint_sync_marker};
 pub use whep::check_offer;
 
@@ -69,6 +71,12 @@ pub enum StreamError {
     /// The WHIP server refused or could not be reached.
     #[error("WHIP {url}: {reason}")]
     Whip { url: String, reason: String },
+    /// A stream thread could not be started.
+    #[error("cannot start a stream thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// A stream thread panicked.
+    #[error("a stream thread panicked")]
+    Panicked,
 }
 
 /// One encoded video frame, cut into RTP payloads once for every peer.

@@ -1,6 +1,8 @@
 //! One WebRTC peer that receives the avatar: a viewer (WHEP) or a media server (WHIP). It owns a peer
 //! connection with one H.264 and one Opus track, and forwards the hub's media to them until the
 //! connection fails or closes, or the server shuts down.
+//!
+//! Input: the hub's media and the peer's RTCP. Output: RTP to the peer. Thread: tasks on the stream runtime.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;

@@ -6,6 +6,8 @@
 //! [`StreamServer::start`](super::StreamServer::start)), compared in constant time; request bodies of
 //! at most [`MAX_BODY_BYTES`]; at most `max_viewers` sessions, counting those still connecting; an offer
 //! that is not SDP, or offers no H.264 video to receive, gets 400 with the reason.
+//!
+//! Input: HTTP requests. Output: the viewer page, SDP answers, peers. Thread: tasks on the stream runtime.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -3,6 +3,9 @@
 //! offer, `POST`s it with the bearer token, takes the answer, and deletes the session (`DELETE` on its
 //! `Location`) when it stops. A refused or broken session is retried, one second after the first
 //! failure and up to 30 s apart after more.
+//!
+//! Input: the hub's media and a WHIP URL. Output: one pushed session, kept up. Thread: tasks on the stream runtime
+//! (its HTTP on a blocking task).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

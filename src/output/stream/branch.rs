@@ -1,4 +1,8 @@
-//! The live loop's WebRTC branch: two threads between the loop and `output::stream`.
+//! The live loop's WebRTC branch: two threads between the live loop and the hub.
+//!
+//! Input: rendered frames (RGBA, hand-off instant, motion lag) and a copy of every 10 ms hop. Output:
+//! H.264 and Opus frames published into the [`MediaHub`]. Threads: `encode` and `audio-out`, started
+//! here; the live loop's render and audio threads only send into their queues.
 //!
 //! ```text
 //! [render] frame (RGBA, hand-off instant, motion lag) --frames (2)--> [encode] H.264 once --> hub
@@ -21,16 +25,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::audio::SAMPLE_RATE_HZ;
-use crate::features::HOP_SAMPLES;
-use crate::output::stream::{H264Stream, MediaHub, OpusStream, StreamError, paint_sync_marker};
-
-use super::PipelineError;
-use super::queue::{Disconnected, DropOldestReceiver, DropOldestSender, drop_oldest};
-use super::telemetry::{Latency, StreamStats};
+use super::{H264Stream, MediaHub, OpusStream, StreamError, StreamServer, paint_sync_marker};
+use crate::output::{Frame, FrameSink, OutputError, Staged};
+use crate::queue::{Disconnected, DropOldestReceiver, DropOldestSender, drop_oldest};
+use crate::vocab::FrameGeometry;
+use crate::vocab::clock::HOP_SAMPLES;
+use crate::vocab::latency::{Latency, Percentiles};
 
 /// One rendered frame on its way to the encoder.
-pub(crate) struct StreamFrame {
+struct StreamFrame {
     pub rgba: Vec<u8>,
     /// When the render handed it off.
     pub presented: Instant,
@@ -41,14 +44,14 @@ pub(crate) struct StreamFrame {
 }
 
 /// One 10 ms hop of 16 kHz audio, stamped where its last sample lies on the arrival clock.
-pub(crate) struct AudioHop {
+pub struct AudioHop {
     pub samples: [f32; HOP_SAMPLES],
     pub end_at: Instant,
 }
 
 /// The audio delay the receivers need, in microseconds; `u64::MAX` until the first frames measured it.
 #[derive(Default)]
-pub(crate) struct SharedDelay(AtomicU64);
+pub struct SharedDelay(AtomicU64);
 
 impl SharedDelay {
     fn new() -> Self {
@@ -60,7 +63,7 @@ impl SharedDelay {
     }
 
     /// The delay, once known.
-    pub(crate) fn get(&self) -> Option<Duration> {
+    pub fn get(&self) -> Option<Duration> {
         let us = self.0.load(Ordering::Acquire);
         (us != u64::MAX).then(|| Duration::from_micros(us))
     }
@@ -75,7 +78,7 @@ const DELAY_HYSTERESIS_SECS: f64 = 0.010;
 
 /// The running median of the audio delay, with hysteresis.
 #[derive(Default)]
-pub(crate) struct DelayEstimate {
+pub struct DelayEstimate {
     window: VecDeque<f64>,
     sorted: Vec<f64>,
     used: Option<f64>,
@@ -83,7 +86,7 @@ pub(crate) struct DelayEstimate {
 
 impl DelayEstimate {
     /// Takes one frame's delay, seconds; returns the delay to use from now on when it changes.
-    pub(crate) fn observe(&mut self, secs: f64) -> Option<f64> {
+    pub fn observe(&mut self, secs: f64) -> Option<f64> {
         if self.window.len() == DELAY_WINDOW {
             self.window.pop_front();
         }
@@ -107,15 +110,14 @@ impl DelayEstimate {
 
 /// What the branch measures, for the stats.
 #[derive(Default)]
-pub(crate) struct StreamTelemetry {
+pub struct StreamTelemetry {
     pub encode: Latency,
     pub frames_encoded: u64,
 }
 
 /// The branch's threads and queues.
-pub(crate) struct StreamBranch {
-    pub frames: DropOldestSender<StreamFrame>,
-    pub recycle: DropOldestReceiver<Vec<u8>>,
+pub struct StreamBranch {
+    sink: Option<StreamSink>,
     /// The audio thread's end of the audio-out queue, until it takes it.
     pub audio: Option<DropOldestSender<AudioHop>>,
     pub delay: Arc<SharedDelay>,
@@ -126,21 +128,22 @@ pub(crate) struct StreamBranch {
 
 impl StreamBranch {
     /// Starts the encode and audio-out threads, which publish into `hub`, until `stop`.
-    pub(crate) fn start(
+    pub fn start(
         hub: &Arc<MediaHub>,
-        size: u32,
-        fps: u32,
+        frame: FrameGeometry,
         cfg: &crate::config::StreamConfig,
         stop: &Arc<AtomicBool>,
-    ) -> Result<Self, PipelineError> {
-        let mut h264 = H264Stream::new(size, fps, cfg.video_bitrate_kbps, cfg.keyframe_interval_secs, hub.epoch())?;
+    ) -> Result<Self, StreamError> {
+        let size = frame.side_px();
+        let mut h264 =
+            H264Stream::new(size, frame.fps(), cfg.video_bitrate_kbps, cfg.keyframe_interval_secs, hub.epoch())?;
         let mut opus = OpusStream::new(cfg.audio_bitrate_kbps)?;
         let (frames, frames_rx) = drop_oldest::<StreamFrame>(2);
         let (recycle_tx, recycle) = drop_oldest::<Vec<u8>>(4);
         let (audio, audio_rx) = drop_oldest::<AudioHop>(200);
         let delay = Arc::new(SharedDelay::new());
         let telemetry = Arc::new(std::sync::Mutex::new(StreamTelemetry::default()));
-        let spawn_err = |e: std::io::Error| PipelineError::Invalid(format!("cannot start a stream thread: {e}"));
+        let spawn_err = StreamError::Thread;
         let encode = {
             let (hub, delay, telemetry, stop) =
                 (Arc::clone(hub), Arc::clone(&delay), Arc::clone(&telemetry), Arc::clone(stop));
@@ -226,8 +229,7 @@ impl StreamBranch {
                 .map_err(spawn_err)?
         };
         Ok(Self {
-            frames,
-            recycle,
+            sink: Some(StreamSink { frames, recycle }),
             audio: Some(audio),
             delay,
             telemetry,
@@ -236,8 +238,31 @@ impl StreamBranch {
         })
     }
 
+    /// The sink the render hands frames to (once; `None` after).
+    pub fn take_sink(&mut self) -> Option<StreamSink> {
+        self.sink.take()
+    }
+
+    /// Joins the threads (the caller has set the stop flag).
+    pub fn join(mut self) -> Result<(), StreamError> {
+        for handle in [self.encode.take(), self.audio_out.take()].into_iter().flatten() {
+            handle.join().map_err(|_| StreamError::Panicked)??;
+        }
+        Ok(())
+    }
+}
+
+/// The frame side of the branch: each frame is copied into a recycled buffer and queued for the
+/// encode thread, which paints the sync marker, encodes and publishes it. Never blocks: a full queue
+/// drops its oldest frame.
+pub struct StreamSink {
+    frames: DropOldestSender<StreamFrame>,
+    recycle: DropOldestReceiver<Vec<u8>>,
+}
+
+impl StreamSink {
     /// A buffer for the next frame: a recycled one, or a new one the first times.
-    pub(crate) fn buffer(&self, len: usize) -> Vec<u8> {
+    fn buffer(&self, len: usize) -> Vec<u8> {
         match self.recycle.try_recv() {
             Ok(Some(mut v)) if v.capacity() >= len => {
                 v.clear();
@@ -246,21 +271,28 @@ impl StreamBranch {
             _ => Vec::with_capacity(len),
         }
     }
+}
 
-    /// Joins the threads (the caller has set the stop flag).
-    pub(crate) fn join(mut self) -> Result<(), PipelineError> {
-        for handle in [self.encode.take(), self.audio_out.take()].into_iter().flatten() {
-            match handle.join() {
-                Ok(r) => r?,
-                Err(_) => return Err(PipelineError::Invalid("a stream thread panicked".into())),
-            }
-        }
+impl FrameSink for StreamSink {
+    fn write(&mut self, frame: &Frame<'_>) -> Result<(), OutputError> {
+        let mut rgba = self.buffer(frame.rgba.len());
+        rgba.extend_from_slice(frame.rgba);
+        self.frames.send(StreamFrame {
+            rgba,
+            presented: frame.presented,
+            motion_lag_secs: frame.motion_lag_secs,
+            marker: frame.marker,
+        });
         Ok(())
+    }
+
+    fn finish(self: Box<Self>, _stop: &AtomicBool) -> Result<Option<Staged>, OutputError> {
+        Ok(None)
     }
 }
 
 /// What the stats report of the stream.
-pub(crate) struct StreamProbe {
+pub struct StreamProbe {
     hub: Arc<MediaHub>,
     whep_url: Option<String>,
     telemetry: Arc<std::sync::Mutex<StreamTelemetry>>,
@@ -268,7 +300,7 @@ pub(crate) struct StreamProbe {
 }
 
 impl StreamProbe {
-    pub(crate) fn new(server: &crate::output::stream::StreamServer, branch: &StreamBranch) -> Self {
+    pub fn new(server: &StreamServer, branch: &StreamBranch) -> Self {
         Self {
             hub: Arc::clone(server.hub()),
             whep_url: server.whep_addr().map(|a| format!("http://{a}/")),
@@ -277,7 +309,7 @@ impl StreamProbe {
         }
     }
 
-    pub(crate) fn stats(&self) -> StreamStats {
+    pub fn stats(&self) -> StreamStats {
         let c = &self.hub.counters;
         let t = self.telemetry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         StreamStats {
@@ -294,30 +326,27 @@ impl StreamProbe {
     }
 }
 
-/// The test pattern's sound is loud above this RMS (-34 dBFS); speech peaks are louder still.
-pub(crate) const MARKER_RMS: f32 = 0.02;
-
-/// Hops the sync marker looks back over (one second).
-const MARKER_HISTORY: usize = 100;
-
-/// The loudness of the last second of hops, to tell whether the sound a frame shows was loud.
-#[derive(Default)]
-pub(crate) struct Loudness(VecDeque<(Instant, f32)>);
-
-impl Loudness {
-    /// Records a hop ending at `end_at` on the arrival clock.
-    pub(crate) fn push(&mut self, end_at: Instant, rms: f32) {
-        if self.0.len() == MARKER_HISTORY {
-            self.0.pop_front();
-        }
-        self.0.push_back((end_at, rms));
-    }
-
-    /// Whether the hop holding the instant `at` was loud.
-    pub(crate) fn loud_at(&self, at: Instant) -> bool {
-        let hop = Duration::from_secs_f64(HOP_SAMPLES as f64 / f64::from(SAMPLE_RATE_HZ));
-        self.0.iter().find(|(end, _)| at <= *end && *end <= at + hop).is_some_and(|(_, rms)| *rms > MARKER_RMS)
-    }
+/// The WebRTC output's figures.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StreamStats {
+    /// The viewer page, when WHEP is served.
+    pub whep_url: Option<String>,
+    /// Peers (WHEP viewers and the WHIP server) connected now.
+    pub peers_now: u64,
+    /// Peers that have connected since the start.
+    pub peers_total: u64,
+    /// Video frames encoded and published (frames are encoded only while someone watches).
+    pub video_frames_sent: u64,
+    /// Opus frames published.
+    pub audio_frames_sent: u64,
+    /// Keyframes asked for (joins, PLI/FIR, peers that fell behind).
+    pub keyframe_requests: u64,
+    /// Frames peers skipped because they fell behind, over all peers.
+    pub peer_skipped_frames: u64,
+    /// The encode thread per frame: sync marker, H.264 encode and packetization.
+    pub encode_ms: Option<Percentiles>,
+    /// How long each piece of audio is held so that it leaves with the video that shows it.
+    pub audio_delay_ms: Option<f64>,
 }
 
 #[cfg(test)]
@@ -339,20 +368,5 @@ mod tests {
         // A lasting shift of 20 ms is taken once the median has moved.
         let moved: Vec<_> = (0..DELAY_WINDOW).filter_map(|_| e.observe(0.090)).collect();
         assert_eq!(moved, [0.090]);
-    }
-
-    #[test]
-    fn loudness_is_looked_up_by_the_hop_that_holds_the_instant() {
-        let t0 = Instant::now();
-        let mut l = Loudness::default();
-        for i in 1..=20u64 {
-            l.push(t0 + Duration::from_millis(10 * i), if (5..8).contains(&i) { 0.3 } else { 0.0 });
-        }
-        // Hop i covers (10 (i - 1), 10 i] ms: hops 5 to 7 are loud, (40, 70] ms.
-        assert!(l.loud_at(t0 + Duration::from_millis(45)));
-        assert!(l.loud_at(t0 + Duration::from_millis(69)));
-        assert!(!l.loud_at(t0 + Duration::from_millis(75)));
-        assert!(!l.loud_at(t0 + Duration::from_millis(35)));
-        assert!(!l.loud_at(t0 + Duration::from_secs(5)), "an instant past the history is not loud");
     }
 }

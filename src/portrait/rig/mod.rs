@@ -15,12 +15,12 @@
 //!   to the corners' 0.45 as `1 - u^2` along the mouth, so the opening is an arc);
 //! - `lip_close` brings the inner lips together over the source's own gap;
 //! - `lip_round` draws the mouth corners in, `lip_stretch` pushes them out (0.12 and 0.08 mouth widths);
-//! - `blink_right` / `blink_left` shut an eye ([`Pose::blink`]): the renderer's lid pass closes each of
+//! - `blink_right` / `blink_left` shut an eye (`Pose::blink`): the renderer's lid pass closes each of
 //!   the seven upper-lid keypoints 92% of the way to its lower-lid partner (`blink_offset`). The warp
 //!   does not move them: blended Gaussian maps smeared the iris into a vertical bar instead of closing
 //!   the eye.
 //!
-//! - `gaze_x` / `gaze_y` turn the eyeballs ([`Pose::gaze`]): the renderer's eye pass redraws each eye
+//! - `gaze_x` / `gaze_y` turn the eyeballs (`Pose::gaze`): the renderer's eye pass redraws each eye
 //!   from the source in the eye's own coordinates, shifted; no keypoint moves;
 //! - `smile` lifts the mouth corners (0.07 mouth widths) and widens them (0.06), the lips by the square
 //!   of their place along the mouth so they curve up, and lifts the cheeks (0.04);
@@ -36,259 +36,24 @@
 //! - `breath` raises the head and shoulders by up to 0.006 face heights.
 //!
 //! Without head motion the Jacobians are the identity: the mouth and eye keypoints translate.
+//!
+//! Input: the landmarks, the face's measures, the framing and `[rig]`, once; then motion parameters per frame.
+//! Output: [`Rig`], then a [`Pose`] per frame. Thread: the caller's (the render thread drives it per frame).
 
 use glam::{Mat2, Vec2};
 
-use super::{FaceGeometry, Framing};
+mod layout;
+mod poses;
+
+pub use layout::{EYE_OUTLINES, INNER_LIP_OUTLINE, OUTER_LIP_OUTLINE, Region, inside_polygon};
+pub use poses::{closed_sheet_poses, sheet_poses};
+
+use layout::{BODY_RING, FACE_OVAL, HEAD_RING, INNER_LOWER, INNER_UPPER, LAYOUT, LID_CLOSURE, LID_PAIRS};
+
+use super::FaceGeometry;
 use crate::config::{RigConfig, Teeth};
-use crate::motion::{MotionParams, NOD_DEG};
-
-/// What part of the face a keypoint belongs to; it sets the spread and the jaw gain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Region {
-    /// Lower lip, inner and outer.
-    LowerLip,
-    /// Upper lip, inner and outer.
-    UpperLip,
-    /// Mouth corners, inner and outer.
-    MouthCorner,
-    /// Chin.
-    Chin,
-    /// Lower jaw line.
-    Jaw,
-    /// Upper jaw line, near the ears.
-    UpperJaw,
-    /// Eye corners.
-    Eye,
-    /// Upper lid of the person's right eye (on the image's left); it closes with `blink_right`.
-    UpperLidRight,
-    /// Upper lid of the person's left eye; it closes with `blink_left`.
-    UpperLidLeft,
-    /// Lower lids: they hold still and the upper lid closes onto them.
-    LowerLid,
-    /// Nose.
-    Nose,
-    /// Brows: they rise with `brow_raise`.
-    Brow,
-    /// Cheeks: they rise with `smile`.
-    Cheek,
-    /// Fixed anchors: forehead, face outline.
-    Anchor,
-    /// Hair and the back of the head: a ring outside the face oval that turns with the head.
-    Head,
-    /// Neck, shoulders and the background near the head: a wider ring that holds still while the head
-    /// turns.
-    Body,
-}
-
-impl Region {
-    fn jaw_gain(self) -> f32 {
-        match self {
-            Self::LowerLip | Self::Chin => 1.0,
-            Self::Jaw => 0.7,
-            Self::MouthCorner => 0.45,
-            Self::UpperJaw => 0.3,
-            Self::UpperLip => -0.03,
-            Self::Eye
-            | Self::UpperLidRight
-            | Self::UpperLidLeft
-            | Self::LowerLid
-            | Self::Nose
-            | Self::Brow
-            | Self::Cheek
-            | Self::Anchor
-            | Self::Head
-            | Self::Body => 0.0,
-        }
-    }
-}
-
-/// The keypoints: (Face Mesh landmark, region). Face Mesh indices as in the MediaPipe canonical mesh.
-const LAYOUT: &[(usize, Region)] = &[
-    // lower lip: inner 14 (centre) .. then outer 17 (centre) ..
-    (14, Region::LowerLip),
-    (87, Region::LowerLip),
-    (317, Region::LowerLip),
-    (178, Region::LowerLip),
-    (402, Region::LowerLip),
-    (88, Region::LowerLip),
-    (318, Region::LowerLip),
-    (17, Region::LowerLip),
-    (84, Region::LowerLip),
-    (314, Region::LowerLip),
-    (181, Region::LowerLip),
-    (405, Region::LowerLip),
-    (91, Region::LowerLip),
-    (321, Region::LowerLip),
-    // upper lip: inner 13 (centre) .., outer 0 (centre) ..
-    (13, Region::UpperLip),
-    (82, Region::UpperLip),
-    (312, Region::UpperLip),
-    (81, Region::UpperLip),
-    (311, Region::UpperLip),
-    (80, Region::UpperLip),
-    (310, Region::UpperLip),
-    (0, Region::UpperLip),
-    (37, Region::UpperLip),
-    (267, Region::UpperLip),
-    (39, Region::UpperLip),
-    (269, Region::UpperLip),
-    (40, Region::UpperLip),
-    (270, Region::UpperLip),
-    // mouth corners: outer 61 / 291, inner 78 / 308
-    (61, Region::MouthCorner),
-    (291, Region::MouthCorner),
-    (78, Region::MouthCorner),
-    (308, Region::MouthCorner),
-    // chin and jaw
-    (152, Region::Chin),
-    (148, Region::Chin),
-    (377, Region::Chin),
-    (175, Region::Chin),
-    (199, Region::Chin),
-    (200, Region::Chin),
-    (176, Region::Jaw),
-    (400, Region::Jaw),
-    (149, Region::Jaw),
-    (378, Region::Jaw),
-    (150, Region::Jaw),
-    (379, Region::Jaw),
-    (136, Region::UpperJaw),
-    (365, Region::UpperJaw),
-    (172, Region::UpperJaw),
-    (397, Region::UpperJaw),
-    // eyes: corners 33, 133 (right), 362, 263 (left); upper and lower lids in matching order
-    (33, Region::Eye),
-    (133, Region::Eye),
-    (362, Region::Eye),
-    (263, Region::Eye),
-    (246, Region::UpperLidRight),
-    (161, Region::UpperLidRight),
-    (160, Region::UpperLidRight),
-    (159, Region::UpperLidRight),
-    (158, Region::UpperLidRight),
-    (157, Region::UpperLidRight),
-    (173, Region::UpperLidRight),
-    (7, Region::LowerLid),
-    (163, Region::LowerLid),
-    (144, Region::LowerLid),
-    (145, Region::LowerLid),
-    (153, Region::LowerLid),
-    (154, Region::LowerLid),
-    (155, Region::LowerLid),
-    (466, Region::UpperLidLeft),
-    (388, Region::UpperLidLeft),
-    (387, Region::UpperLidLeft),
-    (386, Region::UpperLidLeft),
-    (385, Region::UpperLidLeft),
-    (384, Region::UpperLidLeft),
-    (398, Region::UpperLidLeft),
-    (249, Region::LowerLid),
-    (390, Region::LowerLid),
-    (373, Region::LowerLid),
-    (374, Region::LowerLid),
-    (380, Region::LowerLid),
-    (381, Region::LowerLid),
-    (382, Region::LowerLid),
-    // nose
-    (1, Region::Nose),
-    (2, Region::Nose),
-    (4, Region::Nose),
-    (98, Region::Nose),
-    (327, Region::Nose),
-    // brows: outer end, middle and inner end of the upper edge, person's right first
-    (70, Region::Brow),
-    (105, Region::Brow),
-    (107, Region::Brow),
-    (300, Region::Brow),
-    (334, Region::Brow),
-    (336, Region::Brow),
-    // cheeks
-    (205, Region::Cheek),
-    (425, Region::Cheek),
-    (50, Region::Cheek),
-    (280, Region::Cheek),
-    // fixed anchors: forehead, outline
-    (10, Region::Anchor),
-    (151, Region::Anchor),
-    (9, Region::Anchor),
-    (58, Region::Anchor),
-    (288, Region::Anchor),
-    (132, Region::Anchor),
-    (361, Region::Anchor),
-    (234, Region::Anchor),
-    (454, Region::Anchor),
-    (93, Region::Anchor),
-    (323, Region::Anchor),
-    (127, Region::Anchor),
-    (356, Region::Anchor),
-];
-
-/// Each upper-lid landmark and the lower-lid landmark it closes onto.
-const LID_PAIRS: [(usize, usize); 14] = [
-    (246, 7),
-    (161, 163),
-    (160, 144),
-    (159, 145),
-    (158, 153),
-    (157, 154),
-    (173, 155),
-    (466, 249),
-    (388, 390),
-    (387, 373),
-    (386, 374),
-    (385, 380),
-    (384, 381),
-    (398, 382),
-];
-
-/// Each eye's opening: outer corner, the seven upper-lid landmarks, inner corner, then the lower lid
-/// back towards the outer corner. Person's right eye first (on the image's left).
-pub const EYE_OUTLINES: [[usize; 16]; 2] = [
-    [33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7],
-    [263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249],
-];
-
-/// The face oval in Face Mesh order, clockwise from the forehead. Its upper part, pushed outwards, places
-/// the hair ring ([`Region::Head`]); all of it, pushed further, the still ring ([`Region::Body`]).
-const FACE_OVAL: [usize; 36] = [
-    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150,
-    136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
-];
-/// The hair ring's distance from the face centre, as a multiple of the oval's.
-const HEAD_RING: f32 = 1.5;
-/// The still ring's distance from the face centre, as a multiple of the oval's.
-const BODY_RING: f32 = 2.2;
-
-/// How far a shut lid travels, as a share of the way to the lower lid (short of it, so the lids
-/// never cross and fold).
-const LID_CLOSURE: f32 = 0.92;
-
-/// The inner-lip outline, Face Mesh landmarks in order around the mouth opening: from the corner on the
-/// image's left along the upper lip to the other corner, then back along the lower lip.
-pub const INNER_LIP_OUTLINE: [usize; 16] = [78, 80, 81, 82, 13, 312, 311, 310, 308, 318, 402, 317, 14, 87, 178, 88];
-
-/// The outer-lip outline, in the same order: from the corner on the image's left along the upper lip's
-/// outer edge to the other corner, then back along the lower lip's.
-pub const OUTER_LIP_OUTLINE: [usize; 16] = [61, 40, 39, 37, 0, 267, 269, 270, 291, 321, 405, 314, 17, 84, 181, 91];
-
-/// Whether point `q` lies inside the closed polygon through `points` (even-odd rule).
-pub fn inside_polygon(points: &[Vec2], q: Vec2) -> bool {
-    let mut inside = false;
-    for (i, a) in points.iter().enumerate() {
-        let b = points[(i + 1) % points.len()];
-        if (a.y > q.y) != (b.y > q.y) && q.x < (b.x - a.x) * (q.y - a.y) / (b.y - a.y) + a.x {
-            inside = !inside;
-        }
-    }
-    inside
-}
-
-/// Face Mesh landmark of the inner upper lip's centre.
-const INNER_UPPER: usize = 13;
-/// Face Mesh landmark of the inner lower lip's centre.
-const INNER_LOWER: usize = 14;
+use crate::vocab::motion::{MotionParams, NOD_DEG};
+use crate::vocab::{Framing, MouthLook, Pose, RigGeometry, WarpKeypoint};
 
 /// One keypoint of the rig.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -318,43 +83,6 @@ pub struct RigKeypoint {
     pub blink_offset: Vec2,
     /// Depth behind the head's pivot, frame units (Face Mesh z; the head turns about the pivot).
     pub depth: f32,
-}
-
-/// The driving state of every keypoint at one instant: positions and Jacobians, plus how far each
-/// eye is shut.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Pose {
-    /// Driving positions, output-frame coordinates.
-    pub drv: Vec<Vec2>,
-    /// Jacobians.
-    pub jac: Vec<Mat2>,
-    /// How far each eye (person's right, left) is shut, 0..1. The renderer's lid pass closes the upper
-    /// lid from its driving position towards the lower lid by this much; the warp does not see it.
-    pub blink: [f32; 2],
-    /// Where the eyes look, (across, down), -1..1 ([`MotionParams::gaze_x`], `gaze_y`). The renderer's
-    /// eye pass moves the eyeball under the lids; the warp does not see it.
-    pub gaze: [f32; 2],
-}
-
-impl Pose {
-    /// Values per keypoint in [`to_flat`](Self::to_flat): x, y and the four Jacobian entries.
-    pub const FLAT_PER_KEYPOINT: usize = 6;
-
-    /// Writes positions and Jacobians into `out` (6 values per keypoint: x, y, J00, J01, J10, J11),
-    /// the layout the smoother filters.
-    pub fn to_flat(&self, out: &mut [f32]) {
-        for ((o, p), j) in out.chunks_exact_mut(Self::FLAT_PER_KEYPOINT).zip(&self.drv).zip(&self.jac) {
-            o.copy_from_slice(&[p.x, p.y, j.x_axis.x, j.y_axis.x, j.x_axis.y, j.y_axis.y]);
-        }
-    }
-
-    /// Reads the layout of [`to_flat`](Self::to_flat) back.
-    pub fn from_flat(&mut self, flat: &[f32]) {
-        for ((o, p), j) in flat.chunks_exact(Self::FLAT_PER_KEYPOINT).zip(&mut self.drv).zip(&mut self.jac) {
-            *p = Vec2::new(o[0], o[1]);
-            *j = Mat2::from_cols(Vec2::new(o[2], o[4]), Vec2::new(o[3], o[5]));
-        }
-    }
 }
 
 /// How far breathing moves the head and shoulders at `breath = 1`, in face heights.
@@ -577,9 +305,28 @@ impl Rig {
         }
     }
 
-    /// Mouth width (corner to corner) of the source, frame units.
-    pub fn mouth_width(&self) -> f32 {
-        self.mouth_width
+    /// The rig as the renderer draws it, with the portrait's `framing` and the `mouth` look that
+    /// [`super::mouth::look`] found.
+    pub fn geometry(&self, framing: Framing, mouth: MouthLook) -> RigGeometry {
+        RigGeometry {
+            framing,
+            keypoints: self
+                .keypoints
+                .iter()
+                .map(|k| WarpKeypoint { src: k.src, spread: k.sigma, weight: k.weight, blink_offset: k.blink_offset })
+                .collect(),
+            right: self.right,
+            down: self.down,
+            background_weight: self.background_weight,
+            inner_lip_outline: self.inner_lip_outline,
+            outer_lip_outline: self.outer_lip_outline,
+            eye_outlines: self.eye_outlines,
+            inner_upper: self.inner_upper,
+            inner_lower: self.inner_lower,
+            rest_gap: self.rest_gap,
+            mouth_width: self.mouth_width,
+            mouth,
+        }
     }
 
     /// Index (into `keypoints`) of the inner upper lip's centre.
@@ -590,28 +337,6 @@ impl Rig {
     /// Index (into `keypoints`) of the inner lower lip's centre.
     pub fn inner_lower(&self) -> usize {
         self.inner_lower
-    }
-
-    /// The inner-lip gap in `pose` beyond the source's own, frame units: how much mouth interior the
-    /// renderer must draw (0 at rest and whenever the lips are no further apart than in the portrait).
-    pub fn extra_gap(&self, pose: &Pose) -> f32 {
-        let gap = (pose.drv[self.inner_lower] - pose.drv[self.inner_upper]).dot(self.down);
-        (gap - self.rest_gap).max(0.0)
-    }
-
-    /// How much nearer together the inner lips are in `pose` than in the portrait, frame units: the
-    /// largest shrink of the seven upper/lower inner-lip pairs' gaps (0 when none is closer). Where the
-    /// lips close over the portrait's own opening the renderer's lip pass keeps them apart from what
-    /// was between them (teeth).
-    pub fn lip_squeeze(&self, pose: &Pose) -> f32 {
-        let o = &self.inner_lip_outline;
-        (1..8)
-            .map(|i| {
-                let (up, low) = (o[i], o[16 - i]);
-                let source_gap = (self.keypoints[low].src - self.keypoints[up].src).dot(self.down);
-                source_gap - (pose.drv[low] - pose.drv[up]).dot(self.down)
-            })
-            .fold(0.0, f32::max)
     }
 
     /// A pose with every keypoint at rest (driving = source, identity Jacobians).
@@ -733,19 +458,6 @@ mod tests {
     }
 
     #[test]
-    fn flat_round_trip() {
-        let rig = rig();
-        let mut pose = rig.rest_pose();
-        rig.drive(&MotionParams { jaw_open: 0.7, lip_round: 0.3, ..Default::default() }, &mut pose);
-        pose.jac[3] = Mat2::from_cols(Vec2::new(1.0, 0.2), Vec2::new(-0.1, 0.9));
-        let mut flat = vec![0.0; pose.drv.len() * Pose::FLAT_PER_KEYPOINT];
-        pose.to_flat(&mut flat);
-        let mut back = rig.rest_pose();
-        back.from_flat(&flat);
-        assert_eq!(back, pose);
-    }
-
-    #[test]
     fn smile_lifts_and_widens_the_corners_and_nod_tips_the_head() {
         let rig = rig();
         let rest = rig.rest_pose();
@@ -813,35 +525,4 @@ mod blink_tests {
             assert!((k.blink_offset - Vec2::new(0.0, 0.92 * 0.08)).length() < 1e-5, "lid {}", k.landmark);
         }
     }
-}
-
-/// The poses of the reference contact sheet, by name: neutral, jaw 0.5 and 1.0, lip_round, lip_stretch,
-/// blink, yaw +-10 degrees, pitch +-8 degrees, roll +-8 degrees, smile, brow_raise and gaze to either
-/// side.
-pub fn sheet_poses() -> [(&'static str, MotionParams); 16] {
-    let p = MotionParams::default;
-    [
-        ("neutral", p()),
-        ("jaw_0.5", MotionParams { jaw_open: 0.5, ..p() }),
-        ("jaw_1.0", MotionParams { jaw_open: 1.0, ..p() }),
-        ("lip_round", MotionParams { lip_round: 1.0, ..p() }),
-        ("lip_stretch", MotionParams { lip_stretch: 1.0, ..p() }),
-        ("blink", MotionParams { blink_right: 1.0, blink_left: 1.0, ..p() }),
-        ("yaw_+10", MotionParams { head_yaw_deg: 10.0, ..p() }),
-        ("yaw_-10", MotionParams { head_yaw_deg: -10.0, ..p() }),
-        ("pitch_+8", MotionParams { head_pitch_deg: 8.0, ..p() }),
-        ("pitch_-8", MotionParams { head_pitch_deg: -8.0, ..p() }),
-        ("roll_+8", MotionParams { head_roll_deg: 8.0, ..p() }),
-        ("roll_-8", MotionParams { head_roll_deg: -8.0, ..p() }),
-        ("smile", MotionParams { smile: 1.0, ..p() }),
-        ("brow_raise", MotionParams { brow_raise: 1.0, ..p() }),
-        ("gaze_+1", MotionParams { gaze_x: 1.0, ..p() }),
-        ("gaze_-1", MotionParams { gaze_x: -1.0, ..p() }),
-    ]
-}
-
-/// [`sheet_poses`] with the mouth closed at rest (`lip_close = 1`): a portrait that shows its teeth
-/// played as a closed-mouth one.
-pub fn closed_sheet_poses() -> [(&'static str, MotionParams); 16] {
-    sheet_poses().map(|(name, params)| (name, MotionParams { lip_close: 1.0, ..params }))
 }

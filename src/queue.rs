@@ -1,4 +1,6 @@
-//! Bounded queues between stages that drop the oldest item rather than block, and count what they drop.
+//! Bounded queues between threads that drop the oldest item rather than block, and count what they drop.
+//!
+//! Input: items from one thread. Output: the same items on another, the newest kept. Thread: any two.
 //!
 //! A live stage must never wait on a slower one downstream: a newer item is always worth more than an
 //! older one (the newest audio, the newest pose). So a full queue gives up its oldest item to make room,

@@ -1,0 +1,88 @@
+//! `facecast devices`: what each stage can find on this machine, gathered in one place.
+//!
+//! Input: nothing. Output: [`Devices`]: audio inputs, cameras and GPU adapters, each list or the reason
+//! it could not be had. Thread: the caller's.
+
+use crate::audio::live::InputDeviceInfo;
+use crate::portrait::camera::CameraInfo;
+
+/// The devices every stage sees.
+#[derive(Debug, serde::Serialize)]
+pub struct Devices {
+    /// Audio inputs (`--input mic:NAME`), or why they cannot be listed.
+    pub audio_inputs: Result<Vec<InputDeviceInfo>, String>,
+    /// Cameras, or why they cannot be listed.
+    pub cameras: Result<Vec<CameraInfo>, String>,
+    /// GPU adapters, as "name (backend, type)".
+    pub gpu_adapters: Vec<String>,
+}
+
+/// Asks audio, portrait and render for their devices.
+pub fn list() -> Devices {
+    Devices {
+        audio_inputs: crate::audio::live::input_devices().map_err(|e| e.to_string()),
+        cameras: crate::portrait::camera::list(),
+        gpu_adapters: crate::gpu::adapters(),
+    }
+}
+
+impl Devices {
+    /// The lists as JSON: each list, or `{"error": reason}` in its place.
+    pub fn to_json(&self) -> serde_json::Value {
+        fn list<T: serde::Serialize>(l: &Result<Vec<T>, String>) -> serde_json::Value {
+            match l {
+                Ok(items) => serde_json::to_value(items).unwrap_or_default(),
+                Err(e) => serde_json::json!({ "error": e }),
+            }
+        }
+        serde_json::json!({
+            "audio_inputs": list(&self.audio_inputs),
+            "cameras": list(&self.cameras),
+            "gpu_adapters": self.gpu_adapters,
+        })
+    }
+
+    /// The lists as text, one section each.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(out, "audio inputs (--input mic:NAME):");
+        match &self.audio_inputs {
+            Ok(list) if list.is_empty() => out.push_str("  none\n"),
+            Ok(list) => {
+                for d in list {
+                    let _ = writeln!(
+                        out,
+                        "  {}{}{}",
+                        d.name,
+                        if d.is_default { " (default)" } else { "" },
+                        d.default_config.as_ref().map(|c| format!("  [{c}]")).unwrap_or_default()
+                    );
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "  cannot list: {e}");
+            }
+        }
+        let _ = writeln!(out, "cameras (listed only; the portrait comes from an image file):");
+        match &self.cameras {
+            Ok(list) if list.is_empty() => out.push_str("  none\n"),
+            Ok(list) => {
+                for c in list {
+                    let _ = writeln!(out, "  {} {} ({})", c.index, c.name, c.description);
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "  cannot list: {e}");
+            }
+        }
+        out.push_str("GPU adapters:\n");
+        if self.gpu_adapters.is_empty() {
+            out.push_str("  none\n");
+        }
+        for a in &self.gpu_adapters {
+            let _ = writeln!(out, "  {a}");
+        }
+        out
+    }
+}
