@@ -44,19 +44,41 @@ fn landmarks_land_where_the_asset_readme_says() {
 }
 
 #[test]
-fn rig_keypoints_cover_mouth_jaw_eyes_and_anchors() {
+fn rig_keypoints_sit_on_the_parts_an_independent_detector_finds() {
+    // The rig places its keypoints on Face Mesh landmarks by a table of indices; BlazeFace, a different
+    // model, finds the eyes and the mouth on its own. Each region's keypoints must sit on its part of
+    // the face as BlazeFace sees it: a wrong index in the table, a landmark model that drifted or a
+    // framing error moves a region off its part.
     use facecast::portrait::rig::Region;
     let p = astronaut();
-    for region in [
-        Region::LowerLip,
-        Region::UpperLip,
-        Region::MouthCorner,
-        Region::Chin,
-        Region::Jaw,
-        Region::Eye,
-        Region::Anchor,
-    ] {
-        assert!(p.rig.keypoints.iter().any(|k| k.region == region), "no {region:?} keypoint");
+    let d = &p.detection;
+    let frame = |q: Vec2| p.framing.frame_from_image(q);
+    let (eyes, mouth) = ([frame(d.right_eye), frame(d.left_eye)], frame(d.mouth));
+    let eye_gap = eyes[0].distance(eyes[1]);
+    let down = p.rig.down;
+    let mean = |region: Region| {
+        let pts: Vec<Vec2> = p.rig.keypoints.iter().filter(|k| k.region == region).map(|k| k.src).collect();
+        assert!(!pts.is_empty(), "no {region:?} keypoint");
+        pts.iter().sum::<Vec2>() / pts.len() as f32
+    };
+    for region in [Region::UpperLip, Region::LowerLip, Region::MouthCorner] {
+        let off = mean(region).distance(mouth) / eye_gap;
+        assert!(off < 0.3, "{region:?} keypoints sit {off:.2} eye gaps from BlazeFace's mouth");
+    }
+    assert!((mean(Region::LowerLip) - mean(Region::UpperLip)).dot(down) > 0.0, "the lower lip is not below the upper");
+    let chin_below_mouth = (mean(Region::Chin) - mouth).dot(down) / eye_gap;
+    assert!((0.3..1.2).contains(&chin_below_mouth), "the chin sits {chin_below_mouth:.2} eye gaps below the mouth");
+    // Eye keypoints (corners and lids) lie on the eye line, within half an eye's width of an eye centre;
+    // a brow is about a third of an eye gap above it.
+    let right = p.rig.right;
+    for k in p.rig.keypoints.iter().filter(|k| k.region == Region::Eye) {
+        let eye = if k.src.distance(eyes[0]) < k.src.distance(eyes[1]) { eyes[0] } else { eyes[1] };
+        let (across, up_down) = ((k.src - eye).dot(right) / eye_gap, (k.src - eye).dot(down) / eye_gap);
+        assert!(
+            across.abs() < 0.4 && up_down.abs() < 0.15,
+            "an eye keypoint (landmark {}) sits {across:.2} across and {up_down:.2} down from its eye, in eye gaps",
+            k.landmark
+        );
     }
     for k in &p.rig.keypoints {
         assert!(k.src.x.abs() < 1.0 && k.src.y.abs() < 1.0, "keypoint {k:?} outside the frame");

@@ -23,7 +23,20 @@ fn every_shader_validates() {
 }
 
 #[test]
-fn the_embedded_warp_shader_is_the_file_on_disk() {
-    let disk = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("shaders/warp.wgsl")).unwrap();
-    assert_eq!(facecast::render::WARP_WGSL, disk);
+fn the_warp_shaders_structs_have_the_sizes_the_renderer_writes() {
+    // The renderer writes its uniforms and keypoints as plain bytes (bytemuck): a field added on one side
+    // only, or a padding rule missed, would shift every value after it without any error from wgpu.
+    let src = facecast::render::WARP_WGSL;
+    let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{}", e.emit_to_string(src)));
+    let mut layouter = naga::proc::Layouter::default();
+    layouter.update(module.to_ctx()).unwrap();
+    for (name, rust_bytes) in facecast::render::SHADER_STRUCT_SIZES {
+        let (handle, _) = module
+            .types
+            .iter()
+            .find(|(_, ty)| ty.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("warp.wgsl has no struct {name}"));
+        let wgsl_bytes = layouter[handle].size as usize;
+        assert_eq!(rust_bytes, wgsl_bytes, "struct {name}: {rust_bytes} bytes in Rust, {wgsl_bytes} in warp.wgsl");
+    }
 }
