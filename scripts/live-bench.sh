@@ -9,14 +9,22 @@
 # sink with paplay, a clip then a second of silence, over and over. At the end it prints the summary and
 # leaves the stats in out/live_stats.json (one JSON object: latency percentiles, frames, drops,
 # overruns). Needs no GPU, sound card or display.
+#
+# FACECAST_BIN runs another build instead (no build then; for comparing two versions interleaved), and
+# STATS_OUT names another stats file.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 secs="${1:-60}"
 shift || true
 ./scripts/setup.sh
-cargo build --release --locked --quiet
-mkdir -p out
+bin="${FACECAST_BIN:-}"
+if [ -z "$bin" ]; then
+  cargo build --release --locked --quiet
+  bin=./target/release/facecast
+fi
+stats="${STATS_OUT:-out/live_stats.json}"
+mkdir -p out "$(dirname "$stats")"
 work="$(mktemp -d)"
 runtime="$work/xdg"
 mkdir -m 700 -p "$runtime"
@@ -40,7 +48,7 @@ for _ in $(seq 100); do
 done
 export DISPLAY="$display" XDG_RUNTIME_DIR="$runtime" PULSE_SERVER="unix:$runtime/pulse/native"
 
-./target/release/facecast live --hud --duration "$secs" --stats-json out/live_stats.json "$@" &
+"$bin" live --hud --duration "$secs" --stats-json "$stats" "$@" &
 live=$!
 pids+=($live)
 (
@@ -55,4 +63,4 @@ pids+=($live)
 ) &
 pids+=($!)
 wait "$live"
-echo "stats: out/live_stats.json" >&2
+echo "stats: $stats" >&2
