@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use facecast::Config;
 use facecast::config::BackgroundMode;
-use facecast::pipeline::live::{LiveInput, LiveJob, LiveOutput, PcmSpec};
+use facecast::pipeline::live::{FrameOutput, LiveInput, LiveJob, LiveOutput, PcmSpec};
 use facecast::pipeline::{self, Input, PipelineError, RenderJob, RenderSummary};
 use facecast::vocab::FrameGeometry;
 
@@ -61,10 +61,13 @@ struct LiveArgs {
     /// Where the avatar goes; repeat for several. "window" (the default), "headless" (no window),
     /// "whep[:ADDR]" (a viewer page at http://ADDR/ and WHEP at /whep, for browsers, OBS and players;
     /// ADDR defaults to 127.0.0.1:8080, a port alone binds 127.0.0.1; any address beyond loopback
-    /// needs a token: [stream] token or FACECAST_TOKEN), or "whip:URL" (push to a WHIP server or SFU;
-    /// its token from [stream] whip_token or FACECAST_WHIP_TOKEN). With whep or whip there is no window
-    /// unless "window" is given too (a preview while streaming).
-    #[arg(long, value_name = "window|headless|whep[:ADDR]|whip:URL")]
+    /// needs a token: [stream] token or FACECAST_TOKEN), "whip:URL" (push to a WHIP server or SFU;
+    /// its token from [stream] whip_token or FACECAST_WHIP_TOKEN), "y4m:PATH" (a YUV4MPEG2 stream for
+    /// ffmpeg, GStreamer or OBS; "-" for standard output), "raw:PATH" (raw RGBA8 frames, alpha kept;
+    /// "-" for standard output) or "v4l2:/dev/videoN" (a virtual camera: a v4l2loopback device, Linux).
+    /// With any of these there is no window unless "window" is given too (a preview). With standard
+    /// output taken by frames, every message goes to standard error.
+    #[arg(long, value_name = "window|headless|whep[:ADDR]|whip:URL|y4m:PATH|raw:PATH|v4l2:DEV")]
     output: Vec<String>,
     /// Paint an A/V sync marker into the streamed frames: a corner square, white while the sound the
     /// frame shows is loud (a clap, a beep). On with --input test-pattern.
@@ -319,6 +322,7 @@ enum OutputArg {
     Headless,
     Whep(SocketAddr),
     Whip(String),
+    Frames(FrameOutput),
 }
 
 fn parse_output(s: &str) -> Result<OutputArg> {
@@ -344,8 +348,20 @@ fn parse_output(s: &str) -> Result<OutputArg> {
             );
             OutputArg::Whip(url.to_owned())
         }
-        _ => anyhow::bail!("--output {s}: expected window, headless, whep[:ADDR] or whip:URL"),
+        _ if s.starts_with("y4m:") => OutputArg::Frames(FrameOutput::Y4m(path_after(s, "y4m:")?)),
+        _ if s.starts_with("raw:") => OutputArg::Frames(FrameOutput::Raw(path_after(s, "raw:")?)),
+        _ if s.starts_with("v4l2:") => OutputArg::Frames(FrameOutput::V4l2(path_after(s, "v4l2:")?)),
+        _ => anyhow::bail!(
+            "--output {s}: expected window, headless, whep[:ADDR], whip:URL, y4m:PATH, raw:PATH or v4l2:/dev/videoN"
+        ),
     })
+}
+
+/// The path after `prefix` in an `--output` value; not empty.
+fn path_after(s: &str, prefix: &str) -> Result<PathBuf> {
+    let path = &s[prefix.len()..];
+    anyhow::ensure!(!path.is_empty(), "--output {s}: give a path after {prefix} (\"-\" for standard output)");
+    Ok(PathBuf::from(path))
 }
 
 /// A token from the environment, else from the config.
@@ -371,6 +387,7 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
     let outputs = args.output.iter().map(|s| parse_output(s)).collect::<Result<Vec<_>>>()?;
     let mut whep = None;
     let mut whip = None;
+    let mut frame_outputs = Vec::new();
     for o in &outputs {
         match o {
             OutputArg::Whep(addr) => {
@@ -380,14 +397,21 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
                 anyhow::ensure!(whip.replace(url.clone()).is_none(), "--output whip is given twice");
             }
             OutputArg::Window | OutputArg::Headless => {}
+            OutputArg::Frames(f) => frame_outputs.push(f.clone()),
         }
     }
+    anyhow::ensure!(
+        frame_outputs.iter().filter(|f| f.is_stdout()).count() <= 1,
+        "only one --output can go to standard output"
+    );
     let sync_marker = args.sync_marker || matches!(input, LiveInput::TestPattern);
     let streaming = whep.is_some() || whip.is_some();
     anyhow::ensure!(!args.sync_marker || streaming, "--sync-marker marks streamed frames: add --output whep or whip");
-    // A window by default; with a WebRTC output only when asked for (a server has no display).
+    // A window by default; with a WebRTC, pipe or camera output only when asked for (a server has no
+    // display, and a pipe's user wants the frames, not a window).
+    let elsewhere = streaming || !frame_outputs.is_empty();
     let window = outputs.contains(&OutputArg::Window)
-        || (!streaming && !args.headless && !outputs.contains(&OutputArg::Headless));
+        || (!elsewhere && !args.headless && !outputs.contains(&OutputArg::Headless));
     anyhow::ensure!(
         !(window && (args.headless || outputs.contains(&OutputArg::Headless))),
         "--output window and headless exclude each other"
@@ -417,6 +441,7 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         stop,
         sync_marker,
         stream,
+        frame_outputs,
     };
     let stats = pipeline::live::run_live(&job).context("live loop failed")?;
     let p = |x: &Option<facecast::vocab::latency::Percentiles>| {

@@ -39,6 +39,20 @@ impl RawFrames {
         Ok(Self { out, path: path.to_owned(), stage: Some(stage), frame, frames: 0 })
     }
 
+    /// Opens `path` for writing in place, not staged (a live run's output: a FIFO, say, whose reader reads
+    /// as it grows), or standard output when `path` is `-`.
+    ///
+    /// # Errors
+    /// [`OutputError::Io`] when the path cannot be opened.
+    pub fn create_in_place(path: &Path, frame: FrameGeometry) -> Result<Self, OutputError> {
+        if Self::is_stdout(path) {
+            return Self::create(path, frame);
+        }
+        let file = File::create(path).map_err(io_err(path))?;
+        let out = Box::new(BufWriter::with_capacity(1 << 20, file));
+        Ok(Self { out, path: path.to_owned(), stage: None, frame, frames: 0 })
+    }
+
     /// Whether `path` means standard output.
     pub fn is_stdout(path: &Path) -> bool {
         path.as_os_str() == "-"
@@ -126,7 +140,12 @@ impl PngSequence {
 
 impl FrameSink for RawFrames {
     fn write(&mut self, frame: &Frame<'_>) -> Result<(), OutputError> {
-        RawFrames::write(self, frame.rgba)
+        RawFrames::write(self, frame.rgba)?;
+        if self.stage.is_none() {
+            // A pipe (standard output, a FIFO): its reader sees each frame as it is made.
+            self.out.flush().map_err(io_err(&self.path))?;
+        }
+        Ok(())
     }
 
     fn finish(self: Box<Self>, _stop: &AtomicBool) -> Result<Option<Staged>, OutputError> {

@@ -5,7 +5,9 @@
 //! - [`Mp4Writer`] (`mp4.rs`): H.264 muxed with the input audio into MP4 by ffmpeg;
 //! - [`PngSequence`] and [`RawFrames`] (`frames.rs`): a PNG per frame, or raw RGBA8 to a file or a pipe
 //!   (both keep alpha);
-//! - [`stream::StreamSink`]: WebRTC (WHEP viewers, a WHIP server), through the stream branch's threads.
+//! - [`stream::StreamSink`]: WebRTC (WHEP viewers, a WHIP server), through the stream branch's threads;
+//! - [`Y4mSink`] (`y4m.rs`): a YUV4MPEG2 pipe for ffmpeg, GStreamer and OBS;
+//! - [`V4l2Sink`] (`v4l2.rs`): a virtual camera (v4l2loopback), written on its own steady clock.
 //!
 //! and beside them [`MotionWriter`] (`motion.rs`, the motion JSONL), [`contact_sheet`] (`sheet.rs`),
 //! [`write_json`] (the live stats) and [`window`], the live window. The window is not a pixel sink: it
@@ -17,18 +19,23 @@
 //! Architecture Invariant: only output/ knows openh264, ffmpeg, winit and the file formats of results.
 
 mod frames;
+mod i420;
 mod motion;
 mod mp4;
 mod sheet;
 mod staged;
 pub mod stream;
+pub mod v4l2;
 pub mod window;
+mod y4m;
 
 pub use frames::{PngSequence, RawFrames};
 pub use motion::{MotionRecord, MotionWriter};
 pub use mp4::Mp4Writer;
 pub use sheet::contact_sheet;
 pub use staged::Staged;
+pub use v4l2::V4l2Sink;
+pub use y4m::Y4mSink;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -116,6 +123,9 @@ pub enum OutputError {
     /// A frame of the wrong size.
     #[error("frame has {got} bytes, expected {expected}")]
     FrameSize { got: usize, expected: usize },
+    /// A device (a virtual camera) could not be opened, set up or written.
+    #[error("{path}: {reason}")]
+    Device { path: PathBuf, reason: String },
     /// The window could not be opened or drawn.
     #[error("window: {0}")]
     Window(String),

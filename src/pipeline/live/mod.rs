@@ -56,7 +56,7 @@ use crate::audio::live::{FileSource, LiveSource, MicSource, StdinSource};
 use crate::config::{BackgroundMode, Config};
 use crate::output::stream::{MediaHub, StreamBranch, StreamProbe, StreamServer};
 use crate::output::window::WindowOptions;
-use crate::output::{FrameSink, MotionWriter};
+use crate::output::{FrameSink, MotionWriter, RawFrames, V4l2Sink, Y4mSink};
 use crate::queue::drop_oldest;
 use crate::vocab::FrameGeometry;
 
@@ -93,6 +93,36 @@ pub enum LiveOutput {
     Headless,
 }
 
+/// A pixel output of the live loop besides the window and WebRTC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameOutput {
+    /// A YUV4MPEG2 stream (`-`: standard output).
+    Y4m(PathBuf),
+    /// Raw RGBA8 frames (`-`: standard output).
+    Raw(PathBuf),
+    /// A V4L2 output device (a v4l2loopback virtual camera).
+    V4l2(PathBuf),
+}
+
+impl FrameOutput {
+    /// Whether it writes to standard output.
+    pub fn is_stdout(&self) -> bool {
+        match self {
+            Self::Y4m(p) | Self::Raw(p) => p.as_os_str() == "-",
+            Self::V4l2(_) => false,
+        }
+    }
+
+    /// Opens the sink for frames of `frame`.
+    fn open(&self, frame: FrameGeometry) -> Result<Box<dyn FrameSink>, PipelineError> {
+        Ok(match self {
+            Self::Y4m(path) => Box::new(Y4mSink::create(path, frame)?),
+            Self::Raw(path) => Box::new(RawFrames::create_in_place(path, frame)?),
+            Self::V4l2(path) => Box::new(V4l2Sink::open(path, frame)?),
+        })
+    }
+}
+
 /// One live run.
 #[derive(Debug, Clone)]
 pub struct LiveJob {
@@ -118,6 +148,8 @@ pub struct LiveJob {
     pub stream: Option<StreamOptions>,
     /// Paint the A/V sync marker into streamed frames: white while the sound a frame shows is loud.
     pub sync_marker: bool,
+    /// Pipes and virtual cameras.
+    pub frame_outputs: Vec<FrameOutput>,
 }
 
 /// Counters the audio and motion threads update.
@@ -192,6 +224,9 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     let mut sinks: Vec<Box<dyn FrameSink>> = Vec::new();
     if let Some(sink) = branch.as_mut().and_then(StreamBranch::take_sink) {
         sinks.push(Box::new(sink));
+    }
+    for output in &job.frame_outputs {
+        sinks.push(output.open(job.frame)?);
     }
     let outputs = Outputs {
         sinks,
