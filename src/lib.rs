@@ -14,7 +14,7 @@
 //!
 //! The stages stand side by side on a ground floor that every one of them may use: the shared
 //! vocabulary ([`vocab`]: the audio clock, motion parameters, pose, frame geometry), the drop-oldest
-//! queue ([`queue`]), the GPU context ([`gpu`]), ONNX Runtime ([`onnx`]), the config ([`config`]) and the
+//! queue ([`queue`]), child processes ([`process`]), the GPU context ([`gpu`]), ONNX Runtime ([`onnx`]), the config ([`config`]) and the
 //! bundled assets ([`assets`]). No stage names another; [`pipeline`] is the only module that wires them
 //! together (ARCHITECTURE.md; tests/architecture.rs holds it).
 //!
@@ -33,6 +33,7 @@ pub mod onnx;
 pub mod output;
 pub mod pipeline;
 pub mod portrait;
+pub mod process;
 pub mod queue;
 pub mod render;
 pub mod vocab;

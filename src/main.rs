@@ -15,8 +15,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use facecast::Config;
 use facecast::config::BackgroundMode;
-use facecast::pipeline::live::{FrameOutput, LiveInput, LiveJob, LiveOutput, PcmSpec};
-use facecast::pipeline::{self, Input, PipelineError, RenderJob, RenderSummary};
+use facecast::pipeline::live::{FrameOutput, HeadFrom, LiveInput, LiveJob, LiveOutput, PcmSpec};
+use facecast::pipeline::{self, Input, PipelineError, RenderJob};
 use facecast::vocab::FrameGeometry;
 
 /// facecast: a portrait that talks along with speech.
@@ -69,6 +69,14 @@ struct LiveArgs {
     /// output taken by frames, every message goes to standard error.
     #[arg(long, value_name = "window|headless|whep[:ADDR]|whip:URL|y4m:PATH|raw:PATH|v4l2:DEV")]
     output: Vec<String>,
+    /// Drive the avatar's head turns, tilts and blinks with a face: "camera" (the first camera),
+    /// "camera:N" (a camera from `facecast devices`), a video file or a folder of images (played in
+    /// real time at --head-fps). The voice still drives the mouth; without a face the avatar idles.
+    #[arg(long, value_name = "camera[:N]|FILE|DIR")]
+    head_from: Option<String>,
+    /// The frame rate of a --head-from video or folder.
+    #[arg(long, default_value_t = 30, value_name = "FPS")]
+    head_fps: u32,
     /// Paint an A/V sync marker into the streamed frames: a corner square, white while the sound the
     /// frame shows is loud (a clap, a beep). On with --input test-pattern.
     #[arg(long)]
@@ -424,6 +432,16 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         whip_token: token("FACECAST_WHIP_TOKEN", &config.stream.whip_token),
         config: config.stream.clone(),
     });
+    anyhow::ensure!((1..=120).contains(&args.head_fps), "--head-fps {} must be in 1..=120", args.head_fps);
+    let head_from = args.head_from.as_deref().map(|s| match s {
+        "camera" => Ok(HeadFrom::Camera(0)),
+        s if s.starts_with("camera:") => s["camera:".len()..]
+            .parse()
+            .map(HeadFrom::Camera)
+            .map_err(|_| anyhow::anyhow!("--head-from {s}: N must be a camera number (facecast devices)")),
+        path => Ok(HeadFrom::Path { path: PathBuf::from(path), fps: args.head_fps }),
+    });
+    let head_from = head_from.transpose()?;
     let stop = Arc::clone(stop);
     let job = LiveJob {
         portrait: args.portrait.map_or_else(Input::default_portrait, Input::File),
@@ -442,30 +460,10 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         sync_marker,
         stream,
         frame_outputs,
+        head_from,
     };
     let stats = pipeline::live::run_live(&job).context("live loop failed")?;
-    let p = |x: &Option<facecast::vocab::latency::Percentiles>| {
-        x.map_or_else(
-            || "n/a".to_owned(),
-            |p| format!("p50 {:.1} p90 {:.1} p99 {:.1} max {:.1} ms", p.p50, p.p90, p.p99, p.max),
-        )
-    };
-    eprintln!(
-        "live: {:.1} s, {} frames ({:.1} fps of {}), {} dropped, {} audio overruns; input {}; adapter {}",
-        stats.elapsed_secs,
-        stats.frames_rendered,
-        stats.measured_fps,
-        stats.target_fps,
-        stats.frames_dropped,
-        stats.audio_overruns,
-        stats.source,
-        stats.adapter
-    );
-    eprintln!("audio to frame: {}", p(&stats.audio_to_frame_ms));
-    if stats.capture_to_frame_ms.is_some() {
-        eprintln!("capture to frame: {}", p(&stats.capture_to_frame_ms));
-    }
-    eprintln!("motion lag: {}", p(&stats.motion_lag_ms));
+    eprint!("{}", stats.summary_text());
     Ok(())
 }
 
@@ -503,51 +501,7 @@ fn render(args: RenderArgs, stop: &Arc<AtomicBool>) -> Result<()> {
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
-        print_summary(&mut out, &summary, &job)?;
-    }
-    Ok(())
-}
-
-fn print_summary(out: &mut dyn Write, s: &RenderSummary, job: &RenderJob) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "wrote {} ({} frames, {}x{} @ {} fps, {:.2} s of audio)",
-        s.output.display(),
-        s.frames,
-        s.size,
-        s.size,
-        s.fps,
-        s.audio_secs
-    )?;
-    if let Some(p) = &job.motion_out {
-        writeln!(out, "motion: {}", p.display())?;
-    }
-    if let Some(p) = &job.sheet_out {
-        writeln!(out, "contact sheet: {}", p.display())?;
-    }
-    if let Some(p) = &job.frames_dir {
-        writeln!(out, "RGBA frames: {}", p.display())?;
-    }
-    if let Some(p) = &job.raw_out {
-        writeln!(
-            out,
-            "raw RGBA frames: {}",
-            if p.as_os_str() == "-" { "standard output".into() } else { p.display().to_string() }
-        )?;
-    }
-    writeln!(out, "model {}; adapter {}", s.motion_model, s.adapter)?;
-    writeln!(out, "mouth_open: mean {:.2}, max {:.2}", s.mean_mouth_open, s.max_mouth_open)?;
-    writeln!(
-        out,
-        "took {:.2} s ({:.1}x real time): render {:.2} ms/frame, encode {:.2} ms/frame, motion {:.3} ms/hop",
-        s.wall_secs,
-        s.audio_secs / s.wall_secs,
-        s.timings.render.ms_per_item(),
-        s.timings.encode.ms_per_item(),
-        s.timings.motion.ms_per_item()
-    )?;
-    if s.audio_truncated {
-        writeln!(out, "warning: the audio file ends early (truncated); rendered what could be decoded")?;
+        write!(out, "{}", summary.to_text(&job))?;
     }
     Ok(())
 }

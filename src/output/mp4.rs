@@ -185,7 +185,7 @@ impl Mp4Writer {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
-        die_with_parent(&mut cmd);
+        crate::process::die_with_parent(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| OutputError::Mux {
             path: self.output.clone(),
             reason: format!("cannot run {}: {e} (scripts/setup.sh installs ffmpeg)", self.ffmpeg.display()),
@@ -238,27 +238,6 @@ impl FrameSink for Mp4Writer {
     fn finish(self: Box<Self>, stop: &AtomicBool) -> Result<Option<Staged>, OutputError> {
         Mp4Writer::finish(*self, stop).map(Some)
     }
-}
-
-/// Asks the kernel to end the child when facecast dies (Linux's parent-death signal), so that a muxer
-/// never outlives a facecast that was killed.
-fn die_with_parent(cmd: &mut Command) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt as _;
-        // SAFETY: the closure runs in the child between fork and exec and only calls prctl, which is
-        // async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cmd;
 }
 
 /// The 44-byte header of a mono 32-bit float WAV holding `data_len` bytes of samples.

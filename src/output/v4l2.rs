@@ -2,7 +2,7 @@
 //! call app or OBS then opens as a camera.
 //!
 //! Input: RGBA8 frames of one [`FrameGeometry`] from the render thread. Output: I420 frames (BT.601
-//! limited range, [`I420`]) written to the device at a steady rate; when the pipeline stalls, the last
+//! limited range, `output::i420`) written to the device at a steady rate; when the pipeline stalls, the last
 //! frame is written again, so that the call app never sees a frozen or vanished camera. Threads: the
 //! render thread converts and queues (it never waits on the device); a `v4l2` thread writes on its own
 //! clock.

@@ -64,7 +64,7 @@ impl Devices {
                 let _ = writeln!(out, "  cannot list: {e}");
             }
         }
-        let _ = writeln!(out, "cameras (listed only; the portrait comes from an image file):");
+        let _ = writeln!(out, "cameras (--head-from camera:N):");
         match &self.cameras {
             Ok(list) if list.is_empty() => out.push_str("  none\n"),
             Ok(list) => {

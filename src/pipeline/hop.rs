@@ -46,11 +46,40 @@ impl HopOutput {
     }
 }
 
+/// The user's own head, from a camera, laid over a frame's motion (`--head-from`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeadOverride {
+    /// Head angles, degrees, in the rig's convention.
+    pub yaw_deg: f32,
+    pub pitch_deg: f32,
+    pub roll_deg: f32,
+    /// Each eye shut, 0..1 (the person's right, left).
+    pub blink: [f32; 2],
+    /// How much of the head is the user's (1) rather than idle motion's (0): the fade in and out.
+    pub weight: f32,
+}
+
 /// The pose a frame shows, `f` of the way from hop `a` to hop `b` (0..1): the parameters interpolated,
-/// the rig driven by the smoothed ones and the eyes set from those with the idle blinks and gaze. Returns
-/// the parameters the frame shows. Allocates nothing (`pose` comes from [`Rig::rest_pose`]).
-pub fn frame_pose(rig: &Rig, a: &HopOutput, b: &HopOutput, f: f32, pose: &mut Pose) -> MotionParams {
-    let at = a.lerp(b, f);
+/// `head` laid over them where the user's head drives the avatar's, the rig driven by the smoothed ones
+/// and the eyes set from those with the blinks and gaze. Returns the parameters the frame shows.
+/// Allocates nothing (`pose` comes from [`Rig::rest_pose`]).
+pub fn frame_pose(
+    rig: &Rig,
+    (a, b, f): (&HopOutput, &HopOutput, f32),
+    head: Option<&HeadOverride>,
+    pose: &mut Pose,
+) -> MotionParams {
+    let mut at = a.lerp(b, f);
+    if let Some(h) = head {
+        let mix = |x: f32, y: f32| x + (y - x) * h.weight;
+        at.params.head_yaw_deg = mix(at.params.head_yaw_deg, h.yaw_deg);
+        at.params.head_pitch_deg = mix(at.params.head_pitch_deg, h.pitch_deg);
+        at.params.head_roll_deg = mix(at.params.head_roll_deg, h.roll_deg);
+        // The user nods themselves; the speech's emphasis nods would come on top.
+        at.params.nod *= 1.0 - h.weight;
+        at.idle.blink_right = mix(at.idle.blink_right, h.blink[0]);
+        at.idle.blink_left = mix(at.idle.blink_left, h.blink[1]);
+    }
     rig.drive(&at.params, pose);
     let params = at.frame_params();
     rig.set_eyes(&params, pose);

@@ -345,3 +345,53 @@ fn backdrop<'a>(cfg: &Config, image: Option<&'a RgbaImage>) -> Result<Backdrop<'
         BackgroundMode::Alpha => Backdrop::Alpha,
     })
 }
+
+impl RenderSummary {
+    /// The summary `facecast render` prints: what was written where, the model and adapter, the mouth's
+    /// opening and the speed.
+    pub fn to_text(&self, job: &RenderJob) -> String {
+        use std::fmt::Write as _;
+        let (s, mut out) = (self, String::new());
+        let _ = writeln!(
+            out,
+            "wrote {} ({} frames, {}x{} @ {} fps, {:.2} s of audio)",
+            s.output.display(),
+            s.frames,
+            s.size,
+            s.size,
+            s.fps,
+            s.audio_secs
+        );
+        if let Some(p) = &job.motion_out {
+            let _ = writeln!(out, "motion: {}", p.display());
+        }
+        if let Some(p) = &job.sheet_out {
+            let _ = writeln!(out, "contact sheet: {}", p.display());
+        }
+        if let Some(p) = &job.frames_dir {
+            let _ = writeln!(out, "RGBA frames: {}", p.display());
+        }
+        if let Some(p) = &job.raw_out {
+            let _ = writeln!(
+                out,
+                "raw RGBA frames: {}",
+                if p.as_os_str() == "-" { "standard output".into() } else { p.display().to_string() }
+            );
+        }
+        let _ = writeln!(out, "model {}; adapter {}", s.motion_model, s.adapter);
+        let _ = writeln!(out, "mouth_open: mean {:.2}, max {:.2}", s.mean_mouth_open, s.max_mouth_open);
+        let _ = writeln!(
+            out,
+            "took {:.2} s ({:.1}x real time): render {:.2} ms/frame, encode {:.2} ms/frame, motion {:.3} ms/hop",
+            s.wall_secs,
+            s.audio_secs / s.wall_secs,
+            s.timings.render.ms_per_item(),
+            s.timings.encode.ms_per_item(),
+            s.timings.motion.ms_per_item()
+        );
+        if s.audio_truncated {
+            let _ = writeln!(out, "warning: the audio file ends early (truncated); rendered what could be decoded");
+        }
+        out
+    }
+}

@@ -19,6 +19,8 @@ pub struct Telemetry {
     pub capture_to_frame: Latency,
     /// How late the mouth shows its sound.
     pub motion_lag: Latency,
+    /// From a camera frame's capture to the avatar frame that shows its head (`--head-from`).
+    pub head_to_frame: Latency,
     /// Audio thread, per hop (as [`StageLatencies::audio`]).
     pub audio: Latency,
     /// Audio-to-motion queue wait.
@@ -112,6 +114,10 @@ pub struct LiveStats {
     /// the hop that completed it, and the hop's place in its block before the block's arrival) to the hand-off, plus the model's lookahead and the
     /// smoothing lag at that frame.
     pub motion_lag_ms: Option<Percentiles>,
+    /// With `--head-from`: from the capture of the camera frame whose head a frame shows to that frame's
+    /// hand-off (tracking, smoothing's lag not included, and the wait for the render).
+    #[serde(default)]
+    pub head_to_frame_ms: Option<Percentiles>,
     /// The parts.
     pub stages_ms: StageLatencies,
     /// The audio input.
@@ -126,6 +132,38 @@ pub struct LiveStats {
 }
 
 impl LiveStats {
+    /// The summary `facecast live` prints at exit: rate, drops, overruns, the input and the adapter, then
+    /// each latency's percentiles.
+    pub fn summary_text(&self) -> String {
+        use std::fmt::Write as _;
+        let p = |x: &Option<Percentiles>| {
+            x.map_or_else(
+                || "n/a".to_owned(),
+                |p| format!("p50 {:.1} p90 {:.1} p99 {:.1} max {:.1} ms", p.p50, p.p90, p.p99, p.max),
+            )
+        };
+        let mut out = format!(
+            "live: {:.1} s, {} frames ({:.1} fps of {}), {} dropped, {} audio overruns; input {}; adapter {}\n",
+            self.elapsed_secs,
+            self.frames_rendered,
+            self.measured_fps,
+            self.target_fps,
+            self.frames_dropped,
+            self.audio_overruns,
+            self.source,
+            self.adapter
+        );
+        let _ = writeln!(out, "audio to frame: {}", p(&self.audio_to_frame_ms));
+        if self.capture_to_frame_ms.is_some() {
+            let _ = writeln!(out, "capture to frame: {}", p(&self.capture_to_frame_ms));
+        }
+        let _ = writeln!(out, "motion lag: {}", p(&self.motion_lag_ms));
+        if self.head_to_frame_ms.is_some() {
+            let _ = writeln!(out, "head to frame: {}", p(&self.head_to_frame_ms));
+        }
+        out
+    }
+
     /// Writes the report as one JSON object, atomically.
     ///
     /// # Errors

@@ -11,10 +11,12 @@
 
 pub mod camera;
 pub mod detect;
+pub mod frames;
 pub mod landmarks;
 pub mod mouth;
 pub mod rig;
 pub mod segment;
+pub mod track;
 
 use std::path::Path;
 
@@ -55,6 +57,12 @@ pub enum PortraitError {
     /// A model failed at inference time.
     #[error("face model inference failed: {0}")]
     Inference(String),
+    /// A camera could not be opened or stopped delivering.
+    #[error("{camera}: {reason} (facecast devices lists the cameras)")]
+    Camera { camera: String, reason: String },
+    /// A head video or folder could not be read.
+    #[error("head frames {path}: {reason}")]
+    HeadFrames { path: String, reason: String },
 }
 
 impl From<ort::Error> for PortraitError {

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Shared;
+use super::head::HeadFollower;
 use super::motion::PoseSample;
 use super::pacing::Pacer;
 use super::poses::{FrameSource, PoseChooser};
@@ -38,6 +39,14 @@ pub(super) struct Scene {
     pub backdrop_image: Option<image::RgbaImage>,
     pub cfg: Config,
     pub frame: FrameGeometry,
+}
+
+/// What the frames are made from: the motion thread's poses, the user's head where a camera drives it,
+/// and the model's lookahead (for the motion lag).
+pub(super) struct Inputs {
+    pub poses: PoseChooser,
+    pub head: Option<HeadFollower>,
+    pub lookahead_secs: f64,
 }
 
 /// Where the frames and their records go, and the report.
@@ -71,6 +80,8 @@ pub(super) struct FrameLoop {
     last_stats: Instant,
     hud_updated: Instant,
     loudness: Loudness,
+    /// The user's head from a camera, where it drives the avatar's.
+    head: Option<HeadFollower>,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     /// The first error a sink or the renderer met; it ends the loop.
@@ -80,13 +91,13 @@ pub(super) struct FrameLoop {
 impl FrameLoop {
     pub fn new(
         scene: Scene,
-        poses: PoseChooser,
+        inputs: Inputs,
         pacer: Pacer,
-        lookahead_secs: f64,
         outputs: Outputs,
         shared: Arc<Shared>,
         stop: Arc<AtomicBool>,
     ) -> Self {
+        let Inputs { poses, head, lookahead_secs } = inputs;
         let now = Instant::now();
         Self {
             pose: scene.rig.rest_pose(),
@@ -105,6 +116,7 @@ impl FrameLoop {
             last_stats: now,
             hud_updated: now,
             loudness: Loudness::default(),
+            head,
             shared,
             stop,
             error: None,
@@ -137,7 +149,9 @@ impl FrameLoop {
         };
         let input_ended = self.shared.input_ended.load(Ordering::Acquire);
         self.poses.await_fresh(self.pacer.fresh_pose_deadline(), input_ended, &mut seen);
-        self.used = self.poses.choose(&self.scene.rig, Instant::now(), &mut self.pose);
+        let now = Instant::now();
+        let head = self.head.as_mut().and_then(|h| h.at(now));
+        self.used = self.poses.choose(&self.scene.rig, now, head, &mut self.pose);
         if let Some(u) = &self.used {
             self.tele.pose_queue.record(u.pose_queue);
         }
@@ -157,6 +171,9 @@ impl FrameLoop {
             }
             if let Some(lag) = self.motion_lag_secs(presented) {
                 self.tele.motion_lag.record_secs(lag);
+            }
+            if let Some(captured) = u.head_captured {
+                self.tele.head_to_frame.record(presented.saturating_duration_since(captured));
             }
         }
         if let Some(w) = self.outputs.motion_out.as_mut() {
@@ -272,6 +289,7 @@ impl FrameLoop {
             audio_to_frame_ms: t.audio_to_frame.percentiles(),
             capture_to_frame_ms: t.capture_to_frame.percentiles(),
             motion_lag_ms: t.motion_lag.percentiles(),
+            head_to_frame_ms: t.head_to_frame.percentiles(),
             stages_ms: t.stages(),
             source: self.outputs.source.clone(),
             adapter: self.adapter.clone(),

@@ -31,6 +31,7 @@
 
 mod audio;
 mod frames;
+mod head;
 mod motion;
 mod pacing;
 mod poses;
@@ -38,10 +39,11 @@ mod poses;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use audio::Hop;
-use frames::{FrameLoop, Outputs, Scene};
+use frames::{FrameLoop, Inputs, Outputs, Scene};
 use motion::PoseSample;
 use pacing::Pacer;
 use poses::PoseChooser;
@@ -51,6 +53,7 @@ use super::telemetry::LiveStats;
 use super::{Input, PipelineError};
 pub use crate::audio::live::PcmSpec;
 pub use crate::output::stream::{DEFAULT_WHEP_ADDR, StreamOptions};
+pub use crate::portrait::frames::HeadFrom;
 
 use crate::audio::live::{FileSource, LiveSource, MicSource, StdinSource};
 use crate::config::{BackgroundMode, Config};
@@ -150,6 +153,9 @@ pub struct LiveJob {
     pub sync_marker: bool,
     /// Pipes and virtual cameras.
     pub frame_outputs: Vec<FrameOutput>,
+    /// The user's head from a camera, a video or a folder of images drives the avatar's head and
+    /// blinks (the voice still drives the mouth).
+    pub head_from: Option<HeadFrom>,
 }
 
 /// Counters the audio and motion threads update.
@@ -205,6 +211,12 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
         None => None,
     };
     let audio_out = branch.as_mut().and_then(|b| b.audio.take());
+    // The head thread opens its camera (or file) and face models before the audio starts.
+    let head = match &job.head_from {
+        Some(from) => Some(head::start(from.clone(), cfg, &stop, &shared)?),
+        None => None,
+    };
+    let (head_thread, head_events) = head.map_or((None, None), |(t, rx)| (Some(t), Some(rx)));
 
     let audio_thread = {
         let (stop, shared) = (Arc::clone(&stop), Arc::clone(&shared));
@@ -248,9 +260,8 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
         Pacer::new(Duration::from_secs_f64(job.frame.period_secs()), job.duration_secs.map(Duration::from_secs_f64));
     let mut frames = FrameLoop::new(
         scene,
-        PoseChooser::new(pose_rx),
+        Inputs { poses: PoseChooser::new(pose_rx), head: head_events.map(head::HeadFollower::new), lookahead_secs },
         pacer,
-        lookahead_secs,
         outputs,
         Arc::clone(&shared),
         Arc::clone(&stop),
@@ -273,6 +284,7 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     stop.store(true, Ordering::Release);
     let audio_result = audio_thread.join();
     let motion_result = motion_thread.join();
+    let head_result = head_thread.map(JoinHandle::join);
     let outputs_result = frames.finish_outputs();
     let branch_result = branch.map_or(Ok(()), StreamBranch::join);
     let stats = frames.stats();
@@ -295,6 +307,11 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     match motion_result {
         Ok(r) => r?,
         Err(_) => return Err(PipelineError::Invalid("the motion thread panicked".into())),
+    }
+    match head_result {
+        Some(Ok(r)) => r?,
+        Some(Err(_)) => return Err(PipelineError::Invalid("the head thread panicked".into())),
+        None => {}
     }
     Ok(stats)
 }

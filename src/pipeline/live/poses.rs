@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::motion::PoseSample;
-use crate::pipeline::hop::frame_pose;
+use crate::pipeline::hop::{HeadOverride, frame_pose};
 use crate::portrait::Rig;
 use crate::queue::DropOldestReceiver;
 use crate::vocab::{MotionParams, Pose};
@@ -26,6 +26,8 @@ pub(super) struct FrameSource {
     pub audio_t_secs: f64,
     /// How long the newest pose waited in the queue.
     pub pose_queue: Duration,
+    /// When the camera frame behind the head was captured, where the user's head drives it.
+    pub head_captured: Option<Instant>,
 }
 
 impl FrameSource {
@@ -100,9 +102,21 @@ impl PoseChooser {
     /// Sets `pose` for a frame at `now` and says what it was made from; `None` (the portrait at rest)
     /// before any audio. The pose is interpolated to the frame's time on the arrival clock; in live use
     /// that is at or past the newest pose, which is then taken as it is.
-    pub fn choose(&self, rig: &Rig, now: Instant, pose: &mut Pose) -> Option<FrameSource> {
+    pub fn choose(
+        &self,
+        rig: &Rig,
+        now: Instant,
+        head: Option<(HeadOverride, Instant)>,
+        pose: &mut Pose,
+    ) -> Option<FrameSource> {
         let Some(newest) = &self.newest else {
+            // No audio yet: the portrait at rest (with the user's head, where it drives the avatar's).
             *pose = rig.rest_pose();
+            if let Some((h, _)) = &head {
+                let rest =
+                    crate::pipeline::hop::HopOutput { params: MotionParams::default(), idle: MotionParams::default() };
+                frame_pose(rig, (&rest, &rest, 0.0), Some(h), pose);
+            }
             return None;
         };
         let (from, f) = match &self.prev {
@@ -113,7 +127,7 @@ impl PoseChooser {
             }
             _ => (newest, 0.0),
         };
-        let params = frame_pose(rig, &from.out, &newest.out, f, pose);
+        let params = frame_pose(rig, (&from.out, &newest.out, f), head.as_ref().map(|(h, _)| h), pose);
         Some(FrameSource {
             arrival: newest.arrival,
             host_delay: newest.host_delay,
@@ -122,6 +136,7 @@ impl PoseChooser {
             params,
             audio_t_secs: from.audio_t_secs + (newest.audio_t_secs - from.audio_t_secs) * f64::from(f),
             pose_queue: now.saturating_duration_since(newest.sent),
+            head_captured: head.map(|(_, captured)| captured),
         })
     }
 }
