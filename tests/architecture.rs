@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 const STAGES: [&str; 6] = ["audio", "features", "motion", "portrait", "render", "output"];
-const GROUND: [&str; 6] = ["vocab", "queue", "gpu", "onnx", "config", "assets"];
+const GROUND: [&str; 7] = ["vocab", "queue", "gpu", "onnx", "config", "assets", "process"];
 /// The audio clock's home: the only file that may write the sample rate or the hop as a number.
 const CLOCK_HOME: &str = "vocab/clock.rs";
 
@@ -263,6 +263,50 @@ fn no_source_file_is_over_600_lines() {
     assert!(long.is_empty(), "files over 600 lines (split them by job):\n{}", long.join("\n"));
 }
 
+/// Libraries that only one room may name: the crate, and the paths (under src/) that may.
+const LIBRARY_ROOMS: [(&str, &[&str]); 12] = [
+    ("nokhwa", &["portrait/camera.rs"]),
+    ("v4l", &["output/v4l2.rs"]),
+    ("openh264", &["output/"]),
+    ("winit", &["output/window.rs"]),
+    ("cpal", &["audio/"]),
+    ("symphonia", &["audio/"]),
+    ("rubato", &["audio/"]),
+    ("rustfft", &["features/"]),
+    ("webrtc", &["output/stream/"]),
+    ("rtc", &["output/stream/"]),
+    ("axum", &["output/stream/"]),
+    ("opus", &["output/stream/"]),
+];
+
+/// Whether `code` names the crate `lib` (`lib::` as a path's first segment).
+fn names_library(code: &str, lib: &str) -> bool {
+    let needle = format!("{lib}::");
+    code.match_indices(&needle)
+        .any(|(i, _)| code[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == ':')))
+}
+
+#[test]
+fn each_library_stays_in_its_room() {
+    let mut found = Vec::new();
+    let mut used = [false; LIBRARY_ROOMS.len()];
+    for (rel, src) in src_files() {
+        let code = code_only(&src);
+        let path = rel.to_string_lossy().replace('\\', "/");
+        for (i, (lib, rooms)) in LIBRARY_ROOMS.iter().enumerate() {
+            if names_library(&code, lib) {
+                if rooms.iter().any(|room| path.starts_with(room)) {
+                    used[i] = true;
+                } else {
+                    found.push(format!("src/{path} names {lib} (only {} may)", rooms.join(", ")));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    assert!(used.iter().all(|&u| u), "a library left its room: the rule checks nothing for it");
+}
+
 /// Calls that only one file may make: opening a GPU device, loading ONNX Runtime's sessions.
 const ONE_HOME: [(&str, &str); 4] = [
     ("request_adapter(", "gpu.rs"),
@@ -316,6 +360,9 @@ fn the_checkers_catch_what_they_are_for() {
     assert!(clock_literals("let a = 160_000; let b = 0.015; let c = 10.01; let d = 1e-2; // 16000\n").is_empty());
     assert!(clock_literals("let s = \"s16le:16000:1\";\n").is_empty(), "strings are not code");
 
+    assert!(names_library("use nokhwa::Camera;", "nokhwa") && names_library("x = opus::Encoder::new()", "opus"));
+    assert!(!names_library("use crate::output::stream::OpusStream;", "opus"), "a path segment elsewhere is not it");
+    assert!(!names_library("let s = webrtc_like::x;", "webrtc"));
     assert!(says_inputs_outputs_thread("//! A thing.\n//!\n//! Input: a. Output: b. Thread: c.\n\nfn f() {}\n"));
     assert!(!says_inputs_outputs_thread("//! A thing with no more to say.\n"));
     assert!(!says_inputs_outputs_thread("fn f() {}\n//! Input Output Thread\n"));
