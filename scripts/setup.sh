@@ -104,6 +104,16 @@ done
 
 # Debian's simple-whip-server (Meetecho), unpacked rather than installed: its package depends on
 # Debian's node-* packages, which conflict with a Node.js from elsewhere.
+# python-osc: an OSC decoder that is not facecast's own, for the VMC test (tests/live_vmc.rs).
+pyosc="$root/.tools/python-osc"
+if [ ! -d "$pyosc/pythonosc" ]; then
+  log "installing python-osc into .tools/ (the VMC test's decoder)"
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location --target "$pyosc" \
+    "python-osc==1.10.2" >/dev/null
+else
+  log "python-osc present in .tools/"
+fi
+
 sws="$root/.tools/simple-whip-server"
 if [ ! -f "$sws/usr/share/simple-whip-server/src/server.js" ]; then
   log "unpacking Debian's simple-whip-server into .tools/"

@@ -295,11 +295,29 @@ pub struct OutputConfig {
     pub audio_bitrate_kbps: u32,
     /// The ffmpeg executable used to mux video and audio into MP4.
     pub ffmpeg: PathBuf,
+    /// `--vmc`: the names of the vowel and blink blendshapes, `vrm0` (`A I U E O Blink_L Blink_R`) or
+    /// `vrm1` (`aa ih ou ee oh blinkLeft blinkRight`).
+    pub vmc_names: VrmNames,
+}
+
+/// `[output] vmc_names`: which VRM version's blendshape names VMC out uses.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum VrmNames {
+    /// VRM 0.x: `A I U E O Blink_L Blink_R`.
+    Vrm0,
+    /// VRM 1.0: `aa ih ou ee oh blinkLeft blinkRight`.
+    Vrm1,
 }
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        Self { video_bitrate_kbps: 2500, audio_bitrate_kbps: 128, ffmpeg: PathBuf::from("ffmpeg") }
+        Self {
+            video_bitrate_kbps: 2500,
+            audio_bitrate_kbps: 128,
+            ffmpeg: PathBuf::from("ffmpeg"),
+            vmc_names: VrmNames::Vrm0,
+        }
     }
 }
 

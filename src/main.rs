@@ -69,6 +69,11 @@ struct LiveArgs {
     /// output taken by frames, every message goes to standard error.
     #[arg(long, value_name = "window|headless|whep[:ADDR]|whip:URL|y4m:PATH|raw:PATH|v4l2:DEV")]
     output: Vec<String>,
+    /// Send each frame's lip sync and head over VMC (OSC over UDP) to a VTuber tool (VSeeFace, VNyan,
+    /// Warudo): the VRM blendshapes A I U E O Blink_L Blink_R (VRM 1.0 names with [output] vmc_names =
+    /// "vrm1"), facecast's other parameters under their own names, and the head bone.
+    #[arg(long, value_name = "HOST:PORT")]
+    vmc: Option<SocketAddr>,
     /// Drive the avatar's head turns, tilts and blinks with a face: "camera" (the first camera),
     /// "camera:N" (a camera from `facecast devices`), a video file or a folder of images (played in
     /// real time at --head-fps). The voice still drives the mouth; without a face the avatar idles.
@@ -461,6 +466,7 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         stream,
         frame_outputs,
         head_from,
+        vmc: args.vmc,
     };
     let stats = pipeline::live::run_live(&job).context("live loop failed")?;
     eprint!("{}", stats.summary_text());

@@ -9,7 +9,8 @@
 //! - [`Y4mSink`] (`y4m.rs`): a YUV4MPEG2 pipe for ffmpeg, GStreamer and OBS;
 //! - [`V4l2Sink`] (`v4l2.rs`): a virtual camera (v4l2loopback), written on its own steady clock.
 //!
-//! and beside them [`MotionWriter`] (`motion.rs`, the motion JSONL), [`contact_sheet`] (`sheet.rs`),
+//! and beside them [`MotionWriter`] (`motion.rs`, the motion JSONL), [`vmc::VmcSender`] (`vmc.rs`, VMC over
+//! OSC for VTuber tools), [`contact_sheet`] (`sheet.rs`),
 //! [`write_json`] (the live stats) and [`window`], the live window. The window is not a pixel sink: it
 //! is the live loop's clock and draws the renderer's GPU texture itself ([`window::FrameProducer`]).
 //!
@@ -26,6 +27,7 @@ mod sheet;
 mod staged;
 pub mod stream;
 pub mod v4l2;
+pub mod vmc;
 pub mod window;
 mod y4m;
 

@@ -19,6 +19,7 @@ use super::poses::{FrameSource, PoseChooser};
 use crate::config::Config;
 use crate::gpu::GpuContext;
 use crate::output::stream::StreamProbe;
+use crate::output::vmc::VmcSender;
 use crate::output::window::FrameProducer;
 use crate::output::{Frame, FrameSink, MotionWriter, OutputError};
 use crate::pipeline::marker::Loudness;
@@ -54,6 +55,8 @@ pub(super) struct Outputs {
     /// Pixel sinks (WebRTC): each frame is read back for them.
     pub sinks: Vec<Box<dyn FrameSink>>,
     pub motion_out: Option<MotionWriter>,
+    /// VMC out: each frame's motion to a VTuber tool.
+    pub vmc: Option<VmcSender>,
     pub stats_json: Option<PathBuf>,
     /// Paint the sync marker, from the loudness of recent hops.
     pub sync_marker: bool,
@@ -176,6 +179,9 @@ impl FrameLoop {
                 self.tele.head_to_frame.record(presented.saturating_duration_since(captured));
             }
         }
+        if let Some(vmc) = self.outputs.vmc.as_mut() {
+            vmc.send(&self.used.map(|u| u.params).unwrap_or_default())?;
+        }
         if let Some(w) = self.outputs.motion_out.as_mut() {
             let params = self.used.map(|u| u.params).unwrap_or_default();
             let time = RecordTime {
@@ -264,6 +270,10 @@ impl FrameLoop {
         }
         if let Some(w) = self.outputs.motion_out.take() {
             result = result.and(w.finish().map(drop).map_err(PipelineError::from));
+        }
+        if let Some(vmc) = &self.outputs.vmc {
+            let (sent, dropped) = vmc.counts();
+            tracing::info!(sent, dropped, "VMC frames");
         }
         result
     }

@@ -58,6 +58,7 @@ pub use crate::portrait::frames::HeadFrom;
 use crate::audio::live::{FileSource, LiveSource, MicSource, StdinSource};
 use crate::config::{BackgroundMode, Config};
 use crate::output::stream::{MediaHub, StreamBranch, StreamProbe, StreamServer};
+use crate::output::vmc::VmcSender;
 use crate::output::window::WindowOptions;
 use crate::output::{FrameSink, MotionWriter, RawFrames, V4l2Sink, Y4mSink};
 use crate::queue::drop_oldest;
@@ -153,6 +154,8 @@ pub struct LiveJob {
     pub sync_marker: bool,
     /// Pipes and virtual cameras.
     pub frame_outputs: Vec<FrameOutput>,
+    /// VMC out: each frame's blendshapes and head to a VTuber tool's receiver (`--vmc HOST:PORT`).
+    pub vmc: Option<std::net::SocketAddr>,
     /// The user's head from a camera, a video or a folder of images drives the avatar's head and
     /// blinks (the voice still drives the mouth).
     pub head_from: Option<HeadFrom>,
@@ -243,6 +246,7 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     let outputs = Outputs {
         sinks,
         motion_out: job.motion_out.as_deref().map(MotionWriter::create_growing).transpose()?,
+        vmc: job.vmc.map(|addr| VmcSender::new(addr, cfg.output.vmc_names)).transpose()?,
         stats_json: job.stats_json.clone(),
         sync_marker: job.sync_marker && branch.is_some(),
         stream_probe: server.as_ref().zip(branch.as_ref()).map(|(s, b)| StreamProbe::new(s, b)),
