@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use facecast::Config;
 use facecast::config::BackgroundMode;
-use facecast::pipeline::live::{FrameOutput, HeadFrom, LiveInput, LiveJob, LiveOutput, PcmSpec};
+use facecast::pipeline::live::{ControlSpec, FrameOutput, HeadFrom, LiveInput, LiveJob, LiveOutput, PcmSpec};
 use facecast::pipeline::{self, Input, PipelineError, RenderJob};
 use facecast::vocab::FrameGeometry;
 
@@ -51,10 +51,17 @@ struct LiveArgs {
     #[arg(long, value_name = "IMG")]
     portrait: Option<PathBuf>,
     /// The audio: "mic" (the default input device), "mic:NAME" (a device from `facecast devices`),
-    /// a file played in real time (see --loop), "-" for raw PCM on standard input (see --pcm), or
-    /// "test-pattern" (a 1 kHz beep about every second, with --sync-marker on: for checking A/V sync).
-    #[arg(long, short, default_value = "mic", value_name = "mic|mic:NAME|FILE|-|test-pattern")]
+    /// a file played in real time (see --loop), "-" for raw PCM on standard input (see --pcm),
+    /// "test-pattern" (a 1 kHz beep about every second, with --sync-marker on: for checking A/V sync),
+    /// or "api" (speech POSTed to the control API, see --control; the avatar idles in between).
+    #[arg(long, short, default_value = "mic", value_name = "mic|mic:NAME|FILE|-|test-pattern|api")]
     input: String,
+    /// Serve the control API (POST /speak, DELETE /speak, GET /health, /metrics, /events) at ADDR
+    /// (default 127.0.0.1:8080, a port alone binds 127.0.0.1; the WHEP server's own address shares its
+    /// server). Beyond loopback it needs a bearer token ([stream] token or FACECAST_TOKEN). Goes with
+    /// --input api.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    control: Option<String>,
     /// Play the input file over and over, forever (a kiosk loop, a test stream).
     #[arg(long = "loop")]
     looping: bool,
@@ -345,11 +352,7 @@ fn parse_output(s: &str) -> Result<OutputArg> {
         "whep" => OutputArg::Whep(pipeline::live::DEFAULT_WHEP_ADDR),
         _ if s.starts_with("whep:") => {
             let addr = &s["whep:".len()..];
-            let parsed = match addr.parse::<u16>() {
-                Ok(port) => Ok(SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), port)),
-                Err(_) => addr.parse::<SocketAddr>(),
-            };
-            OutputArg::Whep(parsed.map_err(|_| {
+            OutputArg::Whep(parse_addr(addr).map_err(|_| {
                 anyhow::anyhow!("--output {s}: ADDR must be PORT or IP:PORT (e.g. 127.0.0.1:8080, 0.0.0.0:8080)")
             })?)
         }
@@ -368,6 +371,14 @@ fn parse_output(s: &str) -> Result<OutputArg> {
             "--output {s}: expected window, headless, whep[:ADDR], whip:URL, y4m:PATH, raw:PATH or v4l2:/dev/videoN"
         ),
     })
+}
+
+/// `PORT` (on 127.0.0.1) or `IP:PORT`.
+fn parse_addr(addr: &str) -> Result<SocketAddr, std::net::AddrParseError> {
+    match addr.parse::<u16>() {
+        Ok(port) => Ok(SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), port)),
+        Err(_) => addr.parse::<SocketAddr>(),
+    }
 }
 
 /// The path after `prefix` in an `--output` value; not empty.
@@ -390,6 +401,7 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         "mic" => LiveInput::Microphone(None),
         "-" => LiveInput::Stdin(args.pcm),
         "test-pattern" => LiveInput::TestPattern,
+        "api" => LiveInput::Api,
         s if s.starts_with("mic:") => LiveInput::Microphone(Some(s["mic:".len()..].to_owned())),
         path => LiveInput::File { path: PathBuf::from(path), looping: args.looping },
     };
@@ -447,6 +459,13 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         path => Ok(HeadFrom::Path { path: PathBuf::from(path), fps: args.head_fps }),
     });
     let head_from = head_from.transpose()?;
+    let control = match args.control.as_deref() {
+        Some(addr) => Some(ControlSpec {
+            addr: parse_addr(addr).map_err(|_| anyhow::anyhow!("--control {addr}: ADDR must be PORT or IP:PORT"))?,
+            token: token("FACECAST_TOKEN", &config.stream.token),
+        }),
+        None => None,
+    };
     let stop = Arc::clone(stop);
     let job = LiveJob {
         portrait: args.portrait.map_or_else(Input::default_portrait, Input::File),
@@ -467,6 +486,7 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         frame_outputs,
         head_from,
         vmc: args.vmc,
+        control,
     };
     let stats = pipeline::live::run_live(&job).context("live loop failed")?;
     eprint!("{}", stats.summary_text());

@@ -13,6 +13,7 @@
 //! drops the newest samples and counts them in an atomic ([`CaptureStats::overrun_frames`]).
 //! [`CaptureWriter::write`] is that callback's body, so a test can call it under a counting allocator.
 
+mod api;
 mod capture;
 mod file;
 mod hops;
@@ -20,6 +21,7 @@ mod mic;
 mod resample;
 mod stdin;
 
+pub use api::{ApiSource, SpeechEvent, SpeechQueue, Utterance};
 pub use capture::{CaptureReader, CaptureStats, CaptureWriter, RawStamp, capture_rings};
 pub use file::{FileSource, TEST_PATTERN_BEEP_SECS, TEST_PATTERN_LOOP_SECS, test_pattern_beep_secs};
 pub use hops::{HopCutter, StampedHop};

@@ -22,6 +22,7 @@
 
 mod branch;
 mod codec;
+pub mod control;
 mod peer;
 mod whep;
 mod whip;
@@ -206,6 +207,16 @@ pub struct StreamOptions {
     pub whip_token: Option<String>,
 }
 
+/// The control API (`--control`): where it listens, what it drives, and its event stream.
+pub struct ControlOptions {
+    /// The address; the WHEP server's own when they are the same.
+    pub addr: SocketAddr,
+    /// The pipeline's side.
+    pub api: Arc<dyn control::ControlApi>,
+    /// Where the pipeline publishes its events.
+    pub events: control::ControlEvents,
+}
+
 /// The default WHEP address: loopback only.
 pub const DEFAULT_WHEP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
 
@@ -225,8 +236,23 @@ impl StreamServer {
     /// # Errors
     /// [`StreamError::Config`] for a public bind without a token, [`StreamError::Bind`] when the
     /// address is taken, [`StreamError::Runtime`].
-    pub fn start(options: &StreamOptions, hub: Arc<MediaHub>) -> Result<Self, StreamError> {
+    pub fn start(
+        options: &StreamOptions,
+        hub: Arc<MediaHub>,
+        control: Option<ControlOptions>,
+    ) -> Result<Self, StreamError> {
         let cfg = &options.config;
+        let token = options.token.clone().filter(|t| !t.is_empty());
+        if let Some(c) = &control
+            && !c.addr.ip().is_loopback()
+            && token.is_none()
+        {
+            return Err(StreamError::Config(format!(
+                "the control API on {} is reachable beyond this machine: set a bearer token ([stream] token or \
+                 FACECAST_TOKEN), or bind to 127.0.0.1",
+                c.addr
+            )));
+        }
         if let Some(addr) = options.whep
             && !addr.ip().is_loopback()
             && options.token.as_deref().is_none_or(str::is_empty)
@@ -258,8 +284,25 @@ impl StreamServer {
                 options.token.clone().filter(|t| !t.is_empty()),
                 cfg.max_viewers,
             );
-            tasks.push(runtime.spawn(whep::serve(listener, state, shutdown_rx.clone())));
+            // The control API on the same address shares the server.
+            let shared = control.as_ref().is_some_and(|c| c.addr == addr);
+            let extra = shared
+                .then(|| control.as_ref().map(|c| control::routes(Arc::clone(&c.api), c.events.clone(), token.clone())))
+                .flatten();
+            tasks.push(runtime.spawn(whep::serve(listener, state, extra, shutdown_rx.clone())));
             tracing::info!(url = %format!("http://{local}/"), "WHEP viewer page");
+            if shared {
+                tracing::info!(url = %format!("http://{local}/speak"), "control API");
+            }
+        }
+        if let Some(c) = control.filter(|c| options.whep != Some(c.addr)) {
+            let listener = runtime
+                .block_on(tokio::net::TcpListener::bind(c.addr))
+                .map_err(|source| StreamError::Bind { addr: c.addr, source })?;
+            let local = listener.local_addr().map_err(|source| StreamError::Bind { addr: c.addr, source })?;
+            let routes = control::routes(c.api, c.events, token);
+            tasks.push(runtime.spawn(control::serve(listener, routes, shutdown_rx.clone())));
+            tracing::info!(url = %format!("http://{local}/speak"), "control API");
         }
         if let Some(url) = &options.whip {
             let push = whip::Push::new(url.clone(), options.whip_token.clone(), Arc::clone(&hub), rtc);

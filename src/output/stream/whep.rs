@@ -91,8 +91,17 @@ pub(crate) fn router(state: State) -> Router {
 }
 
 /// Serves until `shutdown` turns true, then ends every session.
-pub(crate) async fn serve(listener: tokio::net::TcpListener, state: State, mut shutdown: watch::Receiver<bool>) {
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    state: State,
+    extra: Option<Router>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let routes = match extra {
+        Some(extra) => router(state.clone()).merge(extra),
+        None => router(state.clone()),
+    };
+    let app = routes.into_make_service_with_connect_info::<SocketAddr>();
     let mut stop = shutdown.clone();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Shared;
+use super::control::LatencySnapshot;
 use super::head::HeadFollower;
 use super::motion::PoseSample;
 use super::pacing::Pacer;
@@ -63,6 +64,8 @@ pub(super) struct Outputs {
     pub stream_probe: Option<StreamProbe>,
     /// The audio input's name, for the report.
     pub source: String,
+    /// The latency percentiles for the control API's metrics, refreshed every second.
+    pub latency: Arc<std::sync::Mutex<LatencySnapshot>>,
 }
 
 /// The render side of the loop.
@@ -81,6 +84,7 @@ pub(super) struct FrameLoop {
     outputs: Outputs,
     record_scratch: MotionScratch,
     last_stats: Instant,
+    last_snapshot: Instant,
     hud_updated: Instant,
     loudness: Loudness,
     /// The user's head from a camera, where it drives the avatar's.
@@ -117,6 +121,7 @@ impl FrameLoop {
             tele: Telemetry::default(),
             outputs,
             last_stats: now,
+            last_snapshot: now,
             hud_updated: now,
             loudness: Loudness::default(),
             head,
@@ -194,6 +199,16 @@ impl FrameLoop {
         self.frames_rendered += 1;
         let now = Instant::now();
         self.pacer.advance(now);
+        self.shared.frames_rendered.store(self.frames_rendered, Ordering::Relaxed);
+        self.shared.frames_dropped.store(self.pacer.skipped(), Ordering::Relaxed);
+        if now.saturating_duration_since(self.last_snapshot) >= Duration::from_secs(1) {
+            self.last_snapshot = now;
+            let snapshot = LatencySnapshot {
+                audio_to_frame: self.tele.audio_to_frame.percentiles(),
+                motion_lag: self.tele.motion_lag.percentiles(),
+            };
+            *self.outputs.latency.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = snapshot;
+        }
         if now.saturating_duration_since(self.last_stats).as_secs_f64() >= STATS_EVERY_SECS {
             self.last_stats = now;
             if let Some(path) = &self.outputs.stats_json {

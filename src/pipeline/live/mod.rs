@@ -30,6 +30,7 @@
 //! model's lookahead and the smoothing lag at that frame).
 
 mod audio;
+mod control;
 mod frames;
 mod head;
 mod motion;
@@ -55,8 +56,10 @@ pub use crate::audio::live::PcmSpec;
 pub use crate::output::stream::{DEFAULT_WHEP_ADDR, StreamOptions};
 pub use crate::portrait::frames::HeadFrom;
 
-use crate::audio::live::{FileSource, LiveSource, MicSource, StdinSource};
+use crate::audio::live::{ApiSource, FileSource, LiveSource, MicSource, SpeechQueue, StdinSource};
 use crate::config::{BackgroundMode, Config};
+use crate::output::stream::ControlOptions;
+use crate::output::stream::control::ControlEvents;
 use crate::output::stream::{MediaHub, StreamBranch, StreamProbe, StreamServer};
 use crate::output::vmc::VmcSender;
 use crate::output::window::WindowOptions;
@@ -80,6 +83,8 @@ pub enum LiveInput {
     TestPattern,
     /// Raw PCM on standard input.
     Stdin(PcmSpec),
+    /// Speech from the control API (`POST /speak`); silence, and idle motion, in between.
+    Api,
 }
 
 /// Where live frames go.
@@ -127,6 +132,15 @@ impl FrameOutput {
     }
 }
 
+/// Where the control API listens, and its bearer token (needed beyond loopback).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlSpec {
+    /// The address (the WHEP server's own, when they are the same).
+    pub addr: std::net::SocketAddr,
+    /// The bearer token (`[stream] token` or `FACECAST_TOKEN`).
+    pub token: Option<String>,
+}
+
 /// One live run.
 #[derive(Debug, Clone)]
 pub struct LiveJob {
@@ -154,6 +168,8 @@ pub struct LiveJob {
     pub sync_marker: bool,
     /// Pipes and virtual cameras.
     pub frame_outputs: Vec<FrameOutput>,
+    /// The control API (`--control`), with `--input api`.
+    pub control: Option<ControlSpec>,
     /// VMC out: each frame's blendshapes and head to a VTuber tool's receiver (`--vmc HOST:PORT`).
     pub vmc: Option<std::net::SocketAddr>,
     /// The user's head from a camera, a video or a folder of images drives the avatar's head and
@@ -171,6 +187,9 @@ pub(super) struct Shared {
     pub audio_losses: AtomicU64,
     pub audio_overruns: AtomicU64,
     pub hops_dropped: AtomicU64,
+    /// Frames handed off and ticks skipped, for the control API's metrics.
+    pub frames_rendered: AtomicU64,
+    pub frames_dropped: AtomicU64,
 }
 
 /// Runs the live loop until the input ends, the duration is up, the window closes, or `job.stop` is set.
@@ -185,17 +204,43 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     }
     let backdrop_image = super::backdrop_image(cfg)?;
     // Open the source first: a missing device or file is the likeliest mistake, and the cheapest to report.
+    let events = ControlEvents::default();
+    let speech = Arc::new(SpeechQueue::default());
     let source: Box<dyn LiveSource> = match &job.input {
         LiveInput::Microphone(name) => Box::new(MicSource::open(name.as_deref())?),
         LiveInput::File { path, looping } => Box::new(FileSource::open(path, *looping)?),
         LiveInput::TestPattern => Box::new(FileSource::test_pattern()),
         LiveInput::Stdin(spec) => Box::new(StdinSource::open(*spec)),
+        LiveInput::Api => Box::new(ApiSource::new(Arc::clone(&speech), control::publisher(events.clone()))),
     };
+    if matches!(job.input, LiveInput::Api) != job.control.is_some() {
+        return Err(PipelineError::Invalid(
+            "--input api and --control go together: the control API is where the speech comes from".into(),
+        ));
+    }
     let source_name = source.name().to_owned();
+    let shared = Arc::new(Shared::default());
+    let latency = Arc::new(std::sync::Mutex::new(control::LatencySnapshot::default()));
     // The network side next: a taken port or a missing token is reported before the slow set-up.
-    let server = match &job.stream {
-        Some(options) => Some(StreamServer::start(options, MediaHub::new(Instant::now()))?),
-        None => None,
+    let hub = MediaHub::new(Instant::now());
+    let control = job.control.as_ref().map(|c| ControlOptions {
+        addr: c.addr,
+        api: Arc::new(control::LiveControl {
+            queue: Arc::clone(&speech),
+            shared: Arc::clone(&shared),
+            latency: Arc::clone(&latency),
+            hub: job.stream.is_some().then(|| Arc::clone(&hub)),
+            started: Instant::now(),
+        }),
+        events: events.clone(),
+    });
+    let server = match (&job.stream, &job.control) {
+        (Some(options), _) => Some(StreamServer::start(options, hub, control)?),
+        (None, Some(c)) => {
+            let options = StreamOptions { token: c.token.clone(), ..StreamOptions::default() };
+            Some(StreamServer::start(&options, hub, control)?)
+        }
+        (None, None) => None,
     };
     let portrait = super::prepare_portrait(&job.portrait, cfg)?;
     let model = super::load_motion_model(cfg, true)?;
@@ -205,13 +250,12 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     live_cfg.smoothing.min_cutoff_hz = cfg.smoothing.live_min_cutoff_hz;
     let chain = HopChain::new(model, &live_cfg);
 
-    let shared = Arc::new(Shared::default());
     let stop = Arc::clone(&job.stop);
     let (hop_tx, hop_rx) = drop_oldest::<Hop>(64);
     let (pose_tx, pose_rx) = drop_oldest::<PoseSample>(16);
-    let mut branch = match &server {
-        Some(server) => Some(StreamBranch::start(server.hub(), job.frame, &cfg.stream, &job.stop)?),
-        None => None,
+    let mut branch = match (&server, &job.stream) {
+        (Some(server), Some(_)) => Some(StreamBranch::start(server.hub(), job.frame, &cfg.stream, &job.stop)?),
+        _ => None,
     };
     let audio_out = branch.as_mut().and_then(|b| b.audio.take());
     // The head thread opens its camera (or file) and face models before the audio starts.
@@ -251,6 +295,7 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
         sync_marker: job.sync_marker && branch.is_some(),
         stream_probe: server.as_ref().zip(branch.as_ref()).map(|(s, b)| StreamProbe::new(s, b)),
         source: source_name,
+        latency,
     };
     let scene = Scene {
         geometry: portrait.geometry(),

@@ -1,0 +1,225 @@
+//! Speech handed over by a program (`--input api`): utterances queued by the control API, played one
+//! after another in real time, with silence between them so that the avatar idles.
+//!
+//! Input: [`Utterance`]s (16 kHz mono) pushed onto a [`SpeechQueue`] by the control API's thread.
+//! Output: 10 ms blocks of 16 kHz mono, released on the wall clock, and a [`SpeechEvent`] as each
+//! utterance starts and ends. Thread: the live loop's audio thread reads it; the queue's lock is held
+//! only to take or put an utterance (never by an audio callback).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{BlockStamp, LiveAudioError, LiveSource, SourceRead};
+use crate::vocab::clock::{HOP_SAMPLES, SAMPLE_RATE_HZ, secs_from_samples};
+
+/// One piece of speech to play.
+#[derive(Debug, Clone)]
+pub struct Utterance {
+    /// Its id, as the API gave it out.
+    pub id: u64,
+    /// The speech, 16 kHz mono.
+    pub samples: Vec<f32>,
+}
+
+/// What the source tells as it plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpeechEvent {
+    /// The utterance's first sample went out.
+    Started(u64),
+    /// Its last sample went out.
+    Ended(u64),
+    /// It was stopped before its end (an interruption).
+    Stopped(u64),
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Utterance>,
+    /// The utterance playing, and how far.
+    playing: Option<(Utterance, usize)>,
+    /// Stop the one playing at the next block.
+    stop_playing: bool,
+}
+
+/// The utterances waiting and the one playing, shared by the API and the audio thread.
+#[derive(Default)]
+pub struct SpeechQueue {
+    queue: Mutex<Queue>,
+    next_id: AtomicU64,
+    total: AtomicU64,
+}
+
+impl SpeechQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A fresh id for an utterance.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Queues `u` behind the others; with `interrupt`, stops the one playing and clears the queue first.
+    pub fn push(&self, u: Utterance, interrupt: bool) {
+        let mut q = self.lock();
+        if interrupt {
+            q.waiting.clear();
+            q.stop_playing = q.playing.is_some();
+        }
+        q.waiting.push_back(u);
+        self.total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Stops the one playing and clears the queue.
+    pub fn stop_all(&self) {
+        let mut q = self.lock();
+        q.waiting.clear();
+        q.stop_playing = q.playing.is_some();
+    }
+
+    /// Utterances waiting (not the one playing).
+    pub fn waiting(&self) -> usize {
+        self.lock().waiting.len()
+    }
+
+    /// Whether one is playing.
+    pub fn speaking(&self) -> bool {
+        self.lock().playing.is_some()
+    }
+
+    /// Utterances queued since the start.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+}
+
+/// The source the live loop reads: the queue's speech, or silence, on the wall clock.
+pub struct ApiSource {
+    queue: std::sync::Arc<SpeechQueue>,
+    on_event: Box<dyn FnMut(SpeechEvent) + Send>,
+    start: Option<Instant>,
+    released: u64,
+}
+
+impl ApiSource {
+    /// A source playing `queue`, telling `on_event` as each utterance starts and ends.
+    pub fn new(queue: std::sync::Arc<SpeechQueue>, on_event: Box<dyn FnMut(SpeechEvent) + Send>) -> Self {
+        Self { queue, on_event, start: None, released: 0 }
+    }
+
+    /// Fills one block: the playing utterance's next samples, the next one's start, or silence.
+    fn fill(&mut self, out: &mut Vec<f32>) {
+        let mut events = Vec::new();
+        {
+            let mut q = self.queue.lock();
+            if q.stop_playing {
+                q.stop_playing = false;
+                if let Some((u, _)) = q.playing.take() {
+                    events.push(SpeechEvent::Stopped(u.id));
+                }
+            }
+            let mut left = HOP_SAMPLES;
+            while left > 0 {
+                if q.playing.is_none() {
+                    match q.waiting.pop_front() {
+                        Some(u) => {
+                            events.push(SpeechEvent::Started(u.id));
+                            q.playing = Some((u, 0));
+                        }
+                        None => break,
+                    }
+                }
+                let Some((u, pos)) = q.playing.as_mut() else { break };
+                let take = left.min(u.samples.len() - *pos);
+                out.extend_from_slice(&u.samples[*pos..*pos + take]);
+                *pos += take;
+                left -= take;
+                if *pos == u.samples.len() {
+                    events.push(SpeechEvent::Ended(u.id));
+                    q.playing = None;
+                }
+            }
+            out.resize(out.len() + left, 0.0);
+        }
+        for e in events {
+            (self.on_event)(e);
+        }
+    }
+}
+
+impl LiveSource for ApiSource {
+    fn name(&self) -> &str {
+        "api"
+    }
+
+    fn rate_hz(&self) -> u32 {
+        SAMPLE_RATE_HZ
+    }
+
+    fn read(&mut self, out: &mut Vec<f32>, timeout: Duration) -> Result<SourceRead, LiveAudioError> {
+        let start = *self.start.get_or_insert_with(Instant::now);
+        // A block is released once its last sample's time has come, as a microphone would deliver it.
+        let released = self.released + HOP_SAMPLES as u64;
+        let due = start + Duration::from_secs_f64(secs_from_samples(released as usize));
+        let now = Instant::now();
+        if due > now {
+            let wait = due - now;
+            if wait > timeout {
+                std::thread::sleep(timeout);
+                return Ok(SourceRead::Timeout);
+            }
+            std::thread::sleep(wait);
+        }
+        self.fill(out);
+        self.released = released;
+        Ok(SourceRead::Samples(BlockStamp { arrival: Instant::now(), host_delay: None }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn utterances_play_in_order_between_silences_and_an_interruption_stops_the_one_playing() {
+        let queue = Arc::new(SpeechQueue::default());
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&events);
+        let mut src = ApiSource::new(Arc::clone(&queue), Box::new(move |e| seen.lock().unwrap().push(e)));
+        let mut out = Vec::new();
+        src.fill(&mut out);
+        assert_eq!(out, vec![0.0; HOP_SAMPLES], "silence while nothing is queued");
+        let (a, b) = (queue.next_id(), queue.next_id());
+        queue.push(Utterance { id: a, samples: vec![0.5; 200] }, false);
+        queue.push(Utterance { id: b, samples: vec![0.25; 100] }, false);
+        assert_eq!((queue.waiting(), queue.total()), (2, 2));
+        out.clear();
+        src.fill(&mut out);
+        src.fill(&mut out);
+        // 200 samples of a, then 100 of b straight after, then silence.
+        assert_eq!(out[..200], [0.5; 200]);
+        assert_eq!(out[200..300], [0.25; 100]);
+        assert!(out[300..].iter().all(|&s| s == 0.0));
+        assert_eq!(
+            *events.lock().unwrap(),
+            [SpeechEvent::Started(a), SpeechEvent::Ended(a), SpeechEvent::Started(b), SpeechEvent::Ended(b)]
+        );
+        let c = queue.next_id();
+        queue.push(Utterance { id: c, samples: vec![0.1; 10_000] }, false);
+        src.fill(&mut out);
+        assert!(queue.speaking());
+        let d = queue.next_id();
+        queue.push(Utterance { id: d, samples: vec![0.2; 50] }, true);
+        out.clear();
+        src.fill(&mut out);
+        assert_eq!(out[..50], [0.2; 50], "the interruption plays at once");
+        assert_eq!(
+            events.lock().unwrap()[4..],
+            [SpeechEvent::Started(c), SpeechEvent::Stopped(c), SpeechEvent::Started(d), SpeechEvent::Ended(d)]
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! The control API: a program (a chatbot, a kiosk's queue system) tells the avatar what to say and
+//! learns when it has said it, over HTTP.
+//!
+//! Input: HTTP requests. Output: their answers, and Server-Sent Events. Thread: tasks on the stream
+//! runtime. The routes:
+//! - `POST /speak`: an audio file (WAV, MP3, OGG, FLAC; `Content-Type: audio/...`) to say, queued
+//!   behind the others; `?interrupt=true` stops the one playing and clears the queue first. `202` with
+//!   `{"id": N}`.
+//! - `DELETE /speak`: stops the speech and clears the queue.
+//! - `GET /health`: the state as JSON; `GET /metrics`: Prometheus text; `GET /events`: Server-Sent
+//!   Events (`speech_started`, `speech_ended`, `speech_stopped`, each with the id).
+//!
+//! The speech is decoded, checked and queued by the pipeline through [`ControlApi`]; this file knows
+//! HTTP only. The token rules are the WHEP server's: loopback needs none; any other address needs a
+//! bearer token, or the server refuses to start.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use subtle::ConstantTimeEq as _;
+use tokio::sync::{broadcast, watch};
+
+/// What the pipeline does for the API.
+pub trait ControlApi: Send + Sync + 'static {
+    /// Decodes and queues speech (`interrupt`: stop the one playing and clear the queue first). The
+    /// utterance's id, or a refusal: the HTTP status and the reason.
+    ///
+    /// # Errors
+    /// The status (400, 413, 415, 422) and a reason a client can act on.
+    fn speak(&self, body: &[u8], content_type: &str, interrupt: bool) -> Result<u64, (u16, String)>;
+    /// Stops the speech and clears the queue.
+    fn stop_speech(&self);
+    /// The state, for `GET /health`.
+    fn health(&self) -> serde_json::Value;
+    /// Prometheus text, for `GET /metrics`.
+    fn metrics(&self) -> String;
+}
+
+/// The events `GET /events` streams; the pipeline publishes into it, from any thread, never waiting.
+#[derive(Clone)]
+pub struct ControlEvents(broadcast::Sender<(String, String)>);
+
+impl Default for ControlEvents {
+    fn default() -> Self {
+        Self(broadcast::channel(64).0)
+    }
+}
+
+impl ControlEvents {
+    /// Sends `event` with its JSON `data` to every listener (none listening: nothing happens).
+    pub fn publish(&self, event: &str, data: &serde_json::Value) {
+        let _ = self.0.send((event.to_owned(), data.to_string()));
+    }
+}
+
+/// The largest request body: a few minutes of 16-bit stereo WAV at 48 kHz.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
+
+#[derive(Clone)]
+struct Ctx {
+    api: Arc<dyn ControlApi>,
+    events: ControlEvents,
+    token: Option<String>,
+}
+
+impl Ctx {
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.token else { return true };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .unwrap_or("");
+        bool::from(given.trim().as_bytes().ct_eq(token.as_bytes()))
+    }
+}
+
+fn text(status: StatusCode, reason: impl Into<String>) -> Response {
+    let mut body = reason.into();
+    body.push('\n');
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+fn unauthorized() -> Response {
+    let mut r = text(StatusCode::UNAUTHORIZED, "a bearer token is required (Authorization: Bearer TOKEN)");
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    r
+}
+
+/// `?interrupt=true|false`, the only query `/speak` takes; `None` for anything else.
+fn interrupt(uri: &axum::http::Uri) -> Option<bool> {
+    let Some(query) = uri.query().filter(|q| !q.is_empty()) else { return Some(false) };
+    match query.split_once('=') {
+        Some(("interrupt", "true")) => Some(true),
+        Some(("interrupt", "false")) => Some(false),
+        _ => None,
+    }
+}
+
+async fn speak(State(ctx): State<Ctx>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if !ctx.authorized(&headers) {
+        return unauthorized();
+    }
+    let Some(interrupt) = interrupt(&uri) else {
+        return text(StatusCode::BAD_REQUEST, "the only query parameter is interrupt=true|false");
+    };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if body.is_empty() {
+        return text(StatusCode::BAD_REQUEST, "the body is empty: send an audio file (WAV, MP3, OGG, FLAC)");
+    }
+    // Decoding is work: off the async workers.
+    let api = Arc::clone(&ctx.api);
+    let content_type = content_type.to_owned();
+    let decoded = tokio::task::spawn_blocking(move || api.speak(&body, &content_type, interrupt)).await;
+    match decoded {
+        Ok(Ok(id)) => {
+            (StatusCode::ACCEPTED, [(header::CONTENT_TYPE, "application/json")], format!("{{\"id\":{id}}}\n"))
+                .into_response()
+        }
+        Ok(Err((status, reason))) => text(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), reason),
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "the speech could not be read"),
+    }
+}
+
+async fn stop(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
+    if !ctx.authorized(&headers) {
+        return unauthorized();
+    }
+    ctx.api.stop_speech();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn health(State(ctx): State<Ctx>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], ctx.api.health().to_string()).into_response()
+}
+
+async fn metrics(State(ctx): State<Ctx>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], ctx.api.metrics()).into_response()
+}
+
+async fn event_stream(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
+    if !ctx.authorized(&headers) {
+        return unauthorized();
+    }
+    let rx = ctx.events.0.subscribe();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok((name, data)) => return Some((Ok::<_, Infallible>(Event::default().event(name).data(data)), rx)),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// The control routes, for a router of their own or beside the viewer page and WHEP.
+pub(crate) fn routes(api: Arc<dyn ControlApi>, events: ControlEvents, token: Option<String>) -> Router {
+    let ctx = Ctx { api, events, token };
+    Router::new()
+        .route("/speak", axum::routing::post(speak).delete(stop))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/events", get(event_stream))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(ctx)
+}
+
+/// Serves `router` on `listener` until `shutdown`.
+pub(crate) async fn serve(listener: tokio::net::TcpListener, router: Router, mut shutdown: watch::Receiver<bool>) {
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "the control server stopped");
+    }
+}

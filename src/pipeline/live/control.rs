@@ -1,0 +1,225 @@
+//! The pipeline's side of the control API (`--input api --control`): speech from HTTP decoded, checked and
+//! queued for the audio thread; the state and the metrics read back.
+//!
+//! Input: request bodies from the control server's tasks. Output: [`Utterance`]s on the [`SpeechQueue`],
+//! which `audio::live::ApiSource` plays; JSON and Prometheus text. Thread: the control server's blocking
+//! tasks (decoding is work) and the audio thread, which publishes each utterance's start and end.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::Shared;
+use crate::audio::live::{SpeechEvent, SpeechQueue, Utterance};
+use crate::output::stream::MediaHub;
+use crate::output::stream::control::{ControlApi, ControlEvents};
+use crate::vocab::clock::{SAMPLE_RATE_HZ, secs_from_samples};
+use crate::vocab::latency::Percentiles;
+
+/// The longest utterance one request may hold, seconds.
+pub(super) const MAX_SPEECH_SECS: f64 = 300.0;
+
+/// The latency percentiles the render thread last published, for `GET /metrics`.
+#[derive(Default)]
+pub(super) struct LatencySnapshot {
+    pub audio_to_frame: Option<Percentiles>,
+    pub motion_lag: Option<Percentiles>,
+}
+
+/// What the control server drives.
+pub(super) struct LiveControl {
+    pub queue: Arc<SpeechQueue>,
+    pub shared: Arc<Shared>,
+    pub latency: Arc<Mutex<LatencySnapshot>>,
+    pub hub: Option<Arc<MediaHub>>,
+    pub started: Instant,
+}
+
+/// The audio-event publisher the API source calls as utterances start and end.
+pub(super) fn publisher(events: ControlEvents) -> Box<dyn FnMut(SpeechEvent) + Send> {
+    Box::new(move |e| {
+        let (name, id) = match e {
+            SpeechEvent::Started(id) => ("speech_started", id),
+            SpeechEvent::Ended(id) => ("speech_ended", id),
+            SpeechEvent::Stopped(id) => ("speech_stopped", id),
+        };
+        events.publish(name, &serde_json::json!({ "id": id }));
+    })
+}
+
+/// Raw PCM (`audio/L16;rate=R;channels=C`, big-endian 16-bit, RFC 2586) to mono at its rate.
+fn l16(body: &[u8], content_type: &str) -> Result<(Vec<f32>, u32), (u16, String)> {
+    let param = |name: &str| {
+        content_type.split(';').skip(1).find_map(|p| {
+            let (k, v) = p.trim().split_once('=')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    };
+    let rate: u32 = param("rate").and_then(|r| r.parse().ok()).ok_or((415, "audio/L16 needs ;rate=HZ".to_owned()))?;
+    let channels: usize = param("channels").map_or(Some(1), |c| c.parse().ok()).unwrap_or(0);
+    if !crate::audio::INPUT_RATES_HZ.contains(&rate) || !(1..=crate::audio::MAX_INPUT_CHANNELS).contains(&channels) {
+        return Err((415, format!("audio/L16 at {rate} Hz, {channels} channels is out of range")));
+    }
+    let frame = 2 * channels;
+    let mono = body
+        .chunks_exact(frame)
+        .map(|f| {
+            f.chunks_exact(2).map(|s| f32::from(i16::from_be_bytes([s[0], s[1]])) / 32_768.0).sum::<f32>()
+                / channels as f32
+        })
+        .collect();
+    Ok((mono, rate))
+}
+
+fn too_long(secs: f64) -> (u16, String) {
+    (413, format!("{secs:.0} s of speech; one request holds at most {MAX_SPEECH_SECS:.0} s"))
+}
+
+/// Decodes a file's bytes to 16 kHz mono as a stream, as the offline render does: a header that declares
+/// more than [`MAX_SPEECH_SECS`] is refused before any decoding, and a stream without one once it passes.
+fn decode_16k(body: &[u8], kind: &str) -> Result<Vec<f32>, (u16, String)> {
+    let name = match kind {
+        "audio/wav" | "audio/wave" | "audio/x-wav" | "audio/vnd.wave" => "request.wav",
+        "audio/mpeg" | "audio/mp3" => "request.mp3",
+        "audio/ogg" | "audio/vorbis" => "request.ogg",
+        "audio/flac" | "audio/x-flac" => "request.flac",
+        _ => "request",
+    };
+    let not_audio = |e: crate::audio::AudioError| (422, format!("not audio facecast can decode: {e}"));
+    let mut stream = crate::audio::AudioStream::open_owned(body.to_vec(), Path::new(name)).map_err(not_audio)?;
+    if let Some(secs) = stream.declared_secs().filter(|&s| s > MAX_SPEECH_SECS) {
+        return Err(too_long(secs));
+    }
+    let (mut out, mut resampler) = (Vec::new(), None);
+    while let Some((chunk, rate_hz)) = stream.next_chunk().map_err(not_audio)? {
+        let r = match resampler.as_mut() {
+            Some(r) => r,
+            None => resampler.insert(crate::audio::Resampler16k::new(rate_hz, Path::new(name)).map_err(not_audio)?),
+        };
+        r.push(chunk, &mut out).map_err(not_audio)?;
+        if secs_from_samples(out.len()) > MAX_SPEECH_SECS {
+            return Err(too_long(secs_from_samples(out.len())));
+        }
+    }
+    stream.finish().map_err(not_audio)?;
+    if let Some(mut r) = resampler {
+        r.finish(&mut out).map_err(not_audio)?;
+    }
+    Ok(out)
+}
+
+impl ControlApi for LiveControl {
+    fn speak(&self, body: &[u8], content_type: &str, interrupt: bool) -> Result<u64, (u16, String)> {
+        let kind = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if !kind.starts_with("audio/") && kind != "application/octet-stream" {
+            return Err((
+                415,
+                format!(
+                    "Content-Type {content_type:?}: send audio/wav, audio/mpeg, audio/ogg, audio/flac or audio/L16"
+                ),
+            ));
+        }
+        let samples = if kind == "audio/l16" {
+            let (mono, rate_hz) = l16(body, content_type)?;
+            let secs = mono.len() as f64 / f64::from(rate_hz);
+            if secs > MAX_SPEECH_SECS {
+                return Err(too_long(secs));
+            }
+            let decoded = crate::audio::DecodedAudio { samples: mono, rate_hz, channels: 1, truncated: false };
+            crate::audio::resample_to_16k(&decoded, Path::new("request body"))
+                .map_err(|e| (422, format!("cannot resample it: {e}")))?
+                .samples
+        } else {
+            decode_16k(body, &kind)?
+        };
+        if samples.is_empty() {
+            return Err((422, "the audio holds no samples".into()));
+        }
+        let audio = crate::audio::Audio { samples };
+        let id = self.queue.next_id();
+        tracing::info!(id, secs = secs_from_samples(audio.samples.len()), interrupt, "speech queued");
+        self.queue.push(Utterance { id, samples: audio.samples }, interrupt);
+        Ok(id)
+    }
+
+    fn stop_speech(&self) {
+        self.queue.stop_all();
+    }
+
+    fn health(&self) -> serde_json::Value {
+        serde_json::json!({
+            "state": if self.queue.speaking() { "speaking" } else { "idle" },
+            "queue": self.queue.waiting(),
+            "utterances_total": self.queue.total(),
+            "uptime_secs": self.started.elapsed().as_secs_f64(),
+            "frames_total": self.shared.frames_rendered.load(Ordering::Relaxed),
+            "sample_rate_hz": SAMPLE_RATE_HZ,
+        })
+    }
+
+    fn metrics(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let mut counter = |name: &str, kind: &str, help: &str, value: f64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        };
+        counter(
+            "facecast_frames_total",
+            "counter",
+            "Frames handed to the outputs.",
+            self.shared.frames_rendered.load(Ordering::Relaxed) as f64,
+        );
+        counter(
+            "facecast_frames_dropped_total",
+            "counter",
+            "Frame ticks skipped because the render was late.",
+            self.shared.frames_dropped.load(Ordering::Relaxed) as f64,
+        );
+        counter(
+            "facecast_utterances_total",
+            "counter",
+            "Utterances queued through the API.",
+            self.queue.total() as f64,
+        );
+        counter(
+            "facecast_speech_queue_length",
+            "gauge",
+            "Utterances waiting (not the one playing).",
+            self.queue.waiting() as f64,
+        );
+        let viewers = self.hub.as_ref().map_or(0, |h| h.counters.peers.load(Ordering::Relaxed));
+        counter("facecast_viewers", "gauge", "WebRTC peers connected now.", viewers as f64);
+        let latency = self.latency.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (name, help, p) in [
+            (
+                "facecast_audio_to_frame_seconds",
+                "From an audio block's arrival to the frame that shows it.",
+                latency.audio_to_frame,
+            ),
+            ("facecast_motion_lag_seconds", "How late the mouth shows a sound.", latency.motion_lag),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} summary");
+            if let Some(p) = p {
+                for (q, ms) in [("0.5", p.p50), ("0.9", p.p90), ("0.99", p.p99), ("1", p.max)] {
+                    let _ = writeln!(out, "{name}{{quantile=\"{q}\"}} {}", ms / 1e3);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn l16_is_big_endian_and_averaged_to_mono() {
+        let body = [0x40, 0x00, 0x00, 0x00, 0xc0, 0x00, 0x40, 0x00];
+        let (mono, rate) = l16(&body, "audio/L16; rate=48000; channels=2").unwrap();
+        assert_eq!((mono, rate), (vec![0.25, 0.0], 48_000));
+        assert_eq!(l16(&body, "audio/L16").unwrap_err().0, 415, "no rate");
+        assert_eq!(l16(&body, "audio/L16;rate=1").unwrap_err().0, 415, "an impossible rate");
+    }
+}

@@ -1,0 +1,154 @@
+//! The control API through an ordinary HTTP client (curl), as a kiosk's program would use it:
+//! `facecast live --input api --control` speaks a POSTed clip, tells its start and end on `/events`,
+//! counts it in `/metrics`, and answers every bad request with a 4xx and its reason while the frames go
+//! on at their rate.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "20", "-o", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl (scripts/setup.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+struct Live(Child);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn a_posted_clip_is_spoken_announced_and_counted_and_bad_requests_are_refused() {
+    let dir = common::scratch("live_control");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let (motion, stats) = (dir.join("motion.jsonl"), dir.join("stats.json"));
+    let live = Live(
+        Command::new(env!("CARGO_BIN_EXE_facecast"))
+            .current_dir(common::root())
+            .env("FACECAST_LOG", "facecast=warn")
+            .args(["live", "--input", "api", "--headless", "--size", "128", "--duration", "14"])
+            .args(["--control", &format!("127.0.0.1:{port}")])
+            .arg("--motion-out")
+            .arg(&motion)
+            .arg("--stats-json")
+            .arg(&stats)
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    while curl(&[&format!("{base}/health")]).0 != 200 {
+        assert!(start.elapsed() < Duration::from_secs(30), "the control API never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, health) = curl(&[&format!("{base}/health")]);
+    assert!(health.contains("\"state\":\"idle\""), "{health}");
+
+    // Listen to the events, then speak.
+    let mut events = Command::new("curl")
+        .args(["-s", "-N", "--max-time", "10", &format!("{base}/events")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(events.stdout.take().unwrap());
+    let reader = std::thread::spawn(move || lines.lines().map_while(Result::ok).collect::<Vec<String>>());
+    std::thread::sleep(Duration::from_millis(500));
+    let clip = common::root().join("assets/speech/goforward.wav");
+    let clip_arg = format!("@{}", clip.display());
+    let (code, body) =
+        curl(&["-X", "POST", "-H", "Content-Type: audio/wav", "--data-binary", &clip_arg, &format!("{base}/speak")]);
+    assert_eq!((code, body.trim()), (202, "{\"id\":1}"));
+
+    // Every bad request gets its 4xx and a reason, while the avatar speaks.
+    let url = format!("{base}/speak");
+    let not_audio = dir.join("not_audio.wav");
+    std::fs::write(&not_audio, b"RIFF but not really a wave file").unwrap();
+    let long = dir.join("long.wav");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "anullsrc=r=4000:cl=mono", "-t", "301"])
+        .arg(&long)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (not_audio, long) = (format!("@{}", not_audio.display()), format!("@{}", long.display()));
+    for (args, want, reason) in [
+        (vec!["-X", "POST", "-H", "Content-Type: audio/wav", &url], 400, "the body is empty"),
+        (vec!["-X", "POST", "-H", "Content-Type: text/plain", "--data-binary", "hello", &url], 415, "Content-Type"),
+        (vec!["-X", "POST", "-H", "Content-Type: audio/wav", "--data-binary", &not_audio, &url], 422, "not audio"),
+        (vec!["-X", "POST", "-H", "Content-Type: audio/wav", "--data-binary", &long, &url], 413, "at most 300 s"),
+        (vec!["-X", "POST", "-H", "Content-Type: audio/L16", "--data-binary", "abcd", &url], 415, "rate=HZ"),
+    ] {
+        let (code, body) = curl(&args);
+        assert_eq!(code, want, "{args:?}: {body}");
+        assert!(body.contains(reason), "{args:?}: {body}");
+    }
+    let bad_query = format!("{url}?loud=yes");
+    let (code, _) =
+        curl(&["-X", "POST", "-H", "Content-Type: audio/wav", "--data-binary", &clip_arg, bad_query.as_str()]);
+    assert_eq!(code, 400, "an unknown query parameter");
+
+    let said = reader.join().unwrap();
+    let _ = events.wait();
+    let named: Vec<&String> = said.iter().filter(|l| l.starts_with("event:")).collect();
+    assert_eq!(named, ["event: speech_started", "event: speech_ended"], "{said:?}");
+    assert!(said.contains(&"data: {\"id\":1}".to_owned()), "{said:?}");
+    let (_, metrics) = curl(&[&format!("{base}/metrics")]);
+    assert!(metrics.lines().any(|l| l == "facecast_utterances_total 1"), "{metrics}");
+    assert!(metrics.contains("facecast_motion_lag_seconds{quantile=\"0.5\"}"), "{metrics}");
+    assert_eq!(curl(&["-X", "DELETE", &url]).0, 204);
+
+    // The run ends at its duration; the frames kept their rate through it all.
+    let mut live = live;
+    let status = live.0.wait().unwrap();
+    assert!(status.success());
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let fps = s["measured_fps"].as_f64().unwrap();
+    assert!(fps >= 28.5, "{fps:.1} fps while the requests came");
+
+    // The mouth moved while the clip played and rests after it.
+    let records: Vec<serde_json::Value> =
+        std::fs::read_to_string(&motion).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let open: Vec<f64> = records.iter().map(|r| r["mouth_open"].as_f64().unwrap()).collect();
+    let rest = open[0];
+    let most = open.iter().copied().fold(f64::MIN, f64::max);
+    assert!(most > rest + 0.3, "the mouth barely moved: rest {rest:.2}, at most {most:.2}");
+    let last_second = &open[open.len() - 30..];
+    assert!(last_second.iter().all(|o| (o - rest).abs() < 0.05), "the mouth is not at rest after the speech");
+}
+
+#[test]
+fn a_public_control_address_without_a_token_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_facecast"))
+        .current_dir(common::root())
+        .env("FACECAST_LOG", "facecast=warn")
+        .env_remove("FACECAST_TOKEN")
+        .args(["live", "--input", "api", "--headless", "--duration", "1", "--control"])
+        .arg(format!("0.0.0.0:{}", free_port()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("reachable beyond this machine") && stderr.contains("token"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_facecast"))
+        .current_dir(common::root())
+        .args(["live", "--input", "api", "--headless", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--input api and --control go together"));
+}
