@@ -20,7 +20,7 @@ ORT_VERSION="1.31.1"
 APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 ffmpeg nasm cmake pkg-config python3 python3-pip
   libasound2-dev libclang-dev libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0
   xvfb xauth pulseaudio pulseaudio-utils libasound2-plugins imagemagick
-  chromium janus iproute2 nodejs time curl)
+  chromium janus iproute2 nodejs time curl espeak-ng)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 

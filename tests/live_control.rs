@@ -57,8 +57,11 @@ fn a_posted_clip_is_spoken_announced_and_counted_and_bad_requests_are_refused() 
         assert!(start.elapsed() < Duration::from_secs(30), "the control API never answered");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (_, health) = curl(&[&format!("{base}/health")]);
-    assert!(health.contains("\"state\":\"idle\""), "{health}");
+    // "starting" until the first frame, then "idle".
+    while !curl(&[&format!("{base}/health")]).1.contains("\"state\":\"idle\"") {
+        assert!(start.elapsed() < Duration::from_secs(30), "the avatar never came up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // Listen to the events, then speak.
     let mut events = Command::new("curl")
@@ -151,4 +154,64 @@ fn a_public_control_address_without_a_token_is_refused() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--input api and --control go together"));
+}
+
+#[test]
+fn a_sentence_posted_to_say_is_spoken_through_espeak_ng() {
+    let dir = common::scratch("live_control_say");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let motion = dir.join("motion.jsonl");
+    let mut live = Live(
+        Command::new(env!("CARGO_BIN_EXE_facecast"))
+            .current_dir(common::root())
+            .env("FACECAST_LOG", "facecast=warn")
+            .args(["live", "--input", "api", "--headless", "--size", "128", "--duration", "10"])
+            .args(["--control", &port.to_string()])
+            .arg("--motion-out")
+            .arg(&motion)
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    while curl(&[&format!("{base}/health")]).0 != 200 {
+        assert!(start.elapsed() < Duration::from_secs(30), "the control API never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut events = Command::new("curl")
+        .args(["-s", "-N", "--max-time", "7", &format!("{base}/events")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(events.stdout.take().unwrap());
+    let reader = std::thread::spawn(move || lines.lines().map_while(Result::ok).collect::<Vec<String>>());
+    std::thread::sleep(Duration::from_millis(500));
+    let url = format!("{base}/say");
+    let json = "Content-Type: application/json";
+    let (code, body) =
+        curl(&["-X", "POST", "-H", json, "-d", r#"{"text": "Good morning. How can I help you today?"}"#, &url]);
+    assert_eq!((code, body.trim()), (202, "{\"id\":1}"));
+    for (data, want, reason) in [
+        ("not json", 400, "must be JSON"),
+        (r#"{"txt": "typo"}"#, 400, "must be JSON"),
+        (r#"{"text": "   "}"#, 400, "the text is empty"),
+        (r#"{"text": "hi", "voice": "../../etc/passwd"}"#, 400, "voice"),
+        (r#"{"text": "hi", "voice": "no-such-voice"}"#, 422, "espeak-ng has no voice"),
+    ] {
+        let (code, body) = curl(&["-X", "POST", "-H", json, "-d", data, &url]);
+        assert_eq!(code, want, "{data}: {body}");
+        assert!(body.contains(reason), "{data}: {body}");
+    }
+    let said = reader.join().unwrap();
+    let _ = events.wait();
+    let named: Vec<&String> = said.iter().filter(|l| l.starts_with("event:")).collect();
+    assert_eq!(named, ["event: speech_started", "event: speech_ended"], "{said:?}");
+    assert!(live.0.wait().unwrap().success());
+    let open: Vec<f64> = std::fs::read_to_string(&motion)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["mouth_open"].as_f64().unwrap())
+        .collect();
+    let most = open.iter().copied().fold(f64::MIN, f64::max);
+    assert!(most > open[0] + 0.3, "the mouth barely moved: rest {:.2}, at most {most:.2}", open[0]);
 }

@@ -21,6 +21,8 @@ pub struct Telemetry {
     pub motion_lag: Latency,
     /// From a camera frame's capture to the avatar frame that shows its head (`--head-from`).
     pub head_to_frame: Latency,
+    /// From a `/speak` or `/say` request's arrival to the first frame that shows its sound.
+    pub speak_to_frame: Latency,
     /// Audio thread, per hop (as [`StageLatencies::audio`]).
     pub audio: Latency,
     /// Audio-to-motion queue wait.
@@ -118,6 +120,10 @@ pub struct LiveStats {
     /// hand-off (tracking, smoothing's lag not included, and the wait for the render).
     #[serde(default)]
     pub head_to_frame_ms: Option<Percentiles>,
+    /// With `--input api`: from a `/speak` or `/say` request's arrival to the first frame that shows its
+    /// sound (decoding, the wait for the next 10 ms block, the motion lag and the render).
+    #[serde(default)]
+    pub speak_to_frame_ms: Option<Percentiles>,
     /// The parts.
     pub stages_ms: StageLatencies,
     /// The audio input.
@@ -160,6 +166,9 @@ impl LiveStats {
         let _ = writeln!(out, "motion lag: {}", p(&self.motion_lag_ms));
         if self.head_to_frame_ms.is_some() {
             let _ = writeln!(out, "head to frame: {}", p(&self.head_to_frame_ms));
+        }
+        if self.speak_to_frame_ms.is_some() {
+            let _ = writeln!(out, "request to frame: {}", p(&self.speak_to_frame_ms));
         }
         out
     }

@@ -21,6 +21,18 @@ pub struct Utterance {
     pub id: u64,
     /// The speech, 16 kHz mono.
     pub samples: Vec<f32>,
+    /// When its request arrived.
+    pub requested: Instant,
+}
+
+/// Where an utterance began in the source's stream: for the delay from a request to the first frame that
+/// shows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UtteranceStart {
+    /// Its place in the stream, seconds from the source's first sample (as `audio_t_secs` counts).
+    pub at_secs: f64,
+    /// When its request arrived.
+    pub requested: Instant,
 }
 
 /// What the source tells as it plays.
@@ -49,6 +61,8 @@ pub struct SpeechQueue {
     queue: Mutex<Queue>,
     next_id: AtomicU64,
     total: AtomicU64,
+    /// The starts not yet taken by [`take_starts`](Self::take_starts) (at most the last 16).
+    starts: Mutex<VecDeque<UtteranceStart>>,
 }
 
 impl SpeechQueue {
@@ -93,6 +107,19 @@ impl SpeechQueue {
     pub fn total(&self) -> u64 {
         self.total.load(Ordering::Relaxed)
     }
+
+    /// The utterances that have begun since the last call, oldest first.
+    pub fn take_starts(&self) -> Vec<UtteranceStart> {
+        self.starts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..).collect()
+    }
+
+    fn started(&self, s: UtteranceStart) {
+        let mut starts = self.starts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if starts.len() == 16 {
+            starts.pop_front();
+        }
+        starts.push_back(s);
+    }
 }
 
 /// The source the live loop reads: the queue's speech, or silence, on the wall clock.
@@ -112,6 +139,8 @@ impl ApiSource {
     /// Fills one block: the playing utterance's next samples, the next one's start, or silence.
     fn fill(&mut self, out: &mut Vec<f32>) {
         let mut events = Vec::new();
+        let mut starts = Vec::new();
+        let block_start = out.len();
         {
             let mut q = self.queue.lock();
             if q.stop_playing {
@@ -126,6 +155,8 @@ impl ApiSource {
                     match q.waiting.pop_front() {
                         Some(u) => {
                             events.push(SpeechEvent::Started(u.id));
+                            let at = self.released as usize + (out.len() - block_start);
+                            starts.push(UtteranceStart { at_secs: secs_from_samples(at), requested: u.requested });
                             q.playing = Some((u, 0));
                         }
                         None => break,
@@ -142,6 +173,10 @@ impl ApiSource {
                 }
             }
             out.resize(out.len() + left, 0.0);
+        }
+        self.released += HOP_SAMPLES as u64;
+        for s in starts {
+            self.queue.started(s);
         }
         for e in events {
             (self.on_event)(e);
@@ -161,8 +196,7 @@ impl LiveSource for ApiSource {
     fn read(&mut self, out: &mut Vec<f32>, timeout: Duration) -> Result<SourceRead, LiveAudioError> {
         let start = *self.start.get_or_insert_with(Instant::now);
         // A block is released once its last sample's time has come, as a microphone would deliver it.
-        let released = self.released + HOP_SAMPLES as u64;
-        let due = start + Duration::from_secs_f64(secs_from_samples(released as usize));
+        let due = start + Duration::from_secs_f64(secs_from_samples(self.released as usize + HOP_SAMPLES));
         let now = Instant::now();
         if due > now {
             let wait = due - now;
@@ -173,7 +207,6 @@ impl LiveSource for ApiSource {
             std::thread::sleep(wait);
         }
         self.fill(out);
-        self.released = released;
         Ok(SourceRead::Samples(BlockStamp { arrival: Instant::now(), host_delay: None }))
     }
 }
@@ -194,8 +227,8 @@ mod tests {
         src.fill(&mut out);
         assert_eq!(out, vec![0.0; HOP_SAMPLES], "silence while nothing is queued");
         let (a, b) = (queue.next_id(), queue.next_id());
-        queue.push(Utterance { id: a, samples: vec![0.5; 200] }, false);
-        queue.push(Utterance { id: b, samples: vec![0.25; 100] }, false);
+        queue.push(Utterance { id: a, samples: vec![0.5; 200], requested: Instant::now() }, false);
+        queue.push(Utterance { id: b, samples: vec![0.25; 100], requested: Instant::now() }, false);
         assert_eq!((queue.waiting(), queue.total()), (2, 2));
         out.clear();
         src.fill(&mut out);
@@ -204,16 +237,19 @@ mod tests {
         assert_eq!(out[..200], [0.5; 200]);
         assert_eq!(out[200..300], [0.25; 100]);
         assert!(out[300..].iter().all(|&s| s == 0.0));
+        // a began one hop into the stream (after the block of silence), b 200 samples later.
+        let at: Vec<f64> = queue.take_starts().iter().map(|s| s.at_secs).collect();
+        assert_eq!(at, [secs_from_samples(HOP_SAMPLES), secs_from_samples(HOP_SAMPLES + 200)]);
         assert_eq!(
             *events.lock().unwrap(),
             [SpeechEvent::Started(a), SpeechEvent::Ended(a), SpeechEvent::Started(b), SpeechEvent::Ended(b)]
         );
         let c = queue.next_id();
-        queue.push(Utterance { id: c, samples: vec![0.1; 10_000] }, false);
+        queue.push(Utterance { id: c, samples: vec![0.1; 10_000], requested: Instant::now() }, false);
         src.fill(&mut out);
         assert!(queue.speaking());
         let d = queue.next_id();
-        queue.push(Utterance { id: d, samples: vec![0.2; 50] }, true);
+        queue.push(Utterance { id: d, samples: vec![0.2; 50], requested: Instant::now() }, true);
         out.clear();
         src.fill(&mut out);
         assert_eq!(out[..50], [0.2; 50], "the interruption plays at once");

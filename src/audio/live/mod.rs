@@ -21,7 +21,7 @@ mod mic;
 mod resample;
 mod stdin;
 
-pub use api::{ApiSource, SpeechEvent, SpeechQueue, Utterance};
+pub use api::{ApiSource, SpeechEvent, SpeechQueue, Utterance, UtteranceStart};
 pub use capture::{CaptureReader, CaptureStats, CaptureWriter, RawStamp, capture_rings};
 pub use file::{FileSource, TEST_PATTERN_BEEP_SECS, TEST_PATTERN_LOOP_SECS, test_pattern_beep_secs};
 pub use hops::{HopCutter, StampedHop};

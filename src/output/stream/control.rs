@@ -6,6 +6,7 @@
 //! - `POST /speak`: an audio file (WAV, MP3, OGG, FLAC; `Content-Type: audio/...`) to say, queued
 //!   behind the others; `?interrupt=true` stops the one playing and clears the queue first. `202` with
 //!   `{"id": N}`.
+//! - `POST /say` with `{"text": "...", "voice": "..."}`: text to speech (espeak-ng), queued the same way.
 //! - `DELETE /speak`: stops the speech and clears the queue.
 //! - `GET /health`: the state as JSON; `GET /metrics`: Prometheus text; `GET /events`: Server-Sent
 //!   Events (`speech_started`, `speech_ended`, `speech_stopped`, each with the id).
@@ -36,6 +37,11 @@ pub trait ControlApi: Send + Sync + 'static {
     /// # Errors
     /// The status (400, 413, 415, 422) and a reason a client can act on.
     fn speak(&self, body: &[u8], content_type: &str, interrupt: bool) -> Result<u64, (u16, String)>;
+    /// Speaks `text` through the text-to-speech engine, with `voice` if given, queued as `speak` queues.
+    ///
+    /// # Errors
+    /// The status (400, 413, 422) and a reason a client can act on.
+    fn say(&self, text: &str, voice: Option<&str>, interrupt: bool) -> Result<u64, (u16, String)>;
     /// Stops the speech and clears the queue.
     fn stop_speech(&self);
     /// The state, for `GET /health`.
@@ -130,6 +136,44 @@ async fn speak(State(ctx): State<Ctx>, uri: axum::http::Uri, headers: HeaderMap,
     }
 }
 
+/// `POST /say`'s body.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SayRequest {
+    text: String,
+    #[serde(default)]
+    voice: Option<String>,
+}
+
+fn accepted(id: u64) -> Response {
+    (StatusCode::ACCEPTED, [(header::CONTENT_TYPE, "application/json")], format!("{{\"id\":{id}}}\n")).into_response()
+}
+
+async fn say(State(ctx): State<Ctx>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if !ctx.authorized(&headers) {
+        return unauthorized();
+    }
+    let Some(interrupt) = interrupt(&uri) else {
+        return text(StatusCode::BAD_REQUEST, "the only query parameter is interrupt=true|false");
+    };
+    let request: SayRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("the body must be JSON {{\"text\": ..., \"voice\": ...}}: {e}"),
+            );
+        }
+    };
+    let api = Arc::clone(&ctx.api);
+    let spoken = tokio::task::spawn_blocking(move || api.say(&request.text, request.voice.as_deref(), interrupt)).await;
+    match spoken {
+        Ok(Ok(id)) => accepted(id),
+        Ok(Err((status, reason))) => text(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), reason),
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "the speech could not be made"),
+    }
+}
+
 async fn stop(State(ctx): State<Ctx>, headers: HeaderMap) -> Response {
     if !ctx.authorized(&headers) {
         return unauthorized();
@@ -168,6 +212,7 @@ pub(crate) fn routes(api: Arc<dyn ControlApi>, events: ControlEvents, token: Opt
     let ctx = Ctx { api, events, token };
     Router::new()
         .route("/speak", axum::routing::post(speak).delete(stop))
+        .route("/say", axum::routing::post(say))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/events", get(event_stream))

@@ -20,11 +20,15 @@ use crate::vocab::latency::Percentiles;
 /// The longest utterance one request may hold, seconds.
 pub(super) const MAX_SPEECH_SECS: f64 = 300.0;
 
+/// The longest text one `POST /say` may hold, characters.
+pub(super) const MAX_SAY_CHARS: usize = 5000;
+
 /// The latency percentiles the render thread last published, for `GET /metrics`.
 #[derive(Default)]
 pub(super) struct LatencySnapshot {
     pub audio_to_frame: Option<Percentiles>,
     pub motion_lag: Option<Percentiles>,
+    pub speak_to_frame: Option<Percentiles>,
 }
 
 /// What the control server drives.
@@ -72,6 +76,27 @@ fn l16(body: &[u8], content_type: &str) -> Result<(Vec<f32>, u32), (u16, String)
     Ok((mono, rate))
 }
 
+/// The names espeak-ng knows a voice by (its languages, voice names and files), read once.
+fn espeak_voices() -> &'static [String] {
+    static VOICES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    VOICES.get_or_init(|| {
+        let listed = std::process::Command::new("espeak-ng").arg("--voices").output();
+        let text = listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+        text.lines()
+            .skip(1)
+            .flat_map(|line| {
+                let cols: Vec<&str> = line.split_whitespace().collect();
+                let file = cols.get(4).map(|f| f.rsplit('/').next().unwrap_or(f));
+                [cols.get(1).copied(), cols.get(3).copied(), file]
+                    .into_iter()
+                    .flatten()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    })
+}
+
 fn too_long(secs: f64) -> (u16, String) {
     (413, format!("{secs:.0} s of speech; one request holds at most {MAX_SPEECH_SECS:.0} s"))
 }
@@ -109,8 +134,15 @@ fn decode_16k(body: &[u8], kind: &str) -> Result<Vec<f32>, (u16, String)> {
     Ok(out)
 }
 
-impl ControlApi for LiveControl {
-    fn speak(&self, body: &[u8], content_type: &str, interrupt: bool) -> Result<u64, (u16, String)> {
+impl LiveControl {
+    /// Decodes, checks and queues speech whose request arrived at `requested`.
+    fn queue_speech(
+        &self,
+        body: &[u8],
+        content_type: &str,
+        interrupt: bool,
+        requested: Instant,
+    ) -> Result<u64, (u16, String)> {
         let kind = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if !kind.starts_with("audio/") && kind != "application/octet-stream" {
             return Err((
@@ -138,9 +170,57 @@ impl ControlApi for LiveControl {
         }
         let audio = crate::audio::Audio { samples };
         let id = self.queue.next_id();
-        tracing::info!(id, secs = secs_from_samples(audio.samples.len()), interrupt, "speech queued");
-        self.queue.push(Utterance { id, samples: audio.samples }, interrupt);
+        let decode_ms = requested.elapsed().as_secs_f64() * 1e3;
+        tracing::info!(id, secs = secs_from_samples(audio.samples.len()), decode_ms, interrupt, "speech queued");
+        self.queue.push(Utterance { id, samples: audio.samples, requested }, interrupt);
         Ok(id)
+    }
+}
+
+impl ControlApi for LiveControl {
+    fn speak(&self, body: &[u8], content_type: &str, interrupt: bool) -> Result<u64, (u16, String)> {
+        self.queue_speech(body, content_type, interrupt, Instant::now())
+    }
+
+    fn say(&self, text: &str, voice: Option<&str>, interrupt: bool) -> Result<u64, (u16, String)> {
+        let requested = Instant::now();
+        let text = text.trim();
+        if text.is_empty() {
+            return Err((400, "the text is empty".into()));
+        }
+        if text.chars().count() > MAX_SAY_CHARS {
+            return Err((
+                413,
+                format!("{} characters; one request says at most {MAX_SAY_CHARS}", text.chars().count()),
+            ));
+        }
+        if voice.is_some_and(|v| v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || "-_+".contains(c))) {
+            return Err((400, "a voice is an espeak-ng voice name (en, en-us, de, fr+f3, ...)".into()));
+        }
+        if let Some(v) = voice
+            && !espeak_voices().iter().any(|known| known.eq_ignore_ascii_case(v.split('+').next().unwrap_or(v)))
+        {
+            // espeak-ng falls back to its default voice on a name it does not know; say so instead.
+            return Err((422, format!("espeak-ng has no voice {v:?} (espeak-ng --voices lists them)")));
+        }
+        // espeak-ng's --stdout WAV declares no length; a file has a proper header.
+        static SAID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SAID.fetch_add(1, Ordering::Relaxed);
+        let wav = std::env::temp_dir().join(format!("facecast-say-{}-{n}.wav", std::process::id()));
+        let mut cmd = std::process::Command::new("espeak-ng");
+        cmd.arg("-w").arg(&wav);
+        if let Some(v) = voice {
+            cmd.args(["-v", v]);
+        }
+        let out = cmd.arg("--").arg(text).output();
+        let bytes = std::fs::read(&wav);
+        let _ = std::fs::remove_file(&wav);
+        let out = out.map_err(|e| (503, format!("cannot run espeak-ng: {e} (scripts/setup.sh installs it)")))?;
+        if !out.status.success() {
+            return Err((422, format!("espeak-ng failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        }
+        let bytes = bytes.map_err(|e| (422, format!("espeak-ng wrote no speech: {e}")))?;
+        self.queue_speech(&bytes, "audio/wav", interrupt, requested)
     }
 
     fn stop_speech(&self) {
@@ -149,7 +229,14 @@ impl ControlApi for LiveControl {
 
     fn health(&self) -> serde_json::Value {
         serde_json::json!({
-            "state": if self.queue.speaking() { "speaking" } else { "idle" },
+            // "starting" until the first frame is out: speech queued before then waits for the renderer.
+            "state": if self.shared.frames_rendered.load(Ordering::Relaxed) == 0 {
+                "starting"
+            } else if self.queue.speaking() {
+                "speaking"
+            } else {
+                "idle"
+            },
             "queue": self.queue.waiting(),
             "utterances_total": self.queue.total(),
             "uptime_secs": self.started.elapsed().as_secs_f64(),
@@ -198,6 +285,11 @@ impl ControlApi for LiveControl {
                 latency.audio_to_frame,
             ),
             ("facecast_motion_lag_seconds", "How late the mouth shows a sound.", latency.motion_lag),
+            (
+                "facecast_speak_to_frame_seconds",
+                "From a /speak or /say request to the first frame that shows its sound.",
+                latency.speak_to_frame,
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} summary");
             if let Some(p) = p {

@@ -17,6 +17,7 @@ use super::head::HeadFollower;
 use super::motion::PoseSample;
 use super::pacing::Pacer;
 use super::poses::{FrameSource, PoseChooser};
+use crate::audio::live::{SpeechQueue, UtteranceStart};
 use crate::config::Config;
 use crate::gpu::GpuContext;
 use crate::output::stream::StreamProbe;
@@ -49,6 +50,8 @@ pub(super) struct Inputs {
     pub poses: PoseChooser,
     pub head: Option<HeadFollower>,
     pub lookahead_secs: f64,
+    /// With `--input api`: the queue whose utterances' starts time the request-to-frame delay.
+    pub speech: Option<Arc<SpeechQueue>>,
 }
 
 /// Where the frames and their records go, and the report.
@@ -89,6 +92,9 @@ pub(super) struct FrameLoop {
     loudness: Loudness,
     /// The user's head from a camera, where it drives the avatar's.
     head: Option<HeadFollower>,
+    /// The API's queue, and the utterances begun whose first frame has not been shown yet.
+    speech: Option<Arc<SpeechQueue>>,
+    speech_starts: std::collections::VecDeque<UtteranceStart>,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     /// The first error a sink or the renderer met; it ends the loop.
@@ -104,7 +110,7 @@ impl FrameLoop {
         shared: Arc<Shared>,
         stop: Arc<AtomicBool>,
     ) -> Self {
-        let Inputs { poses, head, lookahead_secs } = inputs;
+        let Inputs { poses, head, lookahead_secs, speech } = inputs;
         let now = Instant::now();
         Self {
             pose: scene.rig.rest_pose(),
@@ -125,6 +131,8 @@ impl FrameLoop {
             hud_updated: now,
             loudness: Loudness::default(),
             head,
+            speech,
+            speech_starts: std::collections::VecDeque::new(),
             shared,
             stop,
             error: None,
@@ -183,6 +191,14 @@ impl FrameLoop {
             if let Some(captured) = u.head_captured {
                 self.tele.head_to_frame.record(presented.saturating_duration_since(captured));
             }
+            // The first frame that shows an utterance's sound: the delay from its request.
+            if let Some(queue) = &self.speech {
+                self.speech_starts.extend(queue.take_starts());
+            }
+            while self.speech_starts.front().is_some_and(|s| u.audio_t_secs >= s.at_secs) {
+                let s = self.speech_starts.pop_front().expect("checked above");
+                self.tele.speak_to_frame.record(presented.saturating_duration_since(s.requested));
+            }
         }
         if let Some(vmc) = self.outputs.vmc.as_mut() {
             vmc.send(&self.used.map(|u| u.params).unwrap_or_default())?;
@@ -206,6 +222,7 @@ impl FrameLoop {
             let snapshot = LatencySnapshot {
                 audio_to_frame: self.tele.audio_to_frame.percentiles(),
                 motion_lag: self.tele.motion_lag.percentiles(),
+                speak_to_frame: self.tele.speak_to_frame.percentiles(),
             };
             *self.outputs.latency.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = snapshot;
         }
@@ -315,6 +332,7 @@ impl FrameLoop {
             capture_to_frame_ms: t.capture_to_frame.percentiles(),
             motion_lag_ms: t.motion_lag.percentiles(),
             head_to_frame_ms: t.head_to_frame.percentiles(),
+            speak_to_frame_ms: t.speak_to_frame.percentiles(),
             stages_ms: t.stages(),
             source: self.outputs.source.clone(),
             adapter: self.adapter.clone(),

@@ -309,7 +309,12 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
         Pacer::new(Duration::from_secs_f64(job.frame.period_secs()), job.duration_secs.map(Duration::from_secs_f64));
     let mut frames = FrameLoop::new(
         scene,
-        Inputs { poses: PoseChooser::new(pose_rx), head: head_events.map(head::HeadFollower::new), lookahead_secs },
+        Inputs {
+            poses: PoseChooser::new(pose_rx),
+            head: head_events.map(head::HeadFollower::new),
+            lookahead_secs,
+            speech: matches!(job.input, LiveInput::Api).then(|| Arc::clone(&speech)),
+        },
         pacer,
         outputs,
         Arc::clone(&shared),
