@@ -33,45 +33,54 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-#[test]
-fn a_posted_clip_is_spoken_announced_and_counted_and_bad_requests_are_refused() {
-    let dir = common::scratch("live_control");
+/// Starts `facecast live --input api --headless --size 128 --control PORT` with `extra` arguments for
+/// `secs`, and waits until its first frame is out (`/health` says idle). Returns it and the API's URL.
+fn start_api(secs: u32, extra: &[&std::ffi::OsStr]) -> (Live, String) {
     let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let (motion, stats) = (dir.join("motion.jsonl"), dir.join("stats.json"));
     let live = Live(
         Command::new(env!("CARGO_BIN_EXE_facecast"))
             .current_dir(common::root())
             .env("FACECAST_LOG", "facecast=warn")
-            .args(["live", "--input", "api", "--headless", "--size", "128", "--duration", "14"])
-            .args(["--control", &format!("127.0.0.1:{port}")])
-            .arg("--motion-out")
-            .arg(&motion)
-            .arg("--stats-json")
-            .arg(&stats)
+            .args(["live", "--input", "api", "--headless", "--size", "128", "--duration", &secs.to_string()])
+            .args(["--control", &port.to_string()])
+            .args(extra)
             .spawn()
             .unwrap(),
     );
+    let base = format!("http://127.0.0.1:{port}");
     let start = Instant::now();
-    while curl(&[&format!("{base}/health")]).0 != 200 {
-        assert!(start.elapsed() < Duration::from_secs(30), "the control API never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
     // "starting" until the first frame, then "idle".
     while !curl(&[&format!("{base}/health")]).1.contains("\"state\":\"idle\"") {
         assert!(start.elapsed() < Duration::from_secs(30), "the avatar never came up");
         std::thread::sleep(Duration::from_millis(100));
     }
+    (live, base)
+}
 
-    // Listen to the events, then speak.
+/// Listens to `/events` for `secs`: the lines, once the listener is done.
+fn listen(base: &str, secs: u32) -> (Child, std::thread::JoinHandle<Vec<String>>) {
     let mut events = Command::new("curl")
-        .args(["-s", "-N", "--max-time", "10", &format!("{base}/events")])
+        .args(["-s", "-N", "--max-time", &secs.to_string(), &format!("{base}/events")])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let lines = BufReader::new(events.stdout.take().unwrap());
     let reader = std::thread::spawn(move || lines.lines().map_while(Result::ok).collect::<Vec<String>>());
     std::thread::sleep(Duration::from_millis(500));
+    (events, reader)
+}
+
+#[test]
+fn a_posted_clip_is_spoken_announced_and_counted_and_bad_requests_are_refused() {
+    let dir = common::scratch("live_control");
+    let (motion, stats) = (dir.join("motion.jsonl"), dir.join("stats.json"));
+    let (live, base) =
+        start_api(14, &["--motion-out".as_ref(), motion.as_os_str(), "--stats-json".as_ref(), stats.as_os_str()]);
+    let (_, health) = curl(&[&format!("{base}/health")]);
+    assert!(health.contains("\"utterances_total\":0"), "{health}");
+
+    // Listen to the events, then speak.
+    let (mut events, reader) = listen(&base, 10);
     let clip = common::root().join("assets/speech/goforward.wav");
     let clip_arg = format!("@{}", clip.display());
     let (code, body) =
@@ -159,33 +168,9 @@ fn a_public_control_address_without_a_token_is_refused() {
 #[test]
 fn a_sentence_posted_to_say_is_spoken_through_espeak_ng() {
     let dir = common::scratch("live_control_say");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let motion = dir.join("motion.jsonl");
-    let mut live = Live(
-        Command::new(env!("CARGO_BIN_EXE_facecast"))
-            .current_dir(common::root())
-            .env("FACECAST_LOG", "facecast=warn")
-            .args(["live", "--input", "api", "--headless", "--size", "128", "--duration", "10"])
-            .args(["--control", &port.to_string()])
-            .arg("--motion-out")
-            .arg(&motion)
-            .spawn()
-            .unwrap(),
-    );
-    let start = Instant::now();
-    while curl(&[&format!("{base}/health")]).0 != 200 {
-        assert!(start.elapsed() < Duration::from_secs(30), "the control API never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut events = Command::new("curl")
-        .args(["-s", "-N", "--max-time", "7", &format!("{base}/events")])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(events.stdout.take().unwrap());
-    let reader = std::thread::spawn(move || lines.lines().map_while(Result::ok).collect::<Vec<String>>());
-    std::thread::sleep(Duration::from_millis(500));
+    let (mut live, base) = start_api(10, &["--motion-out".as_ref(), motion.as_os_str()]);
+    let (mut events, reader) = listen(&base, 7);
     let url = format!("{base}/say");
     let json = "Content-Type: application/json";
     let (code, body) =

@@ -195,16 +195,8 @@ impl LiveSource for ApiSource {
 
     fn read(&mut self, out: &mut Vec<f32>, timeout: Duration) -> Result<SourceRead, LiveAudioError> {
         let start = *self.start.get_or_insert_with(Instant::now);
-        // A block is released once its last sample's time has come, as a microphone would deliver it.
-        let due = start + Duration::from_secs_f64(secs_from_samples(self.released as usize + HOP_SAMPLES));
-        let now = Instant::now();
-        if due > now {
-            let wait = due - now;
-            if wait > timeout {
-                std::thread::sleep(timeout);
-                return Ok(SourceRead::Timeout);
-            }
-            std::thread::sleep(wait);
+        if !super::wait_until_due(start, self.released + HOP_SAMPLES as u64, timeout) {
+            return Ok(SourceRead::Timeout);
         }
         self.fill(out);
         Ok(SourceRead::Samples(BlockStamp { arrival: Instant::now(), host_delay: None }))

@@ -92,17 +92,9 @@ impl LiveSource for FileSource {
         }
         let start = *self.start.get_or_insert_with(Instant::now);
         let end = (self.next + FILE_BLOCK).min(self.samples.len());
-        // A block is released once its last sample's time has come, as a microphone would deliver it.
         let released = self.released + (end - self.next) as u64;
-        let due = start + Duration::from_secs_f64(released as f64 / f64::from(SAMPLE_RATE_HZ));
-        let now = Instant::now();
-        if due > now {
-            let wait = due - now;
-            if wait > timeout {
-                std::thread::sleep(timeout);
-                return Ok(SourceRead::Timeout);
-            }
-            std::thread::sleep(wait);
+        if !super::wait_until_due(start, released, timeout) {
+            return Ok(SourceRead::Timeout);
         }
         out.extend_from_slice(&self.samples[self.next..end]);
         self.next = end;

@@ -117,3 +117,20 @@ pub trait LiveSource: Send {
         true
     }
 }
+
+/// Waits until a source that started at `start` may release its first `released` 16 kHz samples: a block
+/// goes out once its last sample's time has come, as a microphone would deliver it. `false` (after
+/// sleeping `timeout`) when that is further off than `timeout`.
+fn wait_until_due(start: Instant, released: u64, timeout: Duration) -> bool {
+    let due = start + Duration::from_secs_f64(crate::vocab::clock::secs_from_samples(released as usize));
+    let now = Instant::now();
+    if due > now {
+        let wait = due - now;
+        if wait > timeout {
+            std::thread::sleep(timeout);
+            return false;
+        }
+        std::thread::sleep(wait);
+    }
+    true
+}

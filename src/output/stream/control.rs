@@ -19,6 +19,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::http::{refuse as text, unauthorized};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -26,7 +27,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use subtle::ConstantTimeEq as _;
 use tokio::sync::{broadcast, watch};
 
 /// What the pipeline does for the API.
@@ -79,26 +79,8 @@ struct Ctx {
 
 impl Ctx {
     fn authorized(&self, headers: &HeaderMap) -> bool {
-        let Some(token) = &self.token else { return true };
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .unwrap_or("");
-        bool::from(given.trim().as_bytes().ct_eq(token.as_bytes()))
+        super::http::authorized(self.token.as_deref(), headers)
     }
-}
-
-fn text(status: StatusCode, reason: impl Into<String>) -> Response {
-    let mut body = reason.into();
-    body.push('\n');
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
-}
-
-fn unauthorized() -> Response {
-    let mut r = text(StatusCode::UNAUTHORIZED, "a bearer token is required (Authorization: Bearer TOKEN)");
-    r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-    r
 }
 
 /// `?interrupt=true|false`, the only query `/speak` takes; `None` for anything else.

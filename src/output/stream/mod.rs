@@ -23,6 +23,7 @@
 mod branch;
 mod codec;
 pub mod control;
+mod http;
 mod peer;
 mod whep;
 mod whip;

@@ -13,13 +13,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use super::http::{refuse, unauthorized};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State as AxumState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 
 use super::peer::{Peer, PeerEnd, RtcSettings};
@@ -50,27 +50,8 @@ impl State {
 
     /// Whether the request carries the token, when there is one.
     fn authorized(&self, headers: &HeaderMap) -> bool {
-        let Some(token) = &self.0.token else { return true };
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .unwrap_or("");
-        bool::from(given.trim().as_bytes().ct_eq(token.as_bytes()))
+        super::http::authorized(self.0.token.as_deref(), headers)
     }
-}
-
-/// A plain-text error response.
-fn refuse(status: StatusCode, reason: impl Into<String>) -> Response {
-    let mut text = reason.into();
-    text.push('\n');
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
-}
-
-fn unauthorized() -> Response {
-    let mut r = refuse(StatusCode::UNAUTHORIZED, "a bearer token is required (Authorization: Bearer TOKEN)");
-    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    r
 }
 
 /// The router, with the body limit.
