@@ -37,9 +37,10 @@ enum Command {
     Render(RenderArgs),
     /// Time every stage of the offline render on the bundled clip and report per-item costs.
     Bench(BenchArgs),
-    /// Make the portrait talk along with live audio (a microphone, a file played in real time, or raw
-    /// PCM on standard input), in real time: in a window, or as WebRTC to browsers (WHEP) and media
-    /// servers (WHIP). Esc, closing the window or Ctrl-C stops it.
+    /// Make the portrait talk along with live audio (a microphone, a file played in real time, raw PCM
+    /// on standard input, or speech sent to the control API), in real time: in a window, as WebRTC to
+    /// browsers (WHEP) and media servers (WHIP), as a virtual camera or a pipe, or as VMC to a VTuber
+    /// tool. Esc, closing the window or Ctrl-C stops it.
     Live(LiveArgs),
     /// List audio input devices, cameras and GPU adapters.
     Devices(DevicesArgs),

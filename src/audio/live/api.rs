@@ -53,6 +53,8 @@ struct Queue {
     playing: Option<(Utterance, usize)>,
     /// Stop the one playing at the next block.
     stop_playing: bool,
+    /// Where utterances began, not yet taken by [`SpeechQueue::take_starts`] (at most the last 16).
+    starts: VecDeque<UtteranceStart>,
 }
 
 /// The utterances waiting and the one playing, shared by the API and the audio thread.
@@ -61,8 +63,6 @@ pub struct SpeechQueue {
     queue: Mutex<Queue>,
     next_id: AtomicU64,
     total: AtomicU64,
-    /// The starts not yet taken by [`take_starts`](Self::take_starts) (at most the last 16).
-    starts: Mutex<VecDeque<UtteranceStart>>,
 }
 
 impl SpeechQueue {
@@ -110,15 +110,7 @@ impl SpeechQueue {
 
     /// The utterances that have begun since the last call, oldest first.
     pub fn take_starts(&self) -> Vec<UtteranceStart> {
-        self.starts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..).collect()
-    }
-
-    fn started(&self, s: UtteranceStart) {
-        let mut starts = self.starts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if starts.len() == 16 {
-            starts.pop_front();
-        }
-        starts.push_back(s);
+        self.lock().starts.drain(..).collect()
     }
 }
 
@@ -139,7 +131,6 @@ impl ApiSource {
     /// Fills one block: the playing utterance's next samples, the next one's start, or silence.
     fn fill(&mut self, out: &mut Vec<f32>) {
         let mut events = Vec::new();
-        let mut starts = Vec::new();
         let block_start = out.len();
         {
             let mut q = self.queue.lock();
@@ -156,7 +147,11 @@ impl ApiSource {
                         Some(u) => {
                             events.push(SpeechEvent::Started(u.id));
                             let at = self.released as usize + (out.len() - block_start);
-                            starts.push(UtteranceStart { at_secs: secs_from_samples(at), requested: u.requested });
+                            if q.starts.len() == 16 {
+                                q.starts.pop_front();
+                            }
+                            q.starts
+                                .push_back(UtteranceStart { at_secs: secs_from_samples(at), requested: u.requested });
                             q.playing = Some((u, 0));
                         }
                         None => break,
@@ -175,9 +170,6 @@ impl ApiSource {
             out.resize(out.len() + left, 0.0);
         }
         self.released += HOP_SAMPLES as u64;
-        for s in starts {
-            self.queue.started(s);
-        }
         for e in events {
             (self.on_event)(e);
         }
