@@ -103,7 +103,7 @@ fn bench_render(c: &mut Criterion) {
     let mut g = c.benchmark_group("render");
     g.throughput(Throughput::Elements(1));
     for size in [256u32, 512, 1024] {
-        let mut r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), FrameGeometry::new(size, 30).unwrap()).unwrap();
+        let mut r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), FrameGeometry::square(size, 30).unwrap()).unwrap();
         let mut pose = p.rig.rest_pose();
         let mut k = 0u32;
         g.bench_function(format!("frame_{size}px_with_readback"), |b| {
@@ -121,7 +121,7 @@ fn bench_render(c: &mut Criterion) {
 fn bench_encode(c: &mut Criterion) {
     let p = astronaut();
     let ctx = GpuContext::new().unwrap();
-    let mut r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), FrameGeometry::new(512, 30).unwrap()).unwrap();
+    let mut r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), FrameGeometry::square(512, 30).unwrap()).unwrap();
     let rest = p.rig.rest_pose();
     let mut open = p.rig.rest_pose();
     p.rig.drive(&MotionParams { jaw_open: 1.0, ..Default::default() }, &mut open);
@@ -129,7 +129,7 @@ fn bench_encode(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("facecast-bench-encode-{}", std::process::id()));
     let mut w = Mp4Writer::create(
         &dir.join("bench.mp4"),
-        FrameGeometry::new(512, 30).unwrap(),
+        FrameGeometry::square(512, 30).unwrap(),
         false,
         &Config::default().output,
     )

@@ -16,7 +16,7 @@ fn main() -> anyhow::Result<()> {
     let mut models = FaceModels::load(&cfg.portrait)?;
     let p = Portrait::analyze(img, "astronaut.png", &mut models, &cfg)?;
     let ctx = GpuContext::new()?;
-    let mut r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), facecast::vocab::FrameGeometry::new(size, 30)?)?;
+    let mut r = WarpRenderer::new(&ctx, &p.image, &p.geometry(), facecast::vocab::FrameGeometry::square(size, 30)?)?;
     let mut frames = Vec::new();
     for (_, params) in facecast::portrait::rig::sheet_poses() {
         let mut pose = p.rig.rest_pose();

@@ -38,7 +38,7 @@ struct Params {
     tile_px: u32,         // tile side in pixels
     flow_step: u32,       // pixels between coarse flow samples
     flow_side: u32,       // coarse flow samples per row
-    _pad2: u32,
+    backdrop_x: u32,      // where the face square sits in the frame (and in `backdrop`), pixels across
     // Four outlines of 16 keypoint indices each: the inner lips (around the mouth opening), each eye's
     // opening (outer corner, 7 upper-lid points, inner corner, lower lid; person's right first), and
     // the outer edge of the lips. Each lip outline runs from the corner on the image's left along the
@@ -46,7 +46,7 @@ struct Params {
     outlines: array<vec4u, 16>,
     inner_upper: u32,           // keypoint index of the inner upper lip's centre
     inner_lower: u32,           // keypoint index of the inner lower lip's centre
-    _pad3: u32,
+    backdrop_y: u32,            // ... and down
     teeth: u32,                 // 1: synthesise the teeth (Rig::synthetic_teeth), 0: the portrait's own
     bg_color: vec4f,            // BG_COLOR's colour
     teeth_colour: vec4f,        // rgb: the synthetic teeth's colour; w: the source mouth's width
@@ -86,7 +86,7 @@ struct Keypoint {
 @group(0) @binding(2) var portrait: texture_2d<f32>;
 @group(0) @binding(3) var portrait_sampler: sampler;
 @group(0) @binding(4) var<uniform> frame: Frame;
-// BG_IMAGE's picture, already at the frame's size.
+// BG_IMAGE's picture, already at the whole frame's size (the face square sits at backdrop_x, backdrop_y).
 @group(0) @binding(5) var backdrop: texture_2d<f32>;
 // Instance data: the narrow keypoints (one instance of vs_spot each), the wide ones (vs_wide), then
 // this frame's runs of fine tiles and of coarse tiles (vs_run).
@@ -290,7 +290,8 @@ fn warp_colour(frag: vec2f, sum: vec3f) -> vec4f {
     if (BG_MODE == BG_COLOR) {
         return vec4f(mix(params.bg_color.rgb, c.rgb, c.a), 1.0);
     } else if (BG_MODE == BG_IMAGE) {
-        return vec4f(mix(textureLoad(backdrop, vec2i(frag), 0).rgb, c.rgb, c.a), 1.0);
+        let at = vec2i(frag) + vec2i(i32(params.backdrop_x), i32(params.backdrop_y));
+        return vec4f(mix(textureLoad(backdrop, at, 0).rgb, c.rgb, c.a), 1.0);
     } else if (BG_MODE == BG_ALPHA) {
         return c;   // straight alpha
     }

@@ -14,8 +14,8 @@
 //!
 //! The stages stand side by side on a ground floor that every one of them may use: the shared
 //! vocabulary ([`vocab`]: the audio clock, motion parameters, pose, frame geometry), the drop-oldest
-//! queue ([`queue`]), child processes ([`process`]), the GPU context ([`gpu`]), ONNX Runtime ([`onnx`]), the config ([`config`]) and the
-//! bundled assets ([`assets`]). No stage names another; [`pipeline`] is the only module that wires them
+//! queue ([`queue`]), child processes ([`process`]), the GPU context ([`gpu`]), ONNX Runtime ([`onnx`]),
+//! the config ([`config`]), text as pixels ([`text`]) and the bundled assets ([`assets`]). No stage names another; [`pipeline`] is the only module that wires them
 //! together (ARCHITECTURE.md; tests/architecture.rs holds it).
 //!
 //! The crate's binary (`facecast`) is a thin command line over [`pipeline`].
@@ -36,6 +36,7 @@ pub mod portrait;
 pub mod process;
 pub mod queue;
 pub mod render;
+pub mod text;
 pub mod vocab;
 
 pub use config::Config;

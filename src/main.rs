@@ -198,17 +198,20 @@ struct BenchArgs {
 /// The frame every command renders: `--size` and `--fps`, checked together before any work starts.
 #[derive(clap::Args)]
 struct FrameArgs {
-    /// Frame side in pixels (square frames; even, 64..=2160; a window scales it).
-    #[arg(long, default_value_t = 512)]
-    size: u32,
-    /// Frames per second (1..=120).
-    #[arg(long, default_value_t = 30)]
-    fps: u32,
+    /// Frame size in pixels: a side (512: square) or WIDTHxHEIGHT (640x480, 1280x720 as call apps
+    /// expect; the face fills the height, the portrait continues beside it). Even, at most 3840x2160;
+    /// a window scales it. Default: `[output] size`, 512.
+    #[arg(long, value_name = "N|WxH")]
+    size: Option<String>,
+    /// Frames per second (1..=120). Default: `[output] fps`, 30.
+    #[arg(long)]
+    fps: Option<u32>,
 }
 
 impl FrameArgs {
-    fn geometry(&self) -> Result<FrameGeometry> {
-        Ok(FrameGeometry::new(self.size, self.fps)?)
+    fn geometry(&self, cfg: &facecast::config::OutputConfig) -> Result<FrameGeometry> {
+        let (width, height) = facecast::vocab::frame::parse_size(self.size.as_deref().unwrap_or(&cfg.size))?;
+        Ok(FrameGeometry::new(width, height, self.fps.unwrap_or(cfg.fps))?)
     }
 }
 
@@ -395,8 +398,8 @@ fn token(env: &str, config: &str) -> Option<String> {
 }
 
 fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
-    let frame = args.frame.geometry()?;
     let mut config = args.config.load()?;
+    let frame = args.frame.geometry(&config.output)?;
     apply_background(&mut config, args.background.as_deref())?;
     let input = match args.input.as_str() {
         "mic" => LiveInput::Microphone(None),
@@ -445,7 +448,7 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
     let stream = streaming.then(|| pipeline::live::StreamOptions {
         whep,
         whip,
-        size: frame.side_px(),
+        size: (frame.width_px(), frame.height_px()),
         token: token("FACECAST_TOKEN", &config.stream.token),
         whip_token: token("FACECAST_WHIP_TOKEN", &config.stream.whip_token),
         config: config.stream.clone(),
@@ -505,8 +508,8 @@ fn devices(args: DevicesArgs) -> Result<()> {
 }
 
 fn render(args: RenderArgs, stop: &Arc<AtomicBool>) -> Result<()> {
-    let frame = args.frame.geometry()?;
     let mut config = args.config.load()?;
+    let frame = args.frame.geometry(&config.output)?;
     apply_background(&mut config, args.background.as_deref())?;
     let job = RenderJob {
         portrait: Input::File(args.portrait),
@@ -535,7 +538,8 @@ fn render(args: RenderArgs, stop: &Arc<AtomicBool>) -> Result<()> {
 
 fn bench(args: BenchArgs, stop: &Arc<AtomicBool>) -> Result<()> {
     anyhow::ensure!(args.runs >= 1, "--runs must be at least 1");
-    let frame = args.frame.geometry()?;
+    let config = args.config.load()?;
+    let frame = args.frame.geometry(&config.output)?;
     let dir = std::env::temp_dir().join(format!("facecast-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let job = RenderJob {
@@ -547,7 +551,7 @@ fn bench(args: BenchArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         sheet_out: None,
         frames_dir: None,
         raw_out: None,
-        config: args.config.load()?,
+        config,
         progress: false,
         stop: Arc::clone(stop),
     };

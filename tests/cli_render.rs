@@ -77,6 +77,15 @@ fn renders_a_talking_mp4_in_sync_with_its_motion() {
     assert_eq!(audio_streams.len(), 1, "{streams:?}");
     assert_eq!(video[0]["codec_name"], "h264");
     assert_eq!(video[0]["width"], 256);
+    // The file says it is synthetic (`[output] disclosure`, on by default), for programs to read.
+    let tags = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format_tags=synthetic,comment", "-of", "json"])
+        .arg(&mp4)
+        .output()
+        .unwrap();
+    let tags: serde_json::Value = serde_json::from_slice(&tags.stdout).unwrap();
+    assert_eq!(tags["format"]["tags"]["synthetic"], "true", "{tags}");
+    assert!(tags["format"]["tags"]["comment"].as_str().unwrap().starts_with("AI-generated"), "{tags}");
     let frames: i64 = video[0]["nb_read_frames"].as_str().unwrap().parse().unwrap();
     let want = (secs * 30.0).round() as i64;
     assert!((frames - want).abs() <= 1, "{frames} frames for {secs:.3} s at 30 fps");
@@ -204,6 +213,10 @@ fn bad_inputs_are_clear_errors_not_panics() {
 
     let out = run_with(&portrait, &speech, &["--size", "101"]);
     assert_clean_failure(&out, "--size 101: the frame side must be even", &mp4);
+    let out = run_with(&portrait, &speech, &["--size", "640x481"]);
+    assert_clean_failure(&out, "--size 640x481: width and height must be even", &mp4);
+    let out = run_with(&portrait, &speech, &["--size", "wide"]);
+    assert_clean_failure(&out, "--size \"wide\": give a side (512, a square frame) or a width and height", &mp4);
 
     let out = run_with(&portrait, &speech, &["--background", "#12"]);
     assert_clean_failure(&out, "background.color must look like", &mp4);

@@ -64,6 +64,24 @@ fn a_y4m_pipe_plays_in_ffprobe_and_ffmpeg_at_the_frame_rate() {
 }
 
 #[test]
+fn a_call_app_frame_size_goes_down_the_pipe() {
+    // 640x480, as call apps and v4l2loopback devices expect: the face fills the height.
+    let out = facecast()
+        .args(["live", "--input", &speech(), "--size", "640x480", "--duration", "2", "--output", "y4m:-"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "facecast live failed: {stderr}");
+    let header_len = out.stdout.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let header = std::str::from_utf8(&out.stdout[..header_len]).unwrap();
+    assert!(header.starts_with("YUV4MPEG2 W640 H480 F30:1"), "{header}");
+    let per_frame = 6 + 640 * 480 * 3 / 2;
+    assert_eq!((out.stdout.len() - header_len) % per_frame, 0, "a partial frame in the stream");
+    let frames = (out.stdout.len() - header_len) / per_frame;
+    assert!(frames >= 55, "{frames} frames in 2 s at 30 fps");
+}
+
+#[test]
 fn raw_frames_on_standard_output_keep_the_alpha() {
     let out = facecast()
         .args(["live", "--input", &speech(), "--size", "128", "--duration", "2", "--background", "alpha"])

@@ -18,7 +18,7 @@ const SIZE: u32 = 256;
 
 /// A frame of `side` pixels (the rate does not matter to the renderer).
 fn frame(side: u32) -> FrameGeometry {
-    FrameGeometry::new(side, 30).unwrap()
+    FrameGeometry::square(side, 30).unwrap()
 }
 
 fn setup() -> (Portrait, GpuContext, WarpRenderer) {
@@ -35,7 +35,7 @@ fn setup() -> (Portrait, GpuContext, WarpRenderer) {
 fn render(p: &Portrait, ctx: &GpuContext, r: &mut WarpRenderer, params: MotionParams) -> RgbaImage {
     let mut pose = p.rig.rest_pose();
     p.rig.drive(&params, &mut pose);
-    RgbaImage::from_raw(r.size(), r.size(), r.render(ctx, &pose).unwrap().to_vec()).unwrap()
+    RgbaImage::from_raw(r.frame().width_px(), r.frame().height_px(), r.render(ctx, &pose).unwrap().to_vec()).unwrap()
 }
 
 /// (mean absolute difference, share of channel values off by more than 16), over RGB.

@@ -19,24 +19,28 @@ fn every_shader_validates() {
             .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&src)));
         checked += 1;
     }
-    assert!(checked >= 2, "expected warp.wgsl and present.wgsl in in {}", dir.display());
+    assert!(checked >= 3, "expected warp.wgsl, finish.wgsl and present.wgsl in {}", dir.display());
 }
 
 #[test]
 fn the_warp_shaders_structs_have_the_sizes_the_renderer_writes() {
     // The renderer writes its uniforms and keypoints as plain bytes (bytemuck): a field added on one side
     // only, or a padding rule missed, would shift every value after it without any error from wgpu.
-    let src = facecast::render::WARP_WGSL;
-    let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{}", e.emit_to_string(src)));
-    let mut layouter = naga::proc::Layouter::default();
-    layouter.update(module.to_ctx()).unwrap();
-    for (name, rust_bytes) in facecast::render::SHADER_STRUCT_SIZES {
+    for (file, name, rust_bytes) in facecast::render::SHADER_STRUCT_SIZES {
+        let src = match file {
+            "warp.wgsl" => facecast::render::WARP_WGSL,
+            "finish.wgsl" => facecast::render::FINISH_WGSL,
+            other => panic!("SHADER_STRUCT_SIZES names {other}, which the renderer does not embed"),
+        };
+        let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{}", e.emit_to_string(src)));
+        let mut layouter = naga::proc::Layouter::default();
+        layouter.update(module.to_ctx()).unwrap();
         let (handle, _) = module
             .types
             .iter()
             .find(|(_, ty)| ty.name.as_deref() == Some(name))
-            .unwrap_or_else(|| panic!("warp.wgsl has no struct {name}"));
+            .unwrap_or_else(|| panic!("{file} has no struct {name}"));
         let wgsl_bytes = layouter[handle].size as usize;
-        assert_eq!(rust_bytes, wgsl_bytes, "struct {name}: {rust_bytes} bytes in Rust, {wgsl_bytes} in warp.wgsl");
+        assert_eq!(rust_bytes, wgsl_bytes, "struct {name}: {rust_bytes} bytes in Rust, {wgsl_bytes} in {file}");
     }
 }

@@ -123,8 +123,8 @@ impl PngSequence {
         image::ImageEncoder::write_image(
             encoder,
             rgba,
-            self.frame.side_px(),
-            self.frame.side_px(),
+            self.frame.width_px(),
+            self.frame.height_px(),
             image::ExtendedColorType::Rgba8,
         )
         .map_err(|e| OutputError::Io { path: path.clone(), source: std::io::Error::other(e) })?;
@@ -172,7 +172,7 @@ mod tests {
     fn raw_frames_keep_finished_files_and_remove_unfinished_ones() {
         let dir = std::env::temp_dir().join(format!("facecast_raw_{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let geometry = FrameGeometry::new(64, 30).unwrap();
+        let geometry = FrameGeometry::square(64, 30).unwrap();
         let frame = vec![7u8; geometry.frame_bytes()];
         let done = dir.join("done.rgba");
         let mut raw = RawFrames::create(&done, geometry).unwrap();

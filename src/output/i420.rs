@@ -11,29 +11,32 @@ use crate::vocab::FrameGeometry;
 /// A reusable converter for frames of one size.
 pub struct I420 {
     yuv: YUVBuffer,
-    side: usize,
+    width: usize,
+    height: usize,
 }
 
 impl I420 {
     /// A converter for `frame`'s size.
     pub fn new(frame: FrameGeometry) -> Self {
-        let side = frame.side_px() as usize;
-        Self { yuv: YUVBuffer::new(side, side), side }
+        let (width, height) = (frame.width_px() as usize, frame.height_px() as usize);
+        Self { yuv: YUVBuffer::new(width, height), width, height }
     }
 
     /// Bytes of one I420 frame: a full-size luma plane and two quarter-size chroma planes.
     pub fn frame_bytes(&self) -> usize {
-        self.side * self.side * 3 / 2
+        self.width * self.height * 3 / 2
     }
 
     /// Converts `rgba` (alpha ignored) and appends the three planes to `out`.
     pub fn convert_into(&mut self, rgba: &[u8], out: &mut Vec<u8>) {
-        self.yuv.read_rgba8(RgbaSliceU8::new(rgba, (self.side, self.side)));
+        self.yuv.read_rgba8(RgbaSliceU8::new(rgba, (self.width, self.height)));
         let (ys, us, vs) = self.yuv.strides();
-        let half = self.side / 2;
-        for (plane, stride, w, h) in
-            [(self.yuv.y(), ys, self.side, self.side), (self.yuv.u(), us, half, half), (self.yuv.v(), vs, half, half)]
-        {
+        let (half_w, half_h) = (self.width / 2, self.height / 2);
+        for (plane, stride, w, h) in [
+            (self.yuv.y(), ys, self.width, self.height),
+            (self.yuv.u(), us, half_w, half_h),
+            (self.yuv.v(), vs, half_w, half_h),
+        ] {
             for row in plane.chunks(stride).take(h) {
                 out.extend_from_slice(&row[..w]);
             }
@@ -47,7 +50,7 @@ mod tests {
 
     #[test]
     fn bt601_limited_range_grey_white_and_red() {
-        let frame = FrameGeometry::new(64, 30).unwrap();
+        let frame = FrameGeometry::square(64, 30).unwrap();
         let mut c = I420::new(frame);
         let mut out = Vec::new();
         let white = vec![255u8; frame.frame_bytes()];

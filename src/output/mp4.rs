@@ -38,6 +38,8 @@ pub struct Mp4Writer {
     over_black: Option<Vec<u8>>,
     audio_bitrate_kbps: u32,
     ffmpeg: PathBuf,
+    /// The disclosure the file's metadata carries (`[output] disclosure`), if any.
+    disclosure: Option<String>,
 }
 
 impl Mp4Writer {
@@ -54,7 +56,7 @@ impl Mp4Writer {
         over_black: bool,
         cfg: &crate::config::OutputConfig,
     ) -> Result<Self, OutputError> {
-        let (size, fps) = (frame.side_px(), frame.fps());
+        let (width, height, fps) = (frame.width_px(), frame.height_px(), frame.fps());
         let bitstream_stage = Staged::file(&output.with_extension("h264"))?;
         let file = File::create(bitstream_stage.path()).map_err(io_err(bitstream_stage.path()))?;
         let config = EncoderConfig::new()
@@ -72,7 +74,7 @@ impl Mp4Writer {
             .map_err(|e| OutputError::Encode(e.to_string()))?;
         Ok(Self {
             encoder,
-            yuv: YUVBuffer::new(size as usize, size as usize),
+            yuv: YUVBuffer::new(width as usize, height as usize),
             bitstream: BufWriter::new(file),
             bitstream_stage,
             audio_stage: Staged::file(&output.with_extension("wav"))?,
@@ -84,6 +86,7 @@ impl Mp4Writer {
             over_black: over_black.then(|| vec![0; frame.frame_bytes()]),
             audio_bitrate_kbps: cfg.audio_bitrate_kbps,
             ffmpeg: cfg.ffmpeg.clone(),
+            disclosure: cfg.disclosure.then(|| cfg.disclosure_text.clone()),
         })
     }
 
@@ -106,8 +109,8 @@ impl Mp4Writer {
                 buf
             }
         };
-        let side = self.frame.side_px() as usize;
-        self.yuv.read_rgba8(RgbaSliceU8::new(rgba, (side, side)));
+        let (width, height) = (self.frame.width_px() as usize, self.frame.height_px() as usize);
+        self.yuv.read_rgba8(RgbaSliceU8::new(rgba, (width, height)));
         let bits = self.encoder.encode(&self.yuv).map_err(|e| OutputError::Encode(e.to_string()))?;
         bits.write(&mut self.bitstream).map_err(|e| OutputError::Encode(e.to_string()))?;
         self.frames += 1;
@@ -180,7 +183,14 @@ impl Mp4Writer {
             .arg(audio.path())
             .args(["-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac"])
             .args(["-b:a", &format!("{}k", self.audio_bitrate_kbps)])
-            .args(["-t", &format!("{video_secs:.3}"), "-movflags", "+faststart", "-f", "mp4"])
+            .args(["-t", &format!("{video_secs:.3}"), "-movflags", "+faststart+use_metadata_tags"]);
+        if let Some(text) = &self.disclosure {
+            // The disclosure in the file's metadata as well as on the picture: a `synthetic` key that a
+            // program can read, and the text as the comment players show.
+            cmd.args(["-metadata", "synthetic=true", "-metadata"])
+                .arg(format!("comment={text}: synthetic video, made by facecast from one photograph and audio"));
+        }
+        cmd.args(["-f", "mp4"])
             .arg(mp4.path())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())

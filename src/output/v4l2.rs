@@ -177,7 +177,7 @@ impl V4l2Sink {
                 caps.card, caps.driver
             )));
         }
-        let want = PixFormat { width: frame.side_px(), height: frame.side_px(), fourcc: I420_FOURCC };
+        let want = PixFormat { width: frame.width_px(), height: frame.height_px(), fourcc: I420_FOURCC };
         let got = device.set_format(want).map_err(|e| err(format!("refused the format {want}: {e}")))?;
         if got != want {
             return Err(err(format!(
@@ -342,7 +342,7 @@ mod tests {
 
     #[test]
     fn the_format_is_set_then_frames_are_written_at_a_steady_rate_and_repeated_in_a_stall() {
-        let geometry = FrameGeometry::new(64, 50).unwrap();
+        let geometry = FrameGeometry::square(64, 50).unwrap();
         let (device, calls, writes) = fake(true, None);
         let mut sink = V4l2Sink::start(Box::new(device), Path::new("/dev/video10"), geometry).unwrap();
         let (grey, white) = (vec![128u8; geometry.frame_bytes()], vec![255u8; geometry.frame_bytes()]);
@@ -368,7 +368,7 @@ mod tests {
 
     #[test]
     fn a_device_that_takes_no_output_or_sets_another_format_is_a_clear_error() {
-        let geometry = FrameGeometry::new(64, 30).unwrap();
+        let geometry = FrameGeometry::square(64, 30).unwrap();
         let (camera, calls, _) = fake(false, None);
         let err = V4l2Sink::start(Box::new(camera), Path::new("/dev/video0"), geometry).err().unwrap().to_string();
         assert!(err.contains("/dev/video0") && err.contains("takes no video output"), "{err}");
@@ -396,7 +396,7 @@ mod tests {
                 Err(io::Error::from_raw_os_error(libc::ENODEV))
             }
         }
-        let geometry = FrameGeometry::new(64, 30).unwrap();
+        let geometry = FrameGeometry::square(64, 30).unwrap();
         let mut sink = V4l2Sink::start(Box::new(Broken), Path::new("/dev/video10"), geometry).unwrap();
         let rgba = vec![0u8; geometry.frame_bytes()];
         sink.write(&frame_of(&rgba, 0)).unwrap();

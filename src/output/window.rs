@@ -61,8 +61,8 @@ pub trait FrameProducer {
 pub struct WindowOptions {
     /// Title.
     pub title: String,
-    /// Initial inner size, logical pixels (square).
-    pub size: u32,
+    /// Initial inner size, logical pixels: the frame's width and height.
+    pub size: (u32, u32),
     /// Borderless full screen (kiosks).
     pub fullscreen: bool,
     /// Draw the HUD (fps, latency, drops).
@@ -132,6 +132,8 @@ struct Gpu {
     hud_pixels: Vec<u8>,
     hud_text: String,
     srgb: f32,
+    /// The frame's width and height, pixels.
+    frame_size: (u32, u32),
 }
 
 #[repr(C)]
@@ -150,7 +152,7 @@ impl App<'_> {
     fn init(&mut self, event_loop: &ActiveEventLoop) -> Result<Gpu, OutputError> {
         let mut attrs = Window::default_attributes()
             .with_title(self.options.title.clone())
-            .with_inner_size(winit::dpi::LogicalSize::new(self.options.size, self.options.size));
+            .with_inner_size(winit::dpi::LogicalSize::new(self.options.size.0, self.options.size.1));
         if self.options.fullscreen {
             attrs = attrs.with_fullscreen(Some(Fullscreen::Borderless(None)));
         }
@@ -276,6 +278,7 @@ impl App<'_> {
             &hud_quad,
         );
         let mut gpu = Gpu {
+            frame_size: self.options.size,
             window,
             ctx,
             surface,
@@ -357,11 +360,13 @@ impl App<'_> {
 }
 
 impl Gpu {
-    /// Places the frame (a centred square) and the HUD (top left) in the window's current size.
+    /// Places the frame (centred, as large as fits, its shape kept) and the HUD (top left) in the
+    /// window's current size.
     fn layout(&mut self) {
         let (w, h) = (self.config.width as f32, self.config.height as f32);
-        let side = w.min(h);
-        let (sx, sy) = (side / w, side / h);
+        let (fw, fh) = (self.frame_size.0 as f32, self.frame_size.1 as f32);
+        let fit = (w / fw).min(h / fh);
+        let (sx, sy) = (fw * fit / w, fh * fit / h);
         let frame = QuadUniform { rect: [-sx, -sy, sx, sy], flags: [self.srgb, 0.0, 0.0, 0.0] };
         self.ctx.queue.write_buffer(&self.frame_quad, 0, bytemuck::bytes_of(&frame));
         let (hw, hh) = ((HUD_COLS * 8) as f32 * HUD_SCALE, (HUD_LINES * 8) as f32 * HUD_SCALE);
@@ -375,23 +380,13 @@ impl Gpu {
         self.ctx.queue.write_buffer(&self.hud_quad, 0, bytemuck::bytes_of(&hud));
     }
 
-    /// Rasterises the HUD text (font8x8, white on translucent black) into the HUD texture.
+    /// Rasterises the HUD text (white on translucent black) into the HUD texture.
     fn upload_hud(&mut self) {
-        use font8x8::UnicodeFonts as _;
         let width = (HUD_COLS * 8) as usize;
         self.hud_pixels.fill(0);
         for (line, text) in self.hud_text.lines().take(HUD_LINES as usize).enumerate() {
-            for (col, ch) in text.chars().take(HUD_COLS as usize).enumerate() {
-                let glyph = font8x8::BASIC_FONTS.get(ch).unwrap_or([0; 8]);
-                for (gy, bits) in glyph.iter().enumerate() {
-                    for gx in 0..8 {
-                        let i = 4 * ((line * 8 + gy) * width + col * 8 + gx);
-                        let on = bits >> gx & 1 == 1;
-                        let v = if on { 255 } else { 0 };
-                        self.hud_pixels[i..i + 4].copy_from_slice(&[v, v, v, if on { 255 } else { 150 }]);
-                    }
-                }
-            }
+            let end = text.char_indices().nth(HUD_COLS as usize).map_or(text.len(), |(i, _)| i);
+            crate::text::draw(&mut self.hud_pixels, width, (0, line * 8), &text[..end], 1, [[255; 4], [0, 0, 0, 150]]);
         }
         self.ctx.queue.write_texture(
             self.hud_texture.as_image_copy(),

@@ -41,8 +41,9 @@ impl Y4mSink {
         let mut sink =
             Self { out, path: path.to_owned(), frame, buf: Vec::with_capacity(i420.frame_bytes()), i420, frames: 0 };
         let header = format!(
-            "YUV4MPEG2 W{side} H{side} F{fps}:1 Ip A1:1 C420jpeg XYSCSS=420JPEG XCOLORRANGE=LIMITED\n",
-            side = frame.side_px(),
+            "YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg XYSCSS=420JPEG XCOLORRANGE=LIMITED\n",
+            width = frame.width_px(),
+            height = frame.height_px(),
             fps = frame.fps()
         );
         sink.out.write_all(header.as_bytes()).map_err(io_err(&sink.path))?;
@@ -85,7 +86,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("facecast_y4m_{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("out.y4m");
-        let geometry = FrameGeometry::new(64, 25).unwrap();
+        let geometry = FrameGeometry::square(64, 25).unwrap();
         let mut sink = Box::new(Y4mSink::create(&path, geometry).unwrap());
         let rgba = vec![128u8; geometry.frame_bytes()];
         for index in 0..3 {

@@ -29,8 +29,10 @@ pub struct BenchReport {
     pub audio_secs: f64,
     /// Frames per run.
     pub frames: u64,
-    /// Frame side, pixels.
-    pub size: u32,
+    /// Frame width, pixels.
+    pub width: u32,
+    /// Frame height, pixels.
+    pub height: u32,
     /// Frames per second.
     pub fps: u32,
     /// Runs made.
@@ -96,7 +98,8 @@ pub fn bench(
         stages,
         audio_secs: last.audio_secs,
         frames: last.frames,
-        size: last.size,
+        width: last.width,
+        height: last.height,
         fps: last.fps,
         runs: done.len(),
         wall_secs,
@@ -117,7 +120,8 @@ impl BenchReport {
         if let serde_json::Value::Object(rest) = serde_json::json!({
             "audio_secs": self.audio_secs,
             "frames": self.frames,
-            "size": self.size,
+            "width": self.width,
+            "height": self.height,
             "fps": self.fps,
             "runs": self.runs,
             "wall_secs": self.wall_secs,
@@ -137,7 +141,7 @@ impl BenchReport {
         let _ = writeln!(
             out,
             "facecast bench: {:.2} s of audio, {} frames at {}x{} / {} fps, median of {} runs",
-            self.audio_secs, self.frames, self.size, self.size, self.fps, self.runs
+            self.audio_secs, self.frames, self.width, self.height, self.fps, self.runs
         );
         let _ = writeln!(out, "adapter {}; model {}", self.adapter, self.motion_model);
         let _ = writeln!(out, "{:<14}{:>8}{:>14}{:>12}{:>12}", "stage", "item", "ms/item", "min", "max");

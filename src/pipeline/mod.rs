@@ -200,8 +200,10 @@ pub struct RenderSummary {
     pub frames: u64,
     /// Frames per second.
     pub fps: u32,
-    /// Frame side, pixels.
-    pub size: u32,
+    /// Frame width, pixels.
+    pub width: u32,
+    /// Frame height, pixels.
+    pub height: u32,
     /// Audio duration, seconds.
     pub audio_secs: f64,
     /// Whether the audio file ended early (truncated).
@@ -336,6 +338,22 @@ fn warm_up(rig: &crate::portrait::Rig, renderer: &mut WarpRenderer, ctx: &GpuCon
 }
 
 /// The renderer's backdrop for the configured background mode.
+/// The disclosure mark the renderer draws (`[output] disclosure`), or none.
+fn disclosure_mark(cfg: &Config) -> Option<(&str, crate::render::Corner)> {
+    use crate::config::MarkCorner;
+    use crate::render::Corner;
+    let out = &cfg.output;
+    out.disclosure.then(|| {
+        let corner = match out.disclosure_corner {
+            MarkCorner::TopLeft => Corner::TopLeft,
+            MarkCorner::TopRight => Corner::TopRight,
+            MarkCorner::BottomLeft => Corner::BottomLeft,
+            MarkCorner::BottomRight => Corner::BottomRight,
+        };
+        (out.disclosure_text.as_str(), corner)
+    })
+}
+
 fn backdrop<'a>(cfg: &Config, image: Option<&'a RgbaImage>) -> Result<Backdrop<'a>, PipelineError> {
     let bg = &cfg.background;
     Ok(match bg.mode {
@@ -357,8 +375,8 @@ impl RenderSummary {
             "wrote {} ({} frames, {}x{} @ {} fps, {:.2} s of audio)",
             s.output.display(),
             s.frames,
-            s.size,
-            s.size,
+            s.width,
+            s.height,
             s.fps,
             s.audio_secs
         );

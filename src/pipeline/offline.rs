@@ -193,8 +193,8 @@ impl FrameWriter<'_> {
             && n.is_multiple_of(self.sheet_every)
             && (!self.sheet_known || self.sheet.len() < 12)
         {
-            let size = self.job.frame.side_px();
-            self.sheet.push((RgbaImage::from_raw(size, size, rgba.to_vec()).expect("frame size"), mouth_open));
+            let (width, height) = (self.job.frame.width_px(), self.job.frame.height_px());
+            self.sheet.push((RgbaImage::from_raw(width, height, rgba.to_vec()).expect("frame size"), mouth_open));
             if !self.sheet_known && self.sheet.len() == 24 {
                 let kept: Vec<_> = std::mem::take(&mut self.sheet).into_iter().step_by(2).collect();
                 self.sheet = kept;
@@ -291,6 +291,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let ctx = GpuContext::new()?;
     let mut renderer = WarpRenderer::new(&ctx, &portrait.image, &portrait.geometry(), job.frame)?;
     renderer.set_backdrop(&ctx, &backdrop(cfg, backdrop_image.as_ref())?);
+    renderer.set_mark(&ctx, super::disclosure_mark(cfg));
     warm_up(&portrait.rig, &mut renderer, &ctx)?;
     t.render_setup.add(start.elapsed(), 1);
 
@@ -458,7 +459,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     t.mux.add(s.elapsed(), 1);
 
     if let Some(stage) = sheet_stage {
-        let sheet = output::contact_sheet(&sheet_frames, &sheet_bars, 4, 256.min(job.frame.side_px()));
+        let sheet = output::contact_sheet(&sheet_frames, &sheet_bars, 4, 256.min(job.frame.width_px()));
         let format = image::ImageFormat::from_path(stage.dest()).unwrap_or(image::ImageFormat::Png);
         sheet
             .save_with_format(stage.path(), format)
@@ -475,7 +476,8 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         output: job.output.clone(),
         frames,
         fps: job.frame.fps(),
-        size: job.frame.side_px(),
+        width: job.frame.width_px(),
+        height: job.frame.height_px(),
         audio_secs,
         audio_truncated,
         wall_secs: wall.elapsed().as_secs_f64(),

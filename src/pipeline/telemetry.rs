@@ -130,8 +130,10 @@ pub struct LiveStats {
     pub source: String,
     /// The GPU adapter.
     pub adapter: String,
-    /// The frame side, pixels.
-    pub size: u32,
+    /// The frame's width, pixels.
+    pub width: u32,
+    /// The frame's height, pixels.
+    pub height: u32,
     /// WebRTC out, when streaming.
     #[serde(default)]
     pub stream: Option<StreamStats>,

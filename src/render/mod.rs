@@ -22,6 +22,7 @@
 //!
 //! Architecture Invariant: render/ never sees samples or motion parameters, only keypoints.
 
+mod finish;
 mod pipelines;
 mod readback;
 pub mod reference;
@@ -33,6 +34,8 @@ use image::RgbaImage;
 
 use crate::gpu::{GpuContext, GpuError};
 use crate::vocab::{FrameGeometry, Pose, RigGeometry};
+pub use finish::{Corner, FINISH_WGSL};
+use finish::{Finish, FinishInputs, GpuFinish};
 use pipelines::Pipelines;
 use readback::Readback;
 use targets::{Targets, colour_pass, texture_2d};
@@ -78,6 +81,8 @@ pub enum Backdrop<'a> {
 pub struct WarpRenderer {
     pipelines: Pipelines,
     targets: Targets,
+    finish: Finish,
+    frame: FrameGeometry,
     readback: Readback,
     /// Group 0 (shared bindings) and group 1 (the coarse grid) of the passes.
     bind_group: wgpu::BindGroup,
@@ -102,7 +107,8 @@ pub struct WarpRenderer {
 
 impl WarpRenderer {
     /// Uploads the portrait and builds the pipelines, targets, readback and buffers for frames of
-    /// `frame`'s side.
+    /// `frame`'s size: the warp draws the face square (`frame.face_side_px()`), the finish pass places
+    /// it in the frame.
     ///
     /// # Errors
     /// [`RenderError::PortraitTooLarge`].
@@ -112,7 +118,7 @@ impl WarpRenderer {
         rig: &RigGeometry,
         frame: FrameGeometry,
     ) -> Result<Self, RenderError> {
-        let size = frame.side_px();
+        let size = frame.face_side_px();
         let max = ctx.limits.max_texture_dimension_2d;
         if image.width() > max || image.height() > max {
             return Err(RenderError::PortraitTooLarge { width: image.width(), height: image.height(), max });
@@ -121,7 +127,7 @@ impl WarpRenderer {
         let tiling = Tiling::new(size, rig.keypoints.len().max(1));
         let n_tiles = (tiling.tiles_x() * tiling.tiles_x()) as usize;
         let pipelines = Pipelines::new(device);
-        let targets = Targets::new(device, size, tiling.flow_side());
+        let targets = Targets::new(device, size, tiling.flow_side(), frame);
         // The narrow keypoints, then the wide ones; then room for the runs (at most as many as the
         // tiles they cover).
         let (mut keypoints, wide): (Vec<u32>, Vec<u32>) =
@@ -137,7 +143,8 @@ impl WarpRenderer {
         if !keypoints.is_empty() {
             ctx.queue.write_buffer(&instance_buffer, 0, bytemuck::cast_slice(&keypoints));
         }
-        let params = GpuParams::new(rig, glam::Vec2::new(image.width() as f32, image.height() as f32), &tiling);
+        let mut params = GpuParams::new(rig, glam::Vec2::new(image.width() as f32, image.height() as f32), &tiling);
+        (params.backdrop_x, params.backdrop_y) = frame.face_origin_px();
         let uniform = |label: &str, size: usize| {
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -156,7 +163,27 @@ impl WarpRenderer {
             mapped_at_creation: false,
         });
         let buffers = [&param_buffer, &keypoint_buffer, &frame_buffer, &instance_buffer];
-        let (bind_group, flow_group) = bind_groups(ctx, image, &pipelines, &targets, buffers);
+        let (portrait, sampler) = upload_portrait(ctx, image);
+        let (bind_group, flow_group) =
+            bind_groups(ctx, [&portrait, &targets.backdrop_view], &sampler, &pipelines, &targets, buffers);
+        let (x, y) = frame.face_origin_px();
+        let finish_uniform = GpuFinish {
+            face_origin: [x as f32, y as f32],
+            face_side: size as f32,
+            bg_mode: 0,
+            uv_offset: params.uv_offset,
+            uv_scale: params.uv_scale,
+            bg_color: [0.0; 4],
+            mark_origin: [0.0; 2],
+            mark_size: [0.0; 2],
+        };
+        let finish_inputs = FinishInputs {
+            face: targets.target_view.clone(),
+            portrait,
+            sampler,
+            backdrop: targets.backdrop_view.clone(),
+        };
+        let finish = Finish::new(ctx, frame, finish_uniform, finish_inputs);
         let staging = rig
             .keypoints
             .iter()
@@ -172,6 +199,8 @@ impl WarpRenderer {
         Ok(Self {
             pipelines,
             targets,
+            finish,
+            frame,
             readback: Readback::new(device, frame),
             bind_group,
             flow_group,
@@ -198,28 +227,17 @@ impl WarpRenderer {
             Backdrop::Keep => (0, [0.0; 3]),
             Backdrop::Color(c) => (1, *c),
             Backdrop::Image(img) => {
-                // Scale to cover the square frame, then take its centre.
+                // Scale to cover the whole frame, then take its centre.
+                let (fw, fh) = (self.frame.width_px(), self.frame.height_px());
                 let (w, h) = (img.width().max(1) as f32, img.height().max(1) as f32);
-                let scale = self.size as f32 / w.min(h);
-                let (sw, sh) =
-                    (((w * scale).round() as u32).max(self.size), ((h * scale).round() as u32).max(self.size));
+                let scale = (fw as f32 / w).max(fh as f32 / h);
+                let (sw, sh) = (((w * scale).round() as u32).max(fw), ((h * scale).round() as u32).max(fh));
                 let scaled = image::imageops::resize(*img, sw, sh, image::imageops::FilterType::Triangle);
-                let cropped = image::imageops::crop_imm(
-                    &scaled,
-                    (sw - self.size) / 2,
-                    (sh - self.size) / 2,
-                    self.size,
-                    self.size,
-                )
-                .to_image();
+                let cropped = image::imageops::crop_imm(&scaled, (sw - fw) / 2, (sh - fh) / 2, fw, fh).to_image();
                 ctx.queue.write_texture(
                     self.targets.backdrop.as_image_copy(),
                     cropped.as_raw(),
-                    wgpu::TexelCopyBufferLayout {
-                        offset: 0,
-                        bytes_per_row: Some(4 * self.size),
-                        rows_per_image: Some(self.size),
-                    },
+                    wgpu::TexelCopyBufferLayout { offset: 0, bytes_per_row: Some(4 * fw), rows_per_image: Some(fh) },
                     self.targets.backdrop.size(),
                 );
                 (2, [0.0; 3])
@@ -231,11 +249,21 @@ impl WarpRenderer {
         self.tiling.forget();
         self.params.bg_color = [color[0], color[1], color[2], 1.0];
         ctx.queue.write_buffer(&self.param_buffer, 0, bytemuck::bytes_of(&self.params));
+        self.finish.set_backdrop(ctx, mode as u32, self.params.bg_color);
     }
 
-    /// Frame side in pixels.
-    pub fn size(&self) -> u32 {
-        self.size
+    /// Draws `text` (the disclosure, "AI-generated") over `corner` of every frame from the next on,
+    /// white on translucent black, its glyphs a 240th of the frame's height (8 pixels at least);
+    /// `None` draws no mark. For start-up, not per frame.
+    pub fn set_mark(&mut self, ctx: &GpuContext, mark: Option<(&str, Corner)>) {
+        let scale = (self.frame.height_px() / 240).max(1);
+        let label = mark.map(|(text, corner)| (crate::text::label(text, scale, [[255; 4], [0, 0, 0, 160]]), corner));
+        self.finish.set_mark(ctx, label.as_ref().map(|(image, corner)| (image, *corner)));
+    }
+
+    /// The frame's geometry.
+    pub fn frame(&self) -> FrameGeometry {
+        self.frame
     }
 
     /// Records the draw of the portrait moved by `pose` into `encoder`, into [`target_view`](Self::target_view)
@@ -338,6 +366,9 @@ impl WarpRenderer {
                 }
             }
         }
+        if self.finish.needed() {
+            self.finish.encode(encoder);
+        }
         Ok(())
     }
 
@@ -347,9 +378,9 @@ impl WarpRenderer {
         self.params.teeth == 1
     }
 
-    /// The frame the renderer draws into: `size x size`, RGBA8.
+    /// The finished frame: the frame's size, RGBA8.
     pub fn target_view(&self) -> &wgpu::TextureView {
-        &self.targets.target_view
+        if self.finish.needed() { &self.finish.target_view } else { &self.targets.target_view }
     }
 
     /// Draws the portrait moved by `pose` and reads it back: [`FrameGeometry::frame_bytes`] of RGBA8, row-major.
@@ -369,7 +400,8 @@ impl WarpRenderer {
     /// encoder is submitted, [`read_back`](Self::read_back) returns it. A window that also streams
     /// records both into its own encoder. The frame that `read_back` returned before is gone from here on.
     pub fn encode_readback(&mut self, encoder: &mut wgpu::CommandEncoder) {
-        self.readback.encode(encoder, &self.targets.target);
+        let finished = if self.finish.needed() { &self.finish.target } else { &self.targets.target };
+        self.readback.encode(encoder, finished);
     }
 
     /// Waits for the copy recorded by [`encode_readback`](Self::encode_readback) (submitted since) and
@@ -426,16 +458,8 @@ impl WarpRenderer {
     }
 }
 
-/// Uploads the portrait and binds it, its sampler, the buffers (`params`, `keypoints`, `frame`,
-/// `instances`) and the targets the passes read: group 0, the shared bindings, and group 1, the coarse
-/// grid and the per-pixel part that the warp passes read.
-fn bind_groups(
-    ctx: &GpuContext,
-    image: &RgbaImage,
-    pipelines: &Pipelines,
-    targets: &Targets,
-    [params, keypoints, frame, instances]: [&wgpu::Buffer; 4],
-) -> (wgpu::BindGroup, wgpu::BindGroup) {
+/// Uploads the portrait: its texture's view, and its bilinear sampler (clamped to the edge).
+fn upload_portrait(ctx: &GpuContext, image: &RgbaImage) -> (wgpu::TextureView, wgpu::Sampler) {
     let device = &ctx.device;
     let portrait = texture_2d(
         device,
@@ -462,22 +486,31 @@ fn bind_groups(
         min_filter: wgpu::FilterMode::Linear,
         ..Default::default()
     });
-    let portrait_view = portrait.create_view(&wgpu::TextureViewDescriptor::default());
+    (portrait.create_view(&wgpu::TextureViewDescriptor::default()), sampler)
+}
+
+/// Binds the portrait (`[portrait, backdrop]` views), its sampler, the buffers (`params`, `keypoints`,
+/// `frame`, `instances`) and the targets the passes read: group 0, the shared bindings, and group 1, the
+/// coarse grid and the per-pixel part that the warp passes read.
+fn bind_groups(
+    ctx: &GpuContext,
+    [portrait_view, backdrop_view]: [&wgpu::TextureView; 2],
+    sampler: &wgpu::Sampler,
+    pipelines: &Pipelines,
+    targets: &Targets,
+    [params, keypoints, frame, instances]: [&wgpu::Buffer; 4],
+) -> (wgpu::BindGroup, wgpu::BindGroup) {
+    let device = &ctx.device;
     let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some("warp"),
         layout: &pipelines.layout,
         entries: &[
             wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
             wgpu::BindGroupEntry { binding: 1, resource: keypoints.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&portrait_view) },
-            wgpu::BindGroupEntry { binding: 3, resource: wgpu::BindingResource::Sampler(&sampler) },
+            wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(portrait_view) },
+            wgpu::BindGroupEntry { binding: 3, resource: wgpu::BindingResource::Sampler(sampler) },
             wgpu::BindGroupEntry { binding: 4, resource: frame.as_entire_binding() },
-            wgpu::BindGroupEntry {
-                binding: 5,
-                resource: wgpu::BindingResource::TextureView(
-                    &targets.backdrop.create_view(&wgpu::TextureViewDescriptor::default()),
-                ),
-            },
+            wgpu::BindGroupEntry { binding: 5, resource: wgpu::BindingResource::TextureView(backdrop_view) },
             wgpu::BindGroupEntry { binding: 6, resource: instances.as_entire_binding() },
         ],
     });
@@ -485,7 +518,7 @@ fn bind_groups(
         label: Some("coarse flow"),
         layout: &pipelines.flow_layout,
         entries: &[
-            wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Sampler(&sampler) },
+            wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Sampler(sampler) },
             wgpu::BindGroupEntry { binding: 1, resource: wgpu::BindingResource::TextureView(&targets.flow_view) },
             wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&targets.narrow_view) },
         ],

@@ -16,7 +16,7 @@ pub(super) struct Readback {
     buffer: wgpu::Buffer,
     padded_row_bytes: u32,
     frame: FrameGeometry,
-    /// The frame read back, where the buffer's rows are padded (sides not a multiple of 64).
+    /// The frame read back, where the buffer's rows are padded (widths not a multiple of 64).
     bytes: Vec<u8>,
     mapped: Arc<AtomicBool>,
     /// The buffer, mapped since the last [`read`](Self::read) where its rows are not padded: the frame
@@ -29,7 +29,7 @@ impl Readback {
         let padded_row_bytes = (frame.row_bytes() as u32).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
         let buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("frame readback"),
-            size: u64::from(padded_row_bytes) * u64::from(frame.side_px()),
+            size: u64::from(padded_row_bytes) * u64::from(frame.height_px()),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -61,7 +61,7 @@ impl Readback {
                 layout: wgpu::TexelCopyBufferLayout {
                     offset: 0,
                     bytes_per_row: Some(self.padded_row_bytes),
-                    rows_per_image: Some(self.frame.side_px()),
+                    rows_per_image: Some(self.frame.height_px()),
                 },
             },
             target.size(),

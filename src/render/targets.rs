@@ -58,13 +58,15 @@ pub(super) struct Targets {
     /// The frame: RGBA8, straight alpha; a window samples it, the readback copies it.
     pub target: wgpu::Texture,
     pub target_view: wgpu::TextureView,
-    /// What shows behind the person (`Backdrop::Image`).
+    /// What shows behind the person (`Backdrop::Image`), at the whole frame's size.
     pub backdrop: wgpu::Texture,
+    pub backdrop_view: wgpu::TextureView,
 }
 
 impl Targets {
-    /// The targets of a `size` x `size` frame with a coarse grid of `flow_side` samples a side.
-    pub fn new(device: &wgpu::Device, size: u32, flow_side: u32) -> Self {
+    /// The targets of a `size` x `size` face square with a coarse grid of `flow_side` samples a side, in
+    /// `frame`.
+    pub fn new(device: &wgpu::Device, size: u32, flow_side: u32, frame: crate::vocab::FrameGeometry) -> Self {
         let flow_view = texture_2d(
             device,
             "coarse flow",
@@ -94,10 +96,11 @@ impl Targets {
         let backdrop = texture_2d(
             device,
             "backdrop",
-            (size, size),
+            (frame.width_px(), frame.height_px()),
             wgpu::TextureFormat::Rgba8Unorm,
             wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
         );
-        Self { flow_view, narrow_view, target, target_view, backdrop }
+        let backdrop_view = backdrop.create_view(&wgpu::TextureViewDescriptor::default());
+        Self { flow_view, narrow_view, target, target_view, backdrop, backdrop_view }
     }
 }

@@ -8,12 +8,13 @@ use bytemuck::{Pod, Zeroable};
 use super::tiles::{FLOW_STEP_PX, TILE_PX, Tiling};
 use crate::vocab::RigGeometry;
 
-/// The shader's structs and the size of each as the renderer writes it, bytes; tests/shader_validation.rs
-/// holds shaders/warp.wgsl to them.
-pub const SHADER_STRUCT_SIZES: [(&str, usize); 3] = [
-    ("Params", std::mem::size_of::<GpuParams>()),
-    ("Frame", std::mem::size_of::<GpuFrame>()),
-    ("Keypoint", std::mem::size_of::<GpuKeypoint>()),
+/// The shaders' structs and the size of each as the renderer writes it, bytes, by shader file;
+/// tests/shader_validation.rs holds shaders/ to them.
+pub const SHADER_STRUCT_SIZES: [(&str, &str, usize); 4] = [
+    ("warp.wgsl", "Params", std::mem::size_of::<GpuParams>()),
+    ("warp.wgsl", "Frame", std::mem::size_of::<GpuFrame>()),
+    ("warp.wgsl", "Keypoint", std::mem::size_of::<GpuKeypoint>()),
+    ("finish.wgsl", "Finish", std::mem::size_of::<super::finish::GpuFinish>()),
 ];
 
 #[repr(C)]
@@ -30,11 +31,11 @@ pub(super) struct GpuParams {
     pub tile_px: u32,
     pub flow_step: u32,
     pub flow_side: u32,
-    pub _pad: u32,
+    pub backdrop_x: u32,
     pub outlines: [u32; 64],
     pub inner_upper: u32,
     pub inner_lower: u32,
-    pub _pad3: u32,
+    pub backdrop_y: u32,
     pub teeth: u32,
     pub bg_color: [f32; 4],
     pub teeth_colour: [f32; 4],
@@ -80,7 +81,7 @@ impl GpuParams {
             tile_px: TILE_PX,
             flow_step: FLOW_STEP_PX,
             flow_side,
-            _pad: 0,
+            backdrop_x: 0,
             outlines: {
                 let mut outlines = [0u32; 64];
                 let all =
@@ -92,7 +93,7 @@ impl GpuParams {
             },
             inner_upper: rig.inner_upper as u32,
             inner_lower: rig.inner_lower as u32,
-            _pad3: 0,
+            backdrop_y: 0,
             teeth: u32::from(rig.mouth.synthetic_teeth),
             bg_color: [0.0; 4],
             teeth_colour: {

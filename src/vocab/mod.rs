@@ -9,7 +9,7 @@
 //! - [`motion`]: the named motion parameters a model outputs and the rig follows;
 //! - [`face`]: the output framing of the portrait, a pose (driving keypoints, Jacobians, lids, gaze)
 //!   and the rig's geometry as the renderer needs it;
-//! - [`frame`]: the geometry of a video frame (side, rate, bytes), validated once at the edge.
+//! - [`frame`]: the geometry of a video frame (width, height, rate, bytes; the face square inside it), validated once at the edge.
 //!
 //! Architecture Invariant: `vocab/` imports no other module of the crate.
 

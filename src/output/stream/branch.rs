@@ -134,9 +134,14 @@ impl StreamBranch {
         cfg: &crate::config::StreamConfig,
         stop: &Arc<AtomicBool>,
     ) -> Result<Self, StreamError> {
-        let size = frame.side_px();
-        let mut h264 =
-            H264Stream::new(size, frame.fps(), cfg.video_bitrate_kbps, cfg.keyframe_interval_secs, hub.epoch())?;
+        let width = frame.width_px();
+        let mut h264 = H264Stream::new(
+            (width, frame.height_px()),
+            frame.fps(),
+            cfg.video_bitrate_kbps,
+            cfg.keyframe_interval_secs,
+            hub.epoch(),
+        )?;
         let mut opus = OpusStream::new(cfg.audio_bitrate_kbps)?;
         let (frames, frames_rx) = drop_oldest::<StreamFrame>(2);
         let (recycle_tx, recycle) = drop_oldest::<Vec<u8>>(4);
@@ -167,7 +172,7 @@ impl StreamBranch {
                         };
                         let start = Instant::now();
                         if let Some(loud) = frame.marker {
-                            paint_sync_marker(&mut frame.rgba, size, loud);
+                            paint_sync_marker(&mut frame.rgba, width, loud);
                         }
                         // Nobody watching: nothing to encode (a peer that joins asks for a keyframe).
                         if hub.has_peers() {

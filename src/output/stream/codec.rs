@@ -32,7 +32,8 @@ const RTP_SLACK_BYTES: usize = 40;
 pub struct H264Stream {
     encoder: Encoder,
     yuv: YUVBuffer,
-    size: u32,
+    /// Frame width and height, pixels.
+    size: (usize, usize),
     payloader: H264Payloader,
     annexb: Vec<u8>,
     keyframe_interval: Duration,
@@ -41,13 +42,13 @@ pub struct H264Stream {
 }
 
 impl H264Stream {
-    /// An encoder for `size x size` frames at up to `fps`, `bitrate_kbps` kbit/s, timestamps from
+    /// An encoder for `width x height` frames at up to `fps`, `bitrate_kbps` kbit/s, timestamps from
     /// `epoch`.
     ///
     /// # Errors
     /// [`StreamError::Encode`] when openh264 refuses the settings.
     pub fn new(
-        size: u32,
+        (width, height): (u32, u32),
         fps: u32,
         bitrate_kbps: u32,
         keyframe_interval_secs: f64,
@@ -69,8 +70,8 @@ impl H264Stream {
             .map_err(|e| StreamError::Encode(format!("H.264 encoder: {e}")))?;
         Ok(Self {
             encoder,
-            yuv: YUVBuffer::new(size as usize, size as usize),
-            size,
+            yuv: YUVBuffer::new(width as usize, height as usize),
+            size: (width as usize, height as usize),
             payloader: H264Payloader::default(),
             annexb: Vec::with_capacity(256 * 1024),
             keyframe_interval: Duration::from_secs_f64(keyframe_interval_secs.max(0.5)),
@@ -84,7 +85,7 @@ impl H264Stream {
     /// # Errors
     /// [`StreamError::Encode`] for a frame of the wrong size or an encoder failure.
     pub fn encode(&mut self, rgba: &[u8], at: Instant, keyframe: bool) -> Result<VideoFrame, StreamError> {
-        let expected = (self.size * self.size * 4) as usize;
+        let expected = self.size.0 * self.size.1 * 4;
         if rgba.len() != expected {
             return Err(StreamError::Encode(format!("frame has {} bytes, expected {expected}", rgba.len())));
         }
@@ -92,7 +93,7 @@ impl H264Stream {
         if keyframe || due {
             self.encoder.force_intra_frame();
         }
-        self.yuv.read_rgba8(RgbaSliceU8::new(rgba, (self.size as usize, self.size as usize)));
+        self.yuv.read_rgba8(RgbaSliceU8::new(rgba, self.size));
         let bits = self.encoder.encode(&self.yuv).map_err(|e| StreamError::Encode(format!("H.264: {e}")))?;
         let is_key = matches!(bits.frame_type(), FrameType::IDR | FrameType::I);
         self.annexb.clear();
@@ -189,13 +190,13 @@ impl OpusStream {
     }
 }
 
-/// Paints the A/V sync marker into the top-left corner of a `size x size` RGBA frame: a white square
+/// Paints the A/V sync marker into the top-left corner of an RGBA frame `width` pixels wide: a white square
 /// while the audio this frame shows is loud, black otherwise. A receiver times the flashes against the
 /// beeps it hears (scripts/whep-bench.sh).
-pub fn paint_sync_marker(rgba: &mut [u8], size: u32, loud: bool) {
-    let side = (size / 16).max(8) as usize;
+pub fn paint_sync_marker(rgba: &mut [u8], width: u32, loud: bool) {
+    let side = (width / 16).max(8) as usize;
     let value = if loud { 255 } else { 0 };
-    let row_bytes = size as usize * 4;
+    let row_bytes = width as usize * 4;
     for row in rgba.chunks_exact_mut(row_bytes).take(side) {
         for px in row[..side * 4].chunks_exact_mut(4) {
             px.copy_from_slice(&[value, value, value, 255]);
@@ -210,7 +211,7 @@ mod tests {
     #[test]
     fn h264_frames_are_packetized_under_the_mtu_and_keyframes_come_on_request() {
         let epoch = Instant::now();
-        let mut enc = H264Stream::new(128, 30, 500, 60.0, epoch).unwrap();
+        let mut enc = H264Stream::new((128, 128), 30, 500, 60.0, epoch).unwrap();
         let mut rgba = vec![0u8; 128 * 128 * 4];
         for (i, px) in rgba.chunks_exact_mut(4).enumerate() {
             px.copy_from_slice(&[(i % 251) as u8, (i % 13 * 19) as u8, 128, 255]);

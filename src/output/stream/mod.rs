@@ -197,8 +197,8 @@ pub struct StreamOptions {
     pub whep: Option<SocketAddr>,
     /// Push to this WHIP endpoint.
     pub whip: Option<String>,
-    /// Frame side, pixels (for the H.264 level in the SDP).
-    pub size: u32,
+    /// Frame width and height, pixels (for the H.264 level in the SDP).
+    pub size: (u32, u32),
     /// Settings (`[stream]`).
     pub config: StreamConfig,
     /// The WHEP bearer token (`[stream] token` or `FACECAST_TOKEN`); `None` means none is asked on

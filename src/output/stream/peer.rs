@@ -60,8 +60,8 @@ pub(crate) struct RtcSettings {
 }
 
 impl RtcSettings {
-    pub(crate) fn new(cfg: &StreamConfig, size: u32) -> Self {
-        let macroblocks = size.div_ceil(16).pow(2);
+    pub(crate) fn new(cfg: &StreamConfig, (width, height): (u32, u32)) -> Self {
+        let macroblocks = width.div_ceil(16) * height.div_ceil(16);
         Self {
             ice_servers: cfg.ice_servers.clone(),
             turn_username: cfg.turn_username.clone(),

@@ -297,7 +297,7 @@ a=setup:actpass\r\na=mid:1\r\na=recvonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/4800
     #[test]
     fn the_token_is_checked() {
         let hub = MediaHub::new(std::time::Instant::now());
-        let rtc = RtcSettings::new(&crate::config::StreamConfig::default(), 512);
+        let rtc = RtcSettings::new(&crate::config::StreamConfig::default(), (512, 512));
         let state = State::new(hub, rtc, Some("s3cret".into()), 4);
         let mut h = HeaderMap::new();
         assert!(!state.authorized(&h));

@@ -143,6 +143,7 @@ impl FrameLoop {
         let s = &self.scene;
         let mut renderer = WarpRenderer::new(ctx, &s.image, &s.geometry, s.frame)?;
         renderer.set_backdrop(ctx, &crate::pipeline::backdrop(&s.cfg, s.backdrop_image.as_ref())?);
+        renderer.set_mark(ctx, crate::pipeline::disclosure_mark(&s.cfg));
         crate::pipeline::warm_up(&s.rig, &mut renderer, ctx)?;
         self.renderer = Some(renderer);
         self.adapter = format!("{} ({:?})", ctx.adapter_info.name, ctx.adapter_info.backend);
@@ -336,7 +337,8 @@ impl FrameLoop {
             stages_ms: t.stages(),
             source: self.outputs.source.clone(),
             adapter: self.adapter.clone(),
-            size: self.scene.frame.side_px(),
+            width: self.scene.frame.width_px(),
+            height: self.scene.frame.height_px(),
             stream: self.outputs.stream_probe.as_ref().map(StreamProbe::stats),
         }
     }

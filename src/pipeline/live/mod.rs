@@ -325,7 +325,7 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
         LiveOutput::Window { fullscreen, hud } => crate::output::window::run(
             WindowOptions {
                 title: "facecast".into(),
-                size: job.frame.side_px(),
+                size: (job.frame.width_px(), job.frame.height_px()),
                 fullscreen: *fullscreen,
                 hud: *hud,
                 transparent: cfg.background.mode == BackgroundMode::Alpha,
