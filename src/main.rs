@@ -48,8 +48,10 @@ enum Command {
 
 #[derive(clap::Args)]
 struct LiveArgs {
-    /// The reference portrait; the bundled one when omitted.
-    #[arg(long, value_name = "IMG")]
+    /// The reference portrait; the bundled one when omitted. "camera" or "camera:N" takes it with a
+    /// camera: a preview window counts down 3-2-1 (headless: the log does), the picture must show one
+    /// face, and it is saved as facecast-portrait-<time>.png to reuse with --portrait FILE.
+    #[arg(long, value_name = "IMG|camera[:N]")]
     portrait: Option<PathBuf>,
     /// The audio: "mic" (the default input device), "mic:NAME" (a device from `facecast devices`),
     /// a file played in real time (see --loop), "-" for raw PCM on standard input (see --pcm),
@@ -392,6 +394,21 @@ fn path_after(s: &str, prefix: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(path))
 }
 
+/// `camera` or `camera:N` as a camera index (`None` for anything else: a path).
+fn camera_index(s: &str, flag: &str) -> Option<Result<u32>> {
+    let n = if s == "camera" { "0" } else { s.strip_prefix("camera:")? };
+    Some(n.parse().map_err(|_| anyhow::anyhow!("{flag} {s}: N must be a camera number (facecast devices)")))
+}
+
+/// Camera `index`, or, where `FACECAST_CAMERA_STANDIN` names a video or a folder of images, that
+/// played at 30 fps in every camera's place (for tests and demos on machines without a camera).
+fn camera_source(index: u32) -> HeadFrom {
+    match std::env::var_os("FACECAST_CAMERA_STANDIN") {
+        Some(path) if !path.is_empty() => HeadFrom::Path { path: path.into(), fps: 30 },
+        _ => HeadFrom::Camera(index),
+    }
+}
+
 /// A token from the environment, else from the config.
 fn token(env: &str, config: &str) -> Option<String> {
     std::env::var(env).ok().filter(|t| !t.is_empty()).or_else(|| Some(config.to_owned()).filter(|t| !t.is_empty()))
@@ -454,15 +471,23 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         config: config.stream.clone(),
     });
     anyhow::ensure!((1..=120).contains(&args.head_fps), "--head-fps {} must be in 1..=120", args.head_fps);
-    let head_from = args.head_from.as_deref().map(|s| match s {
-        "camera" => Ok(HeadFrom::Camera(0)),
-        s if s.starts_with("camera:") => s["camera:".len()..]
-            .parse()
-            .map(HeadFrom::Camera)
-            .map_err(|_| anyhow::anyhow!("--head-from {s}: N must be a camera number (facecast devices)")),
-        path => Ok(HeadFrom::Path { path: PathBuf::from(path), fps: args.head_fps }),
+    let head_from = args.head_from.as_deref().map(|s| match camera_index(s, "--head-from") {
+        Some(index) => index.map(camera_source),
+        None => Ok(HeadFrom::Path { path: PathBuf::from(s), fps: args.head_fps }),
     });
     let head_from = head_from.transpose()?;
+    let portrait = match args.portrait.as_deref().and_then(|p| camera_index(p.to_str()?, "--portrait")) {
+        Some(index) => {
+            let snapshot = pipeline::snapshot::SnapshotJob {
+                source: camera_source(index?),
+                countdown_secs: 3,
+                preview: window,
+                save_to: pipeline::snapshot::default_snapshot_path(),
+            };
+            Input::File(pipeline::snapshot::take_portrait(&snapshot, &config).context("--portrait camera")?)
+        }
+        None => args.portrait.map_or_else(Input::default_portrait, Input::File),
+    };
     let control = match args.control.as_deref() {
         Some(addr) => Some(ControlSpec {
             addr: parse_addr(addr).map_err(|_| anyhow::anyhow!("--control {addr}: ADDR must be PORT or IP:PORT"))?,
@@ -472,7 +497,7 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
     };
     let stop = Arc::clone(stop);
     let job = LiveJob {
-        portrait: args.portrait.map_or_else(Input::default_portrait, Input::File),
+        portrait,
         input,
         output: if window {
             LiveOutput::Window { fullscreen: args.fullscreen, hud: args.hud }

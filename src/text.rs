@@ -12,7 +12,8 @@ pub const GLYPH_PX: usize = 8;
 
 /// Draws `text` into `pixels` (RGBA8 rows of `width` pixels) with its top-left corner at (`x`, `y`),
 /// each glyph pixel `scale` x `scale` pixels: `fg` where a glyph's bit is set, `bg` elsewhere in its
-/// cell. A character font8x8 lacks draws as an empty cell; what falls outside `pixels` is left out.
+/// cell. A colour whose alpha is 0 is not drawn (the pixels keep theirs: text over a picture). A
+/// character font8x8 lacks draws as an empty cell; what falls outside `pixels` is left out.
 pub fn draw(pixels: &mut [u8], width: usize, (x, y): (usize, usize), text: &str, scale: usize, [fg, bg]: [[u8; 4]; 2]) {
     let height = pixels.len() / (4 * width.max(1));
     for (col, ch) in text.chars().enumerate() {
@@ -20,6 +21,9 @@ pub fn draw(pixels: &mut [u8], width: usize, (x, y): (usize, usize), text: &str,
         for (gy, bits) in glyph.iter().enumerate() {
             for gx in 0..GLYPH_PX {
                 let colour = if bits >> gx & 1 == 1 { fg } else { bg };
+                if colour[3] == 0 {
+                    continue;
+                }
                 for dy in 0..scale {
                     let py = y + gy * scale + dy;
                     let px0 = x + (col * GLYPH_PX + gx) * scale;

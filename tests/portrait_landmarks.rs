@@ -100,6 +100,25 @@ fn a_portrait_without_a_face_is_a_clear_error() {
 }
 
 #[test]
+fn a_portrait_with_two_faces_is_a_clear_error() {
+    // Two people side by side: the astronaut's head and shoulders twice.
+    let one = portrait::load_image(&common::root().join("assets/portraits/astronaut.png")).unwrap();
+    let half = image::imageops::crop_imm(&one, 128, 32, 256, 256).to_image();
+    let mut two = image::RgbaImage::from_pixel(512, 256, image::Rgba([90, 90, 90, 255]));
+    image::imageops::overlay(&mut two, &half, 0, 0);
+    image::imageops::overlay(&mut two, &half, 256, 0);
+    let cfg = Config::default();
+    let mut models = FaceModels::load(&cfg.portrait).unwrap();
+    let err = Portrait::analyze(two, "pair.png", &mut models, &cfg).err().expect("two faces");
+    assert!(matches!(err, PortraitError::SeveralFaces { .. }), "{err:?}");
+    assert!(err.to_string().contains("several faces in pair.png"), "{err}");
+    // One of them alone is fine.
+    let mut single = image::RgbaImage::from_pixel(512, 256, image::Rgba([90, 90, 90, 255]));
+    image::imageops::overlay(&mut single, &half, 128, 0);
+    Portrait::analyze(single, "single.png", &mut models, &cfg).expect("one face");
+}
+
+#[test]
 fn non_images_and_missing_files_are_clear_errors() {
     let dir = common::scratch("portrait_bad");
     let text = dir.join("portrait.png");

@@ -9,6 +9,7 @@
 //!
 //! Input: the producer's GPU texture at each frame tick, and the HUD's text. Output: the window's surface.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,6 +17,7 @@ use winit::application::ApplicationHandler;
 use winit::event::{ElementState, KeyEvent, StartCause, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop};
 use winit::keyboard::{Key, NamedKey};
+use winit::platform::run_on_demand::EventLoopExtRunOnDemand as _;
 use winit::window::{Fullscreen, Window, WindowId};
 
 use super::OutputError;
@@ -95,20 +97,33 @@ fn alpha_mode(offered: &[wgpu::CompositeAlphaMode], transparent: bool) -> wgpu::
     }
 }
 
-/// Opens the window and runs until Esc, the window's close button, or the producer finishing.
+thread_local! {
+    /// winit allows one event loop per process: it is made for the first window and run again for the
+    /// next (the camera's preview, then the avatar), on the same (main) thread.
+    static EVENT_LOOP: RefCell<Option<EventLoop<()>>> = const { RefCell::new(None) };
+}
+
+/// Opens the window and runs until Esc, the window's close button, or the producer finishing; the
+/// window closes when it returns. It may be called again (on the same thread) for another window.
 ///
 /// # Errors
 /// [`OutputError::Window`] when there is no display or the surface cannot be made, or the producer's
 /// error.
 pub fn run(options: WindowOptions, producer: &mut dyn FrameProducer) -> Result<(), OutputError> {
-    let event_loop =
-        EventLoop::new().map_err(|e| OutputError::Window(format!("no display to open a window on: {e}")))?;
-    let mut app = App { options, producer, state: None, error: None };
-    event_loop.run_app(&mut app).map_err(|e| OutputError::Window(e.to_string()))?;
-    match app.error {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    EVENT_LOOP.with_borrow_mut(|slot| {
+        let event_loop = match slot {
+            Some(event_loop) => event_loop,
+            None => slot.insert(
+                EventLoop::new().map_err(|e| OutputError::Window(format!("no display to open a window on: {e}")))?,
+            ),
+        };
+        let mut app = App { options, producer, state: None, error: None };
+        event_loop.run_app_on_demand(&mut app).map_err(|e| OutputError::Window(e.to_string()))?;
+        match app.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    })
 }
 
 struct App<'p> {
@@ -440,6 +455,11 @@ impl ApplicationHandler for App<'_> {
             }
             _ => {}
         }
+    }
+
+    fn exiting(&mut self, _event_loop: &ActiveEventLoop) {
+        // The window closes with the run, so that the next run opens its own.
+        self.state = None;
     }
 
     fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {

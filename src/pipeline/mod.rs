@@ -19,6 +19,7 @@ pub mod hop;
 pub mod live;
 mod marker;
 mod offline;
+pub mod snapshot;
 pub mod telemetry;
 
 use std::path::PathBuf;

@@ -34,6 +34,8 @@ pub struct Detection {
     pub nose: Vec2,
     /// Mouth centre.
     pub mouth: Vec2,
+    /// The best score of a detection centred outside this face's box: another face (0 when none).
+    pub other_score: f32,
 }
 
 fn anchors() -> Vec<Vec2> {
@@ -93,10 +95,24 @@ impl FaceDetector {
         let origin = centre - Vec2::splat(side * 0.5);
         let to_px = |x: f32, y: f32| origin + (a + Vec2::new(x, y) / INPUT as f32) * side;
         let kp = |k: usize| to_px(r[4 + 2 * k], r[5 + 2 * k]);
+        let (centre_px, size_px) = (to_px(r[0], r[1]), Vec2::new(r[2], r[3]) / INPUT as f32 * side);
+        // Another face: the best anchor whose box centre falls outside this face's box (the anchors
+        // around one face all centre inside it).
+        let other_score = cls
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| {
+                let c = origin + (self.anchors[j] + Vec2::new(reg[j * 16], reg[j * 16 + 1]) / INPUT as f32) * side;
+                let d = (c - centre_px).abs();
+                d.x > 0.5 * size_px.x || d.y > 0.5 * size_px.y
+            })
+            .map(|(_, &logit)| 1.0 / (1.0 + (-logit.clamp(-100.0, 100.0)).exp()))
+            .fold(0.0f32, f32::max);
         Ok(Some(Detection {
             score,
-            centre: to_px(r[0], r[1]),
-            size: Vec2::new(r[2], r[3]) / INPUT as f32 * side,
+            centre: centre_px,
+            size: size_px,
+            other_score,
             right_eye: kp(0),
             left_eye: kp(1),
             nose: kp(2),

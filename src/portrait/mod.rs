@@ -51,6 +51,11 @@ pub enum PortraitError {
         "no face found in {path} (best detection score {score:.2}, need {min:.2}); use a portrait with one clearly visible, roughly frontal face"
     )]
     NoFace { path: String, score: f32, min: f32 },
+    /// More than one face was found.
+    #[error(
+        "several faces in {path} (the best scores {score:.2}, another {other:.2}); use a portrait with one person in it, or crop it to one face"
+    )]
+    SeveralFaces { path: String, score: f32, other: f32 },
     /// A model could not be loaded.
     #[error(transparent)]
     Onnx(#[from] OnnxError),
@@ -232,7 +237,8 @@ impl Portrait {
     /// Finds the face in `image`, frames it and builds its rig. `name` is used in messages.
     ///
     /// # Errors
-    /// [`PortraitError::NoFace`] when no face is found; [`PortraitError::Inference`] when a model fails.
+    /// [`PortraitError::NoFace`] when no face is found, [`PortraitError::SeveralFaces`] when more than
+    /// one is; [`PortraitError::Inference`] when a model fails.
     pub fn analyze(
         image: RgbaImage,
         name: &str,
@@ -246,6 +252,13 @@ impl Portrait {
             score: best.map_or(0.0, |d| d.score),
             min,
         })?;
+        if detection.other_score >= min {
+            return Err(PortraitError::SeveralFaces {
+                path: name.to_owned(),
+                score: detection.score,
+                other: detection.other_score,
+            });
+        }
         let lm = models.mesh.landmarks(&image, &detection)?;
         if lm.presence < cfg.portrait.min_presence {
             return Err(PortraitError::NoFace {

@@ -23,6 +23,7 @@
 //! Architecture Invariant: render/ never sees samples or motion parameters, only keypoints.
 
 mod finish;
+mod picture;
 mod pipelines;
 mod readback;
 pub mod reference;
@@ -36,6 +37,7 @@ use crate::gpu::{GpuContext, GpuError};
 use crate::vocab::{FrameGeometry, Pose, RigGeometry};
 pub use finish::{Corner, FINISH_WGSL};
 use finish::{Finish, FinishInputs, GpuFinish};
+pub use picture::Picture;
 use pipelines::Pipelines;
 use readback::Readback;
 use targets::{Targets, colour_pass, texture_2d};
