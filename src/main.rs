@@ -57,12 +57,13 @@ struct LiveArgs {
     /// a file played in real time (see --loop), "-" for raw PCM on standard input (see --pcm),
     /// "test-pattern" (a 1 kHz beep about every second, with --sync-marker on: for checking A/V sync),
     /// or "api" (speech POSTed to the control API, see --control; the avatar idles in between).
-    #[arg(long, short, default_value = "mic", value_name = "mic|mic:NAME|FILE|-|test-pattern|api")]
-    input: String,
+    /// Default: `[live] input`, "mic".
+    #[arg(long, short, value_name = "mic|mic:NAME|FILE|-|test-pattern|api")]
+    input: Option<String>,
     /// Serve the control API (POST /speak, DELETE /speak, GET /health, /metrics, /events) at ADDR
     /// (default 127.0.0.1:8080, a port alone binds 127.0.0.1; the WHEP server's own address shares its
     /// server). Beyond loopback it needs a bearer token ([stream] token or FACECAST_TOKEN). Goes with
-    /// --input api.
+    /// --input api. Default: `[live] control` (empty: no API).
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
     control: Option<String>,
     /// Play the input file over and over, forever (a kiosk loop, a test stream).
@@ -76,7 +77,7 @@ struct LiveArgs {
     /// ffmpeg, GStreamer or OBS; "-" for standard output), "raw:PATH" (raw RGBA8 frames, alpha kept;
     /// "-" for standard output) or "v4l2:/dev/videoN" (a virtual camera: a v4l2loopback device, Linux).
     /// With any of these there is no window unless "window" is given too (a preview). With standard
-    /// output taken by frames, every message goes to standard error.
+    /// output taken by frames, every message goes to standard error. Default: `[live] outputs`.
     #[arg(long, value_name = "window|headless|whep[:ADDR]|whip:URL|y4m:PATH|raw:PATH|v4l2:DEV")]
     output: Vec<String>,
     /// Send each frame's lip sync and head over VMC (OSC over UDP) to a VTuber tool (VSeeFace, VNyan,
@@ -101,10 +102,10 @@ struct LiveArgs {
     pcm: PcmSpec,
     #[command(flatten)]
     frame: FrameArgs,
-    /// Open the window full screen (kiosks).
+    /// Open the window full screen (kiosks). Also `[live] fullscreen`.
     #[arg(long)]
     fullscreen: bool,
-    /// Draw an overlay with fps, latency p50/p99 and drops.
+    /// Draw an overlay with fps, latency p50/p99 and drops. Also `[live] hud`.
     #[arg(long)]
     hud: bool,
     /// No window: render and read back every frame, then drop it or stream it (benchmarks, servers,
@@ -418,7 +419,8 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
     let mut config = args.config.load()?;
     let frame = args.frame.geometry(&config.output)?;
     apply_background(&mut config, args.background.as_deref())?;
-    let input = match args.input.as_str() {
+    let live_cfg = config.live.clone();
+    let input = match args.input.as_deref().unwrap_or(&live_cfg.input) {
         "mic" => LiveInput::Microphone(None),
         "-" => LiveInput::Stdin(args.pcm),
         "test-pattern" => LiveInput::TestPattern,
@@ -430,7 +432,8 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         !args.looping || matches!(input, LiveInput::File { .. }),
         "--loop plays a file over and over: give --input FILE"
     );
-    let outputs = args.output.iter().map(|s| parse_output(s)).collect::<Result<Vec<_>>>()?;
+    let output_args = if args.output.is_empty() { &live_cfg.outputs } else { &args.output };
+    let outputs = output_args.iter().map(|s| parse_output(s)).collect::<Result<Vec<_>>>()?;
     let mut whep = None;
     let mut whip = None;
     let mut frame_outputs = Vec::new();
@@ -488,7 +491,7 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         }
         None => args.portrait.map_or_else(Input::default_portrait, Input::File),
     };
-    let control = match args.control.as_deref() {
+    let control = match args.control.as_deref().or(Some(live_cfg.control.as_str()).filter(|c| !c.is_empty())) {
         Some(addr) => Some(ControlSpec {
             addr: parse_addr(addr).map_err(|_| anyhow::anyhow!("--control {addr}: ADDR must be PORT or IP:PORT"))?,
             token: token("FACECAST_TOKEN", &config.stream.token),
@@ -500,7 +503,7 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         portrait,
         input,
         output: if window {
-            LiveOutput::Window { fullscreen: args.fullscreen, hud: args.hud }
+            LiveOutput::Window { fullscreen: args.fullscreen || live_cfg.fullscreen, hud: args.hud || live_cfg.hud }
         } else {
             LiveOutput::Headless
         },

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod live;
 mod output;
 
+pub use live::LiveConfig;
 pub use output::{BackgroundConfig, BackgroundMode, MarkCorner, OutputConfig, StreamConfig, VrmNames};
 
 /// Errors from reading a config file.
@@ -48,8 +50,10 @@ pub struct Config {
     pub portrait: PortraitConfig,
     /// How motion parameters move the keypoints, and how far.
     pub rig: RigConfig,
-    /// The H.264/MP4 file sink.
+    /// The H.264/MP4 file sink, the frame size and the disclosure.
     pub output: OutputConfig,
+    /// `facecast live`'s defaults for its flags (presets).
+    pub live: LiveConfig,
     /// Idle life that no audio drives (blinks).
     pub idle: IdleConfig,
     /// What shows behind the person.
@@ -427,6 +431,28 @@ mod tests {
     fn default_file_matches_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/default.toml");
         assert_eq!(Config::load(&path).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn every_preset_loads_and_sets_what_it_is_for() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        let load = |name: &str| Config::load(&dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let call = load("video-call.toml");
+        assert_eq!(
+            (call.output.size.as_str(), call.live.outputs.as_slice()),
+            ("640x480", &["v4l2:/dev/video10".to_owned()][..])
+        );
+        let kiosk = load("kiosk.toml");
+        assert_eq!((kiosk.live.input.as_str(), kiosk.live.control.as_str()), ("api", "127.0.0.1:8080"));
+        assert!(kiosk.live.fullscreen && kiosk.output.disclosure && kiosk.idle.blinks);
+        let streaming = load("streaming.toml");
+        assert_eq!(streaming.background.mode, BackgroundMode::Alpha);
+        assert!(streaming.live.outputs.iter().any(|o| o.starts_with("whep")));
+        // Every file in configs/ is one of these or the defaults.
+        let mut names: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        assert_eq!(names, ["default.toml", "kiosk.toml", "streaming.toml", "video-call.toml"]);
     }
 
     #[test]
