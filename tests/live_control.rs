@@ -200,3 +200,63 @@ fn a_sentence_posted_to_say_is_spoken_through_espeak_ng() {
     let most = open.iter().copied().fold(f64::MIN, f64::max);
     assert!(most > open[0] + 0.3, "the mouth barely moved: rest {:.2}, at most {most:.2}", open[0]);
 }
+
+#[test]
+fn an_expression_is_held_until_released_and_bad_ones_are_refused() {
+    let dir = common::scratch("live_control_expression");
+    let motion = dir.join("motion.jsonl");
+    let (mut live, base) = start_api(7, &["--motion-out".as_ref(), motion.as_os_str()]);
+    let url = format!("{base}/expression");
+    let json = "Content-Type: application/json";
+    let hold = r#"{"smile": 0.8, "gaze": [0.5, 0], "head": {"yaw_deg": 15}, "blend_secs": 0.2}"#;
+    let (code, body) = curl(&["-X", "POST", "-H", json, "-d", hold, &url]);
+    assert_eq!(code, 200, "{body}");
+    let held: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((held["smile"].as_f64(), held["head_yaw_deg"].as_f64()), (Some(0.800000011920929), Some(15.0)));
+    assert!(held["brow_raise"].is_null(), "{held}");
+    for (data, want, reason) in [
+        ("not json", 400, "must be JSON"),
+        (r#"{"grin": 1}"#, 400, "unknown field"),
+        (r#"{"head": {"yaw": 3}}"#, 400, "unknown field"),
+        (r#"{"smile": 2}"#, 422, "smile 2 is out of range"),
+        (r#"{"head": {"pitch_deg": -45}}"#, 422, "head.pitch_deg -45 is out of range"),
+        (r#"{"smile": 0.5, "blend_secs": 60}"#, 422, "blend_secs"),
+    ] {
+        let (code, body) = curl(&["-X", "POST", "-H", json, "-d", data, &url]);
+        assert_eq!(code, want, "{data}: {body}");
+        assert!(body.contains(reason), "{data}: {body}");
+    }
+    let (code, doc) = curl(&[&format!("{base}/openapi.json")]);
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(code, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.") && doc["paths"]["/expression"]["post"].is_object());
+    let (_, health) = curl(&[&format!("{base}/health")]);
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert!(health["adapter"].as_str().is_some_and(|a| !a.is_empty()), "{health}");
+    assert!(health["expression"]["smile"].as_f64().is_some(), "{health}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let release = r#"{"smile": null, "gaze": null, "head": null, "blend_secs": 0.2}"#;
+    assert_eq!(curl(&["-X", "POST", "-H", json, "-d", release, &url]).0, 200);
+    assert!(live.0.wait().unwrap().success());
+
+    let params: Vec<serde_json::Value> = std::fs::read_to_string(&motion)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["params"].clone())
+        .collect();
+    let get = |p: &serde_json::Value, k: &str| p[k].as_f64().unwrap();
+    // Held: the smile, the gaze and the head at the values asked, whatever the idle motion does.
+    let held_at: Vec<usize> = (0..params.len())
+        .filter(|&i| {
+            let p = &params[i];
+            (get(p, "smile") - 0.8).abs() < 0.02
+                && (get(p, "head_yaw_deg") - 15.0).abs() < 0.6
+                && (get(p, "gaze_x") - 0.5).abs() < 0.02
+        })
+        .collect();
+    assert!(held_at.len() >= 25, "held for only {} frames", held_at.len());
+    // Released: back to the idle motion (a sway of a few degrees, no smile) by the end.
+    let tail = &params[params.len() - 30..];
+    assert!(tail.iter().all(|p| get(p, "smile") < 0.3 && get(p, "head_yaw_deg").abs() < 5.0), "{:?}", tail.last());
+    assert!(held_at.last().unwrap() < &(params.len() - 30), "held after the release");
+}

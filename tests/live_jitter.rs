@@ -34,7 +34,7 @@ fn max_keypoint_std(signal: &[f32]) -> f64 {
     let mut frames: Vec<Vec<f32>> = Vec::new();
     for hop in signal.chunks_exact(HOP_SAMPLES) {
         if let Some(out) = chain.step(hop.try_into().unwrap()).unwrap() {
-            frame_pose(&rig, (&out, &out, 0.0), None, &mut pose);
+            frame_pose(&rig, (&out, &out, 0.0), (None, None), &mut pose);
             frames.push(pose.drv.iter().flat_map(|p| [p.x, p.y]).collect());
         }
     }

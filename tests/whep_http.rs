@@ -142,3 +142,55 @@ fn bad_requests_get_errors_and_the_server_keeps_serving() {
     assert!(clean, "facecast did not exit cleanly: {log}");
     assert!(!log.contains("panicked"), "facecast panicked: {log}");
 }
+
+#[test]
+fn viewers_joining_and_leaving_are_announced_on_the_control_events() {
+    let dir = common::scratch("whep_events");
+    let port = whep_server::free_port();
+    let (addr, base) = (format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}"));
+    // The control API and WHEP on one server.
+    let mut live = std::process::Command::new(env!("CARGO_BIN_EXE_facecast"))
+        .current_dir(common::root())
+        .args(["live", "--input", "api", "--control", &addr, "--output", &format!("whep:{addr}")])
+        .args(["--size", "128", "--duration", "60"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("facecast.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(60), "the server did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut events = std::process::Command::new("curl")
+        .args(["-s", "-N", "--max-time", "15", &format!("{base}/events")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl (scripts/setup.sh installs it)");
+    let out = events.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(out).lines().map_while(Result::ok).collect::<Vec<String>>()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let viewer = connect(&base, None, Reading::Count).await.unwrap_or_else(|r| panic!("{} {}", r.status, r.body));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let resource = viewer.resource.clone();
+        let gone = tokio::task::spawn_blocking(move || request("DELETE", &resource, None, None, b"")).await.unwrap();
+        assert_eq!(gone.status, 200);
+        viewer.pc.close().await.ok();
+    });
+    let lines = reader.join().unwrap();
+    let _ = events.wait();
+    let _ = live.kill();
+    let _ = live.wait();
+    let said: Vec<&str> =
+        lines.iter().filter(|l| l.starts_with("event:") || l.starts_with("data:")).map(String::as_str).collect();
+    assert_eq!(
+        said,
+        ["event: viewer_joined", "data: {\"viewers\":1}", "event: viewer_left", "data: {\"viewers\":0}"],
+        "{lines:?}"
+    );
+}

@@ -59,14 +59,43 @@ pub struct HeadOverride {
     pub weight: f32,
 }
 
+/// One value the control API holds, and how much of the frame's own value it replaces: 0 the motion's
+/// own, 1 the held value, between while a blend is under way.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Held {
+    pub value: f32,
+    pub weight: f32,
+}
+
+impl Held {
+    /// `frame`'s value with this laid over it.
+    pub fn over(&self, frame: f32) -> f32 {
+        frame + (self.value - frame) * self.weight
+    }
+}
+
+/// What the control API holds (`POST /expression`), laid over a frame's motion after the user's head.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Expression {
+    pub smile: Held,
+    pub brow_raise: Held,
+    /// Where the eyes look (across, down), -1..1; the idle saccades give way by the same weight.
+    pub gaze: [Held; 2],
+    /// Head angles, degrees; the speech's nods give way by the pitch's weight.
+    pub head_yaw_deg: Held,
+    pub head_pitch_deg: Held,
+    pub head_roll_deg: Held,
+}
+
 /// The pose a frame shows, `f` of the way from hop `a` to hop `b` (0..1): the parameters interpolated,
-/// `head` laid over them where the user's head drives the avatar's, the rig driven by the smoothed ones
-/// and the eyes set from those with the blinks and gaze. Returns the parameters the frame shows.
-/// Allocates nothing (`pose` comes from [`Rig::rest_pose`]).
+/// `head` laid over them where the user's head drives the avatar's, then `expression` where the control
+/// API holds one, the rig driven by the smoothed ones and the eyes set from those with the blinks and
+/// gaze. Returns the parameters the frame shows. Allocates nothing (`pose` comes from
+/// [`Rig::rest_pose`]).
 pub fn frame_pose(
     rig: &Rig,
     (a, b, f): (&HopOutput, &HopOutput, f32),
-    head: Option<&HeadOverride>,
+    (head, expression): (Option<&HeadOverride>, Option<&Expression>),
     pose: &mut Pose,
 ) -> MotionParams {
     let mut at = a.lerp(b, f);
@@ -79,6 +108,22 @@ pub fn frame_pose(
         at.params.nod *= 1.0 - h.weight;
         at.idle.blink_right = mix(at.idle.blink_right, h.blink[0]);
         at.idle.blink_left = mix(at.idle.blink_left, h.blink[1]);
+    }
+    if let Some(e) = expression {
+        let p = &mut at.params;
+        p.smile = e.smile.over(p.smile);
+        p.brow_raise = e.brow_raise.over(p.brow_raise);
+        p.head_yaw_deg = e.head_yaw_deg.over(p.head_yaw_deg);
+        p.head_pitch_deg = e.head_pitch_deg.over(p.head_pitch_deg);
+        p.head_roll_deg = e.head_roll_deg.over(p.head_roll_deg);
+        p.nod *= 1.0 - e.head_pitch_deg.weight;
+        // The idle saccades are added to the gaze later (frame_params): they give way too.
+        for (held, (gaze, idle)) in
+            e.gaze.iter().zip([(&mut p.gaze_x, &mut at.idle.gaze_x), (&mut p.gaze_y, &mut at.idle.gaze_y)])
+        {
+            *gaze = held.over(*gaze);
+            *idle *= 1.0 - held.weight;
+        }
     }
     rig.drive(&at.params, pose);
     let params = at.frame_params();

@@ -128,6 +128,8 @@ pub struct MediaHub {
     keyframe_wanted: AtomicBool,
     /// Counters for the stats.
     pub counters: HubCounters,
+    /// The control API's events: viewers joining and leaving are published here.
+    pub events: control::ControlEvents,
 }
 
 /// Video frames a peer may lag behind before it skips to the next keyframe (a quarter second at 30 fps).
@@ -144,6 +146,7 @@ impl MediaHub {
             audio: broadcast::channel(AUDIO_BACKLOG).0,
             keyframe_wanted: AtomicBool::new(true),
             counters: HubCounters::default(),
+            events: control::ControlEvents::default(),
         })
     }
 

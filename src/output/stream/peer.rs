@@ -318,8 +318,9 @@ impl Peer {
         match connected {
             Err(end) => end,
             Ok(()) => {
-                hub.counters.peers.fetch_add(1, Ordering::Relaxed);
+                let viewers = hub.counters.peers.fetch_add(1, Ordering::Relaxed) + 1;
                 hub.counters.peers_total.fetch_add(1, Ordering::Relaxed);
+                hub.events.publish("viewer_joined", &serde_json::json!({ "viewers": viewers }));
                 let ended = |s: &RTCPeerConnectionState| {
                     matches!(s, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed)
                 };
@@ -332,7 +333,8 @@ impl Peer {
                     ),
                     _ = shutdown.wait_for(|s| *s) => PeerEnd::Shutdown,
                 };
-                hub.counters.peers.fetch_sub(1, Ordering::Relaxed);
+                let viewers = hub.counters.peers.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+                hub.events.publish("viewer_left", &serde_json::json!({ "viewers": viewers }));
                 end
             }
         }

@@ -13,7 +13,7 @@ use std::time::Instant;
 use super::Shared;
 use crate::audio::live::{SpeechEvent, SpeechQueue, Utterance};
 use crate::output::stream::MediaHub;
-use crate::output::stream::control::{ControlApi, ControlEvents};
+use crate::output::stream::control::{ControlApi, ControlEvents, ExpressionRequest};
 use crate::vocab::clock::{SAMPLE_RATE_HZ, secs_from_samples};
 use crate::vocab::latency::Percentiles;
 
@@ -38,6 +38,7 @@ pub(super) struct LiveControl {
     pub latency: Arc<Mutex<LatencySnapshot>>,
     pub hub: Option<Arc<MediaHub>>,
     pub started: Instant,
+    pub expression: Arc<super::expression::ExpressionState>,
 }
 
 /// The audio-event publisher the API source calls as utterances start and end.
@@ -223,6 +224,11 @@ impl ControlApi for LiveControl {
         self.queue_speech(&bytes, "audio/wav", interrupt, requested)
     }
 
+    fn expression(&self, request: &ExpressionRequest) -> serde_json::Value {
+        self.expression.apply(request, Instant::now());
+        self.expression.held_json()
+    }
+
     fn stop_speech(&self) {
         self.queue.stop_all();
     }
@@ -242,6 +248,8 @@ impl ControlApi for LiveControl {
             "uptime_secs": self.started.elapsed().as_secs_f64(),
             "frames_total": self.shared.frames_rendered.load(Ordering::Relaxed),
             "sample_rate_hz": SAMPLE_RATE_HZ,
+            "adapter": self.shared.adapter.get(),
+            "expression": self.expression.held_json(),
         })
     }
 

@@ -52,6 +52,8 @@ pub(super) struct Inputs {
     pub lookahead_secs: f64,
     /// With `--input api`: the queue whose utterances' starts time the request-to-frame delay.
     pub speech: Option<Arc<SpeechQueue>>,
+    /// With `--control`: the expression the API holds.
+    pub expression: Option<Arc<super::expression::ExpressionState>>,
 }
 
 /// Where the frames and their records go, and the report.
@@ -95,6 +97,7 @@ pub(super) struct FrameLoop {
     /// The API's queue, and the utterances begun whose first frame has not been shown yet.
     speech: Option<Arc<SpeechQueue>>,
     speech_starts: std::collections::VecDeque<UtteranceStart>,
+    expression: Option<Arc<super::expression::ExpressionState>>,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     /// The first error a sink or the renderer met; it ends the loop.
@@ -110,7 +113,7 @@ impl FrameLoop {
         shared: Arc<Shared>,
         stop: Arc<AtomicBool>,
     ) -> Self {
-        let Inputs { poses, head, lookahead_secs, speech } = inputs;
+        let Inputs { poses, head, lookahead_secs, speech, expression } = inputs;
         let now = Instant::now();
         Self {
             pose: scene.rig.rest_pose(),
@@ -133,6 +136,7 @@ impl FrameLoop {
             head,
             speech,
             speech_starts: std::collections::VecDeque::new(),
+            expression,
             shared,
             stop,
             error: None,
@@ -147,6 +151,7 @@ impl FrameLoop {
         crate::pipeline::warm_up(&s.rig, &mut renderer, ctx)?;
         self.renderer = Some(renderer);
         self.adapter = format!("{} ({:?})", ctx.adapter_info.name, ctx.adapter_info.backend);
+        let _ = self.shared.adapter.set(self.adapter.clone());
         self.poses.discard_stale();
         self.pacer.restart();
         self.shared.render_ready.store(true, Ordering::Release);
@@ -168,7 +173,8 @@ impl FrameLoop {
         self.poses.await_fresh(self.pacer.fresh_pose_deadline(), input_ended, &mut seen);
         let now = Instant::now();
         let head = self.head.as_mut().and_then(|h| h.at(now));
-        self.used = self.poses.choose(&self.scene.rig, now, head, &mut self.pose);
+        let expression = self.expression.as_ref().and_then(|e| e.at(now));
+        self.used = self.poses.choose(&self.scene.rig, now, head, expression.as_ref(), &mut self.pose);
         if let Some(u) = &self.used {
             self.tele.pose_queue.record(u.pose_queue);
         }

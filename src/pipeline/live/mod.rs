@@ -31,6 +31,7 @@
 
 mod audio;
 mod control;
+mod expression;
 mod frames;
 mod head;
 mod motion;
@@ -59,7 +60,6 @@ pub use crate::portrait::frames::HeadFrom;
 use crate::audio::live::{ApiSource, FileSource, LiveSource, MicSource, SpeechQueue, StdinSource};
 use crate::config::{BackgroundMode, Config};
 use crate::output::stream::ControlOptions;
-use crate::output::stream::control::ControlEvents;
 use crate::output::stream::{MediaHub, StreamBranch, StreamProbe, StreamServer};
 use crate::output::vmc::VmcSender;
 use crate::output::window::WindowOptions;
@@ -190,6 +190,8 @@ pub(super) struct Shared {
     /// Frames handed off and ticks skipped, for the control API's metrics.
     pub frames_rendered: AtomicU64,
     pub frames_dropped: AtomicU64,
+    /// The GPU adapter, once the renderer has one (for the control API's health).
+    pub adapter: std::sync::OnceLock<String>,
 }
 
 /// Runs the live loop until the input ends, the duration is up, the window closes, or `job.stop` is set.
@@ -204,7 +206,9 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     }
     let backdrop_image = super::backdrop_image(cfg)?;
     // Open the source first: a missing device or file is the likeliest mistake, and the cheapest to report.
-    let events = ControlEvents::default();
+    // The network side's hub: its events are the control API's (viewers joining and leaving).
+    let hub = MediaHub::new(Instant::now());
+    let events = hub.events.clone();
     let speech = Arc::new(SpeechQueue::default());
     let source: Box<dyn LiveSource> = match &job.input {
         LiveInput::Microphone(name) => Box::new(MicSource::open(name.as_deref())?),
@@ -221,8 +225,8 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     let source_name = source.name().to_owned();
     let shared = Arc::new(Shared::default());
     let latency = Arc::new(std::sync::Mutex::new(control::LatencySnapshot::default()));
+    let expression = Arc::new(expression::ExpressionState::new());
     // The network side next: a taken port or a missing token is reported before the slow set-up.
-    let hub = MediaHub::new(Instant::now());
     let control = job.control.as_ref().map(|c| ControlOptions {
         addr: c.addr,
         api: Arc::new(control::LiveControl {
@@ -231,6 +235,7 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
             latency: Arc::clone(&latency),
             hub: job.stream.is_some().then(|| Arc::clone(&hub)),
             started: Instant::now(),
+            expression: Arc::clone(&expression),
         }),
         events: events.clone(),
     });
@@ -314,6 +319,7 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
             head: head_events.map(head::HeadFollower::new),
             lookahead_secs,
             speech: matches!(job.input, LiveInput::Api).then(|| Arc::clone(&speech)),
+            expression: job.control.is_some().then_some(expression),
         },
         pacer,
         outputs,

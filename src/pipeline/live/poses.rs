@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::motion::PoseSample;
-use crate::pipeline::hop::{HeadOverride, frame_pose};
+use crate::pipeline::hop::{Expression, HeadOverride, frame_pose};
 use crate::portrait::Rig;
 use crate::queue::DropOldestReceiver;
 use crate::vocab::{MotionParams, Pose};
@@ -107,15 +107,16 @@ impl PoseChooser {
         rig: &Rig,
         now: Instant,
         head: Option<(HeadOverride, Instant)>,
+        expression: Option<&Expression>,
         pose: &mut Pose,
     ) -> Option<FrameSource> {
         let Some(newest) = &self.newest else {
             // No audio yet: the portrait at rest (with the user's head, where it drives the avatar's).
             *pose = rig.rest_pose();
-            if let Some((h, _)) = &head {
+            if head.is_some() || expression.is_some() {
                 let rest =
                     crate::pipeline::hop::HopOutput { params: MotionParams::default(), idle: MotionParams::default() };
-                frame_pose(rig, (&rest, &rest, 0.0), Some(h), pose);
+                frame_pose(rig, (&rest, &rest, 0.0), (head.as_ref().map(|(h, _)| h), expression), pose);
             }
             return None;
         };
@@ -127,7 +128,7 @@ impl PoseChooser {
             }
             _ => (newest, 0.0),
         };
-        let params = frame_pose(rig, (&from.out, &newest.out, f), head.as_ref().map(|(h, _)| h), pose);
+        let params = frame_pose(rig, (&from.out, &newest.out, f), (head.as_ref().map(|(h, _)| h), expression), pose);
         Some(FrameSource {
             arrival: newest.arrival,
             host_delay: newest.host_delay,
