@@ -299,3 +299,66 @@ fn truncated_audio_renders_what_is_there_and_says_so() {
         .unwrap();
     assert!((frames - 16).abs() <= 1, "{frames} frames for about 0.55 s");
 }
+
+#[test]
+fn a_text_is_spoken_by_render_and_by_say() {
+    let dir = common::scratch("cli_text");
+    let (mp4, motion) = (dir.join("talk.mp4"), dir.join("talk.jsonl"));
+    let portrait = common::root().join("assets/portraits/astronaut.png");
+    let out = facecast(&[
+        "render",
+        "--portrait",
+        portrait.to_str().unwrap(),
+        "--text",
+        "Good morning. How can I help you today?",
+        "--voice",
+        "en-us",
+        "--size",
+        "128",
+        "-o",
+        mp4.to_str().unwrap(),
+        "--motion-out",
+        motion.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let streams = ffprobe_streams(&mp4);
+    let secs: f64 = streams[0]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((1.5..6.0).contains(&secs), "{secs} s for a sentence");
+    let opening = |path: &Path| -> Vec<f64> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["mouth_open"].as_f64().unwrap())
+            .collect()
+    };
+    let open = opening(&motion);
+    let most = open.iter().copied().fold(f64::MIN, f64::max);
+    assert!(most > open[0] + 0.3, "the mouth barely moved: rest {:.2}, at most {most:.2}", open[0]);
+
+    // `facecast say`: the same text live, headless; it ends when the sentence does.
+    let live_motion = dir.join("say.jsonl");
+    let started = std::time::Instant::now();
+    let out = facecast(&[
+        "say",
+        "Good morning. How can I help you today?",
+        "--headless",
+        "--size",
+        "128",
+        "--motion-out",
+        live_motion.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed().as_secs_f64() < 30.0, "say did not end with its sentence");
+    let open = opening(&live_motion);
+    let most = open.iter().copied().fold(f64::MIN, f64::max);
+    assert!(most > open[0] + 0.3, "the mouth barely moved live: rest {:.2}, at most {most:.2}", open[0]);
+
+    // Text and audio together, an empty text, an unknown voice: clear errors.
+    let both = facecast(&["render", "--portrait", "x.png", "--audio", "a.wav", "--text", "hi", "-o", "o.mp4"]);
+    assert_eq!(both.status.code(), Some(2), "{}", String::from_utf8_lossy(&both.stderr));
+    let empty = facecast(&["say", "   ", "--headless"]);
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("the text is empty"));
+    let voice = facecast(&["say", "hello", "--voice", "no-such-voice", "--headless"]);
+    assert!(String::from_utf8_lossy(&voice.stderr).contains("espeak-ng has no voice"));
+    assert_eq!(voice.status.code(), Some(1));
+}

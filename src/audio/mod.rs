@@ -14,6 +14,7 @@
 
 pub mod live;
 mod stream;
+pub mod tts;
 
 pub use stream::{AudioStream, Resampler16k};
 

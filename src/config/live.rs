@@ -1,8 +1,9 @@
-//! The `[live]` section: what `facecast live` does when its command line does not say, so that a preset
-//! (configs/kiosk.toml, configs/streaming.toml, configs/video-call.toml) is one file.
+//! The live sections: `[live]`, what `facecast live` does when its command line does not say (so that a
+//! preset, configs/kiosk.toml, streaming.toml or video-call.toml, is one file; a flag given wins),
+//! `[control]`, the control API's limits, and `[tts]`, the text-to-speech engine.
 //!
-//! Input: its TOML table. Output: [`LiveConfig`]. Thread: the caller's, at start-up. Each key is the
-//! default of the flag of the same name; a flag given on the command line wins.
+//! Input: their TOML tables. Output: [`LiveConfig`], [`ControlConfig`], [`TtsConfig`]. Thread: the
+//! caller's, at start-up.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,4 +27,29 @@ impl Default for LiveConfig {
     fn default() -> Self {
         Self { input: "mic".into(), outputs: Vec::new(), control: String::new(), fullscreen: false, hud: false }
     }
+}
+
+/// `[control]`: the control API's limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlConfig {
+    /// The longest speech one `POST /speak` or `/say` may hold, seconds.
+    pub max_speech_secs: f64,
+    /// The longest text one `POST /say` may hold, characters.
+    pub max_say_chars: usize,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self { max_speech_secs: 300.0, max_say_chars: 5000 }
+    }
+}
+
+/// `[tts]`: the text-to-speech engine of `POST /say`, `facecast say` and `facecast render --text`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TtsConfig {
+    /// A command that writes a WAV file, `{wav}` in it; `{text}` and `{voice}` are filled in (the text
+    /// goes to its standard input where it has no `{text}`). Empty: espeak-ng.
+    pub command: Vec<String>,
 }

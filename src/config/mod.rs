@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 mod live;
 mod output;
 
-pub use live::LiveConfig;
+pub use live::{ControlConfig, LiveConfig, TtsConfig};
 pub use output::{BackgroundConfig, BackgroundMode, MarkCorner, OutputConfig, StreamConfig, VrmNames};
 
 /// Errors from reading a config file.
@@ -54,6 +54,10 @@ pub struct Config {
     pub output: OutputConfig,
     /// `facecast live`'s defaults for its flags (presets).
     pub live: LiveConfig,
+    /// The control API's limits.
+    pub control: ControlConfig,
+    /// The text-to-speech engine.
+    pub tts: TtsConfig,
     /// Idle life that no audio drives (blinks).
     pub idle: IdleConfig,
     /// What shows behind the person.
@@ -302,6 +306,16 @@ impl Config {
         crate::vocab::frame::parse_size(&self.output.size)
             .and_then(|(w, h)| crate::vocab::FrameGeometry::new(w, h, self.output.fps))
             .map_err(|e| ConfigError::Invalid(format!("output.size / output.fps: {e}")))?;
+        if !(1.0..=3600.0).contains(&self.control.max_speech_secs)
+            || !(1..=100_000).contains(&self.control.max_say_chars)
+        {
+            return bad("control: max_speech_secs must be in 1..3600 and max_say_chars in 1..100000");
+        }
+        if !self.tts.command.is_empty() && !self.tts.command.iter().any(|a| a.contains("{wav}")) {
+            return bad(
+                "tts.command must write its speech to {wav} (e.g. [\"piper\", \"--model\", \"voice.onnx\", \"--output_file\", \"{wav}\"])",
+            );
+        }
         let text = &self.output.disclosure_text;
         if self.output.disclosure && !(1..=64).contains(&text.chars().count()) {
             return bad("output.disclosure_text must be 1 to 64 characters (or set disclosure = false)");

@@ -20,6 +20,7 @@ pub mod live;
 mod marker;
 mod offline;
 pub mod snapshot;
+pub mod spoken;
 pub mod telemetry;
 
 use std::path::PathBuf;

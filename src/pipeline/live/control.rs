@@ -12,16 +12,11 @@ use std::time::Instant;
 
 use super::Shared;
 use crate::audio::live::{SpeechEvent, SpeechQueue, Utterance};
+use crate::audio::tts::{Tts, TtsError};
 use crate::output::stream::MediaHub;
 use crate::output::stream::control::{ControlApi, ControlEvents, ExpressionRequest};
 use crate::vocab::clock::{SAMPLE_RATE_HZ, secs_from_samples};
 use crate::vocab::latency::Percentiles;
-
-/// The longest utterance one request may hold, seconds.
-pub(super) const MAX_SPEECH_SECS: f64 = 300.0;
-
-/// The longest text one `POST /say` may hold, characters.
-pub(super) const MAX_SAY_CHARS: usize = 5000;
 
 /// The latency percentiles the render thread last published, for `GET /metrics`.
 #[derive(Default)]
@@ -39,6 +34,11 @@ pub(super) struct LiveControl {
     pub hub: Option<Arc<MediaHub>>,
     pub started: Instant,
     pub expression: Arc<super::expression::ExpressionState>,
+    /// `POST /say`'s engine (`[tts] command`).
+    pub tts: Tts,
+    /// `[control]`: the longest speech a request holds, seconds, and the longest text, characters.
+    pub max_speech_secs: f64,
+    pub max_say_chars: usize,
 }
 
 /// The audio-event publisher the API source calls as utterances start and end.
@@ -77,34 +77,13 @@ fn l16(body: &[u8], content_type: &str) -> Result<(Vec<f32>, u32), (u16, String)
     Ok((mono, rate))
 }
 
-/// The names espeak-ng knows a voice by (its languages, voice names and files), read once.
-fn espeak_voices() -> &'static [String] {
-    static VOICES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    VOICES.get_or_init(|| {
-        let listed = std::process::Command::new("espeak-ng").arg("--voices").output();
-        let text = listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
-        text.lines()
-            .skip(1)
-            .flat_map(|line| {
-                let cols: Vec<&str> = line.split_whitespace().collect();
-                let file = cols.get(4).map(|f| f.rsplit('/').next().unwrap_or(f));
-                [cols.get(1).copied(), cols.get(3).copied(), file]
-                    .into_iter()
-                    .flatten()
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    })
-}
-
-fn too_long(secs: f64) -> (u16, String) {
-    (413, format!("{secs:.0} s of speech; one request holds at most {MAX_SPEECH_SECS:.0} s"))
+fn too_long(secs: f64, max_secs: f64) -> (u16, String) {
+    (413, format!("{secs:.0} s of speech; one request holds at most {max_secs:.0} s ([control] max_speech_secs)"))
 }
 
 /// Decodes a file's bytes to 16 kHz mono as a stream, as the offline render does: a header that declares
-/// more than [`MAX_SPEECH_SECS`] is refused before any decoding, and a stream without one once it passes.
-fn decode_16k(body: &[u8], kind: &str) -> Result<Vec<f32>, (u16, String)> {
+/// more than `max_secs` is refused before any decoding, and a stream without one once it passes.
+fn decode_16k(body: &[u8], kind: &str, max_secs: f64) -> Result<Vec<f32>, (u16, String)> {
     let name = match kind {
         "audio/wav" | "audio/wave" | "audio/x-wav" | "audio/vnd.wave" => "request.wav",
         "audio/mpeg" | "audio/mp3" => "request.mp3",
@@ -114,8 +93,8 @@ fn decode_16k(body: &[u8], kind: &str) -> Result<Vec<f32>, (u16, String)> {
     };
     let not_audio = |e: crate::audio::AudioError| (422, format!("not audio facecast can decode: {e}"));
     let mut stream = crate::audio::AudioStream::open_owned(body.to_vec(), Path::new(name)).map_err(not_audio)?;
-    if let Some(secs) = stream.declared_secs().filter(|&s| s > MAX_SPEECH_SECS) {
-        return Err(too_long(secs));
+    if let Some(secs) = stream.declared_secs().filter(|&s| s > max_secs) {
+        return Err(too_long(secs, max_secs));
     }
     let (mut out, mut resampler) = (Vec::new(), None);
     while let Some((chunk, rate_hz)) = stream.next_chunk().map_err(not_audio)? {
@@ -124,8 +103,8 @@ fn decode_16k(body: &[u8], kind: &str) -> Result<Vec<f32>, (u16, String)> {
             None => resampler.insert(crate::audio::Resampler16k::new(rate_hz, Path::new(name)).map_err(not_audio)?),
         };
         r.push(chunk, &mut out).map_err(not_audio)?;
-        if secs_from_samples(out.len()) > MAX_SPEECH_SECS {
-            return Err(too_long(secs_from_samples(out.len())));
+        if secs_from_samples(out.len()) > max_secs {
+            return Err(too_long(secs_from_samples(out.len()), max_secs));
         }
     }
     stream.finish().map_err(not_audio)?;
@@ -156,15 +135,15 @@ impl LiveControl {
         let samples = if kind == "audio/l16" {
             let (mono, rate_hz) = l16(body, content_type)?;
             let secs = mono.len() as f64 / f64::from(rate_hz);
-            if secs > MAX_SPEECH_SECS {
-                return Err(too_long(secs));
+            if secs > self.max_speech_secs {
+                return Err(too_long(secs, self.max_speech_secs));
             }
             let decoded = crate::audio::DecodedAudio { samples: mono, rate_hz, channels: 1, truncated: false };
             crate::audio::resample_to_16k(&decoded, Path::new("request body"))
                 .map_err(|e| (422, format!("cannot resample it: {e}")))?
                 .samples
         } else {
-            decode_16k(body, &kind)?
+            decode_16k(body, &kind, self.max_speech_secs)?
         };
         if samples.is_empty() {
             return Err((422, "the audio holds no samples".into()));
@@ -189,38 +168,24 @@ impl ControlApi for LiveControl {
         if text.is_empty() {
             return Err((400, "the text is empty".into()));
         }
-        if text.chars().count() > MAX_SAY_CHARS {
+        if text.chars().count() > self.max_say_chars {
             return Err((
                 413,
-                format!("{} characters; one request says at most {MAX_SAY_CHARS}", text.chars().count()),
+                format!(
+                    "{} characters; one request says at most {} ([control] max_say_chars)",
+                    text.chars().count(),
+                    self.max_say_chars
+                ),
             ));
         }
-        if voice.is_some_and(|v| v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || "-_+".contains(c))) {
-            return Err((400, "a voice is an espeak-ng voice name (en, en-us, de, fr+f3, ...)".into()));
-        }
-        if let Some(v) = voice
-            && !espeak_voices().iter().any(|known| known.eq_ignore_ascii_case(v.split('+').next().unwrap_or(v)))
-        {
-            // espeak-ng falls back to its default voice on a name it does not know; say so instead.
-            return Err((422, format!("espeak-ng has no voice {v:?} (espeak-ng --voices lists them)")));
-        }
-        // espeak-ng's --stdout WAV declares no length; a file has a proper header.
-        static SAID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = SAID.fetch_add(1, Ordering::Relaxed);
-        let wav = std::env::temp_dir().join(format!("facecast-say-{}-{n}.wav", std::process::id()));
-        let mut cmd = std::process::Command::new("espeak-ng");
-        cmd.arg("-w").arg(&wav);
-        if let Some(v) = voice {
-            cmd.args(["-v", v]);
-        }
-        let out = cmd.arg("--").arg(text).output();
-        let bytes = std::fs::read(&wav);
-        let _ = std::fs::remove_file(&wav);
-        let out = out.map_err(|e| (503, format!("cannot run espeak-ng: {e} (scripts/setup.sh installs it)")))?;
-        if !out.status.success() {
-            return Err((422, format!("espeak-ng failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
-        }
-        let bytes = bytes.map_err(|e| (422, format!("espeak-ng wrote no speech: {e}")))?;
+        let bytes = self.tts.speak(text, voice).map_err(|e| {
+            let status = match e {
+                TtsError::BadVoice(_) => 400,
+                TtsError::Missing { .. } => 503,
+                TtsError::UnknownVoice(_) | TtsError::NoVoiceSlot | TtsError::Failed { .. } => 422,
+            };
+            (status, e.to_string())
+        })?;
         self.queue_speech(&bytes, "audio/wav", interrupt, requested)
     }
 

@@ -236,6 +236,9 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
             hub: job.stream.is_some().then(|| Arc::clone(&hub)),
             started: Instant::now(),
             expression: Arc::clone(&expression),
+            tts: crate::audio::tts::Tts::new(&cfg.tts.command),
+            max_speech_secs: cfg.control.max_speech_secs,
+            max_say_chars: cfg.control.max_say_chars,
         }),
         events: events.clone(),
     });

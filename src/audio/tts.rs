@@ -1,0 +1,175 @@
+//! Text to speech: espeak-ng by default, or any command-line engine by config (`[tts] command`, e.g.
+//! Piper), its speech as a WAV file's bytes for the decoder.
+//!
+//! Input: a text and, optionally, a voice. Output: WAV bytes. Thread: the caller's (the control server's
+//! blocking tasks, or the command line's main thread); the engine runs as a child process that ends
+//! with facecast.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why no speech came out.
+#[derive(Debug, thiserror::Error)]
+pub enum TtsError {
+    /// The voice name holds characters no voice name has.
+    #[error("a voice is a name like en, en-us, de or fr+f3, not {0:?}")]
+    BadVoice(String),
+    /// espeak-ng knows no such voice (it would silently fall back to its default).
+    #[error("espeak-ng has no voice {0:?} (espeak-ng --voices lists them)")]
+    UnknownVoice(String),
+    /// The configured command has no `{voice}` for a voice to go in.
+    #[error("the [tts] command takes no voice (it has no {{voice}} in it)")]
+    NoVoiceSlot,
+    /// The engine could not be started.
+    #[error("cannot run {engine}: {reason} (scripts/setup.sh installs espeak-ng)")]
+    Missing { engine: String, reason: String },
+    /// The engine ran and failed.
+    #[error("{engine} failed: {reason}")]
+    Failed { engine: String, reason: String },
+}
+
+/// A text-to-speech engine: espeak-ng, or a command line with `{text}`, `{voice}` and `{wav}` in it (the
+/// text goes to its standard input where it has no `{text}`).
+#[derive(Debug, Clone, Default)]
+pub struct Tts {
+    command: Vec<String>,
+}
+
+impl Tts {
+    /// The engine `[tts] command` names; an empty command is espeak-ng.
+    pub fn new(command: &[String]) -> Self {
+        Self { command: command.to_vec() }
+    }
+
+    /// Speaks `text` with `voice` (the engine's default where `None`): a WAV file's bytes.
+    ///
+    /// # Errors
+    /// [`TtsError`]: a bad or unknown voice, an engine that is missing or fails.
+    pub fn speak(&self, text: &str, voice: Option<&str>) -> Result<Vec<u8>, TtsError> {
+        if let Some(v) = voice
+            && (v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || "-_+".contains(c)))
+        {
+            return Err(TtsError::BadVoice(v.to_owned()));
+        }
+        static SAID: AtomicU64 = AtomicU64::new(0);
+        let n = SAID.fetch_add(1, Ordering::Relaxed);
+        let wav = std::env::temp_dir().join(format!("facecast-tts-{}-{n}.wav", std::process::id()));
+        let result = self.run(text, voice, &wav);
+        let bytes = result.and_then(|engine| {
+            std::fs::read(&wav).map_err(|e| TtsError::Failed { engine, reason: format!("it wrote no speech: {e}") })
+        });
+        let _ = std::fs::remove_file(&wav);
+        bytes
+    }
+
+    /// Runs the engine to write `wav`; its name, for messages.
+    fn run(&self, text: &str, voice: Option<&str>, wav: &PathBuf) -> Result<String, TtsError> {
+        let (mut cmd, engine, stdin_text) = if self.command.is_empty() {
+            if let Some(v) = voice
+                && !espeak_voices().iter().any(|known| known.eq_ignore_ascii_case(v.split('+').next().unwrap_or(v)))
+            {
+                return Err(TtsError::UnknownVoice(v.to_owned()));
+            }
+            let mut cmd = std::process::Command::new("espeak-ng");
+            cmd.arg("-w").arg(wav);
+            if let Some(v) = voice {
+                cmd.args(["-v", v]);
+            }
+            cmd.arg("--").arg(text);
+            (cmd, "espeak-ng".to_owned(), false)
+        } else {
+            let takes = |slot: &str| self.command.iter().any(|a| a.contains(slot));
+            if voice.is_some() && !takes("{voice}") {
+                return Err(TtsError::NoVoiceSlot);
+            }
+            let fill = |a: &String| {
+                a.replace("{text}", text)
+                    .replace("{voice}", voice.unwrap_or(""))
+                    .replace("{wav}", &wav.to_string_lossy())
+            };
+            let mut cmd = std::process::Command::new(&self.command[0]);
+            cmd.args(self.command[1..].iter().map(fill));
+            (cmd, self.command[0].clone(), !takes("{text}"))
+        };
+        cmd.stdin(if stdin_text { std::process::Stdio::piped() } else { std::process::Stdio::null() })
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        crate::process::die_with_parent(&mut cmd);
+        let mut child = cmd.spawn().map_err(|e| TtsError::Missing { engine: engine.clone(), reason: e.to_string() })?;
+        if stdin_text && let Some(mut input) = child.stdin.take() {
+            // A broken pipe shows as the engine's own failure below.
+            let _ = input.write_all(text.as_bytes()).and_then(|()| input.write_all(b"\n"));
+        }
+        let out =
+            child.wait_with_output().map_err(|e| TtsError::Failed { engine: engine.clone(), reason: e.to_string() })?;
+        if !out.status.success() {
+            let reason = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            return Err(TtsError::Failed {
+                engine,
+                reason: if reason.is_empty() { out.status.to_string() } else { reason },
+            });
+        }
+        Ok(engine)
+    }
+}
+
+/// The names espeak-ng knows a voice by (its languages, voice names and files), read once.
+fn espeak_voices() -> &'static [String] {
+    static VOICES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    VOICES.get_or_init(|| {
+        let listed = std::process::Command::new("espeak-ng").arg("--voices").output();
+        let text = listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+        text.lines()
+            .skip(1)
+            .flat_map(|line| {
+                let cols: Vec<&str> = line.split_whitespace().collect();
+                let file = cols.get(4).map(|f| f.rsplit('/').next().unwrap_or(f));
+                [cols.get(1).copied(), cols.get(3).copied(), file]
+                    .into_iter()
+                    .flatten()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wav_secs(bytes: &[u8]) -> f64 {
+        let decoded = crate::audio::decode_owned(bytes.to_vec(), std::path::Path::new("tts.wav")).unwrap();
+        decoded.samples.len() as f64 / f64::from(decoded.rate_hz)
+    }
+
+    #[test]
+    fn espeak_ng_speaks_and_refuses_voices_it_does_not_have() {
+        let tts = Tts::default();
+        let secs = wav_secs(&tts.speak("Hello there, how are you?", Some("en-us")).unwrap());
+        assert!((0.8..5.0).contains(&secs), "{secs} s of speech");
+        assert!(matches!(tts.speak("hi", Some("no-such-voice")), Err(TtsError::UnknownVoice(_))));
+        assert!(matches!(tts.speak("hi", Some("../etc")), Err(TtsError::BadVoice(_))));
+    }
+
+    #[test]
+    fn a_configured_command_gets_its_text_on_stdin_or_in_its_arguments() {
+        let on_stdin = Tts::new(&["espeak-ng".into(), "--stdin".into(), "-w".into(), "{wav}".into()]);
+        assert!(wav_secs(&on_stdin.speak("Good morning to you all", None).unwrap()) > 0.8);
+        assert!(matches!(on_stdin.speak("hi", Some("en")), Err(TtsError::NoVoiceSlot)));
+        let in_args = Tts::new(&[
+            "espeak-ng".into(),
+            "-v".into(),
+            "{voice}".into(),
+            "-w".into(),
+            "{wav}".into(),
+            "{text}".into(),
+        ]);
+        assert!(wav_secs(&in_args.speak("Good morning", Some("en")).unwrap()) > 0.4);
+        let missing = Tts::new(&["facecast-no-such-tts".into(), "{wav}".into()]);
+        assert!(matches!(missing.speak("hi", None), Err(TtsError::Missing { .. })));
+        let failing = Tts::new(&["false".into()]);
+        assert!(matches!(failing.speak("hi", None), Err(TtsError::Failed { .. })));
+    }
+}
