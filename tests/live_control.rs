@@ -98,6 +98,9 @@ fn a_posted_clip_is_spoken_announced_and_counted_and_bad_requests_are_refused() 
         .status()
         .unwrap();
     assert!(status.success());
+    let huge = dir.join("huge.wav");
+    std::fs::write(&huge, vec![0u8; 65 << 20]).unwrap();
+    let huge = format!("@{}", huge.display());
     let (not_audio, long) = (format!("@{}", not_audio.display()), format!("@{}", long.display()));
     for (args, want, reason) in [
         (vec!["-X", "POST", "-H", "Content-Type: audio/wav", &url], 400, "the body is empty"),
@@ -105,6 +108,7 @@ fn a_posted_clip_is_spoken_announced_and_counted_and_bad_requests_are_refused() 
         (vec!["-X", "POST", "-H", "Content-Type: audio/wav", "--data-binary", &not_audio, &url], 422, "not audio"),
         (vec!["-X", "POST", "-H", "Content-Type: audio/wav", "--data-binary", &long, &url], 413, "at most 300 s"),
         (vec!["-X", "POST", "-H", "Content-Type: audio/L16", "--data-binary", "abcd", &url], 415, "rate=HZ"),
+        (vec!["-X", "POST", "-H", "Content-Type: audio/wav", "--data-binary", &huge, &url], 413, "over 64 MiB"),
     ] {
         let (code, body) = curl(&args);
         assert_eq!(code, want, "{args:?}: {body}");
@@ -259,4 +263,68 @@ fn an_expression_is_held_until_released_and_bad_ones_are_refused() {
     let tail = &params[params.len() - 30..];
     assert!(tail.iter().all(|p| get(p, "smile") < 0.3 && get(p, "head_yaw_deg").abs() < 5.0), "{:?}", tail.last());
     assert!(held_at.last().unwrap() < &(params.len() - 30), "held after the release");
+}
+
+#[test]
+fn a_chunked_pcm_body_plays_as_it_arrives() {
+    use std::io::Write as _;
+    let dir = common::scratch("live_control_stream");
+    let motion = dir.join("motion.jsonl");
+    let (mut live, base) = start_api(12, &["--motion-out".as_ref(), motion.as_os_str()]);
+    // The events with the instant each line came.
+    let mut events = Command::new("curl")
+        .args(["-s", "-N", "--max-time", "9", &format!("{base}/events")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(events.stdout.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        lines.lines().map_while(Result::ok).map(|l| (Instant::now(), l)).collect::<Vec<(Instant, String)>>()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+
+    // A streaming TTS's voice: the clip as 16-bit big-endian PCM, sent in 100 ms pieces in real time
+    // (curl -T - sends its standard input chunked, as it comes).
+    let audio = facecast::audio::decode_file(&common::root().join("assets/speech/goforward.wav")).unwrap();
+    let pcm: Vec<u8> =
+        audio.samples.iter().flat_map(|s| ((s.clamp(-1.0, 1.0) * 32_767.0) as i16).to_be_bytes()).collect();
+    let content_type = format!("Content-Type: audio/L16;rate={};channels=1", audio.rate_hz);
+    let mut upload = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", "-T", "-", "-H", &content_type])
+        .arg(format!("{base}/speak"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = upload.stdin.take().unwrap();
+    let piece = audio.rate_hz as usize / 10 * 2;
+    let sent_from = Instant::now();
+    for chunk in pcm.chunks(piece) {
+        stdin.write_all(chunk).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sent_until = Instant::now();
+    drop(stdin);
+    let answer = upload.wait_with_output().unwrap();
+    let answer = String::from_utf8_lossy(&answer.stdout).into_owned();
+    assert!(answer.ends_with("202") && answer.contains("{\"id\":1}"), "{answer}");
+    let said = reader.join().unwrap();
+    let _ = events.wait();
+    assert!(live.0.wait().unwrap().success());
+    let when = |name: &str| said.iter().find(|(_, l)| l == &format!("event: {name}")).map(|(t, _)| *t);
+    let started = when("speech_started").unwrap_or_else(|| panic!("{said:?}"));
+    let ended = when("speech_ended").unwrap_or_else(|| panic!("{said:?}"));
+    let upload_secs = (sent_until - sent_from).as_secs_f64();
+    assert!(upload_secs > 2.0, "the upload took {upload_secs:.1} s");
+    // It began within half a second of the first piece, long before the body was whole, and ended after.
+    assert!(started < sent_from + Duration::from_millis(500), "began {:?} after the first piece", started - sent_from);
+    assert!(ended > sent_until, "ended before the last piece was sent");
+    let open: Vec<f64> = std::fs::read_to_string(&motion)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["mouth_open"].as_f64().unwrap())
+        .collect();
+    let most = open.iter().copied().fold(f64::MIN, f64::max);
+    assert!(most > open[0] + 0.3, "the mouth barely moved: rest {:.2}, at most {most:.2}", open[0]);
 }

@@ -23,6 +23,9 @@ pub struct Utterance {
     pub samples: Vec<f32>,
     /// When its request arrived.
     pub requested: Instant,
+    /// More samples may come ([`SpeechQueue::append`]): a streamed body still arriving. It does not end
+    /// while open; where its samples run out it waits in silence.
+    pub open: bool,
 }
 
 /// Where an utterance began in the source's stream: for the delay from a request to the first frame that
@@ -84,6 +87,22 @@ impl SpeechQueue {
         }
         q.waiting.push_back(u);
         self.total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Appends `samples` to the open utterance `id` (waiting or playing), closing it with `done`. False
+    /// when it is gone (stopped, or never queued): the caller stops sending.
+    pub fn append(&self, id: u64, samples: &[f32], done: bool) -> bool {
+        let mut q = self.lock();
+        let Queue { waiting, playing, .. } = &mut *q;
+        let found = playing.as_mut().map(|(u, _)| u).into_iter().chain(waiting.iter_mut()).find(|u| u.id == id);
+        match found {
+            Some(u) if u.open => {
+                u.samples.extend_from_slice(samples);
+                u.open = !done;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Stops the one playing and clears the queue.
@@ -163,6 +182,10 @@ impl ApiSource {
                 *pos += take;
                 left -= take;
                 if *pos == u.samples.len() {
+                    if u.open {
+                        // Streamed speech that has not arrived yet: silence until it does.
+                        break;
+                    }
                     events.push(SpeechEvent::Ended(u.id));
                     q.playing = None;
                 }
@@ -211,8 +234,8 @@ mod tests {
         src.fill(&mut out);
         assert_eq!(out, vec![0.0; HOP_SAMPLES], "silence while nothing is queued");
         let (a, b) = (queue.next_id(), queue.next_id());
-        queue.push(Utterance { id: a, samples: vec![0.5; 200], requested: Instant::now() }, false);
-        queue.push(Utterance { id: b, samples: vec![0.25; 100], requested: Instant::now() }, false);
+        queue.push(Utterance { id: a, samples: vec![0.5; 200], requested: Instant::now(), open: false }, false);
+        queue.push(Utterance { id: b, samples: vec![0.25; 100], requested: Instant::now(), open: false }, false);
         assert_eq!((queue.waiting(), queue.total()), (2, 2));
         out.clear();
         src.fill(&mut out);
@@ -229,11 +252,11 @@ mod tests {
             [SpeechEvent::Started(a), SpeechEvent::Ended(a), SpeechEvent::Started(b), SpeechEvent::Ended(b)]
         );
         let c = queue.next_id();
-        queue.push(Utterance { id: c, samples: vec![0.1; 10_000], requested: Instant::now() }, false);
+        queue.push(Utterance { id: c, samples: vec![0.1; 10_000], requested: Instant::now(), open: false }, false);
         src.fill(&mut out);
         assert!(queue.speaking());
         let d = queue.next_id();
-        queue.push(Utterance { id: d, samples: vec![0.2; 50], requested: Instant::now() }, true);
+        queue.push(Utterance { id: d, samples: vec![0.2; 50], requested: Instant::now(), open: false }, true);
         out.clear();
         src.fill(&mut out);
         assert_eq!(out[..50], [0.2; 50], "the interruption plays at once");
@@ -241,5 +264,28 @@ mod tests {
             events.lock().unwrap()[4..],
             [SpeechEvent::Started(c), SpeechEvent::Stopped(c), SpeechEvent::Started(d), SpeechEvent::Ended(d)]
         );
+    }
+
+    #[test]
+    fn a_streamed_utterance_waits_in_silence_for_more_and_ends_when_closed() {
+        let queue = Arc::new(SpeechQueue::default());
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&events);
+        let mut src = ApiSource::new(Arc::clone(&queue), Box::new(move |e| seen.lock().unwrap().push(e)));
+        let id = queue.next_id();
+        queue.push(Utterance { id, samples: vec![0.5; 100], requested: Instant::now(), open: true }, false);
+        let mut out = Vec::new();
+        src.fill(&mut out);
+        src.fill(&mut out);
+        assert_eq!(out[..100], [0.5; 100]);
+        assert!(out[100..].iter().all(|&s| s == 0.0), "silence while the rest is on its way");
+        assert!(queue.speaking(), "still speaking: more is coming");
+        assert!(queue.append(id, &[0.25; 50], true));
+        out.clear();
+        src.fill(&mut out);
+        assert_eq!(out[..50], [0.25; 50], "the rest plays where it arrives");
+        assert_eq!(*events.lock().unwrap(), [SpeechEvent::Started(id), SpeechEvent::Ended(id)]);
+        assert!(!queue.append(id, &[0.1; 10], true), "a finished utterance takes no more");
+        assert!(!queue.append(99, &[0.1; 10], false), "nor does one never queued");
     }
 }

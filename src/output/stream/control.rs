@@ -5,7 +5,7 @@
 //! runtime. The routes:
 //! - `POST /speak`: an audio file (WAV, MP3, OGG, FLAC; `Content-Type: audio/...`) to say, queued
 //!   behind the others; `?interrupt=true` stops the one playing and clears the queue first. `202` with
-//!   `{"id": N}`.
+//!   `{"id": N}`. A chunked body of raw PCM (`audio/L16`) plays as it arrives.
 //! - `POST /say` with `{"text": "...", "voice": "..."}`: text to speech (espeak-ng), queued the same way.
 //! - `POST /expression` with `{"smile", "brow_raise", "gaze", "head", "blend_secs"}`: held until changed;
 //!   `null` gives a value back to the motion.
@@ -32,6 +32,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::{broadcast, watch};
 
+/// Raw PCM arriving in pieces (a chunked `POST /speak` of `audio/L16`): it plays as it comes.
+pub trait SpeechStream: Send {
+    /// The utterance's id.
+    fn id(&self) -> u64;
+    /// Adds the next bytes of the body (a piece may end inside a sample).
+    ///
+    /// # Errors
+    /// The status and reason that end the request: too long (413), or stopped meanwhile (409).
+    fn push(&mut self, bytes: &[u8]) -> Result<(), (u16, String)>;
+    /// The body has ended: the utterance ends where its speech does.
+    ///
+    /// # Errors
+    /// As [`push`](Self::push).
+    fn finish(self: Box<Self>) -> Result<(), (u16, String)>;
+}
+
 /// What the pipeline does for the API.
 pub trait ControlApi: Send + Sync + 'static {
     /// Decodes and queues speech (`interrupt`: stop the one playing and clear the queue first). The
@@ -40,6 +56,12 @@ pub trait ControlApi: Send + Sync + 'static {
     /// # Errors
     /// The status (400, 413, 415, 422) and a reason a client can act on.
     fn speak(&self, body: &[u8], content_type: &str, interrupt: bool) -> Result<u64, (u16, String)>;
+    /// Queues an utterance of raw PCM (`audio/L16;rate=R;channels=C`) whose samples follow through the
+    /// returned stream.
+    ///
+    /// # Errors
+    /// The status (415) and the reason, for a type it cannot stream.
+    fn speak_stream(&self, content_type: &str, interrupt: bool) -> Result<Box<dyn SpeechStream>, (u16, String)>;
     /// Speaks `text` through the text-to-speech engine, with `voice` if given, queued as `speak` queues.
     ///
     /// # Errors
@@ -167,7 +189,7 @@ fn interrupt(uri: &axum::http::Uri) -> Option<bool> {
     }
 }
 
-async fn speak(State(ctx): State<Ctx>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn speak(State(ctx): State<Ctx>, uri: axum::http::Uri, headers: HeaderMap, body: axum::body::Body) -> Response {
     if !ctx.authorized(&headers) {
         return unauthorized();
     }
@@ -175,6 +197,17 @@ async fn speak(State(ctx): State<Ctx>, uri: axum::http::Uri, headers: HeaderMap,
         return text(StatusCode::BAD_REQUEST, "the only query parameter is interrupt=true|false");
     };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let chunked = headers
+        .get(header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
+    let l16 = content_type.split(';').next().is_some_and(|k| k.trim().eq_ignore_ascii_case("audio/L16"));
+    if chunked && l16 {
+        return speak_streamed(ctx, content_type, interrupt, body).await;
+    }
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return text(StatusCode::PAYLOAD_TOO_LARGE, "the body is over 64 MiB (or broke off)");
+    };
     if body.is_empty() {
         return text(StatusCode::BAD_REQUEST, "the body is empty: send an audio file (WAV, MP3, OGG, FLAC)");
     }
@@ -189,6 +222,32 @@ async fn speak(State(ctx): State<Ctx>, uri: axum::http::Uri, headers: HeaderMap,
         }
         Ok(Err((status, reason))) => text(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), reason),
         Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "the speech could not be read"),
+    }
+}
+
+/// A chunked body of raw PCM, played as it arrives: each piece goes to the queue at once.
+async fn speak_streamed(ctx: Ctx, content_type: &str, interrupt: bool, body: axum::body::Body) -> Response {
+    use futures_util::StreamExt as _;
+    let mut stream = match ctx.api.speak_stream(content_type, interrupt) {
+        Ok(s) => s,
+        Err((status, reason)) => return text(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), reason),
+    };
+    let id = stream.id();
+    let mut pieces = body.into_data_stream();
+    while let Some(piece) = pieces.next().await {
+        let pushed = match piece {
+            Ok(bytes) => stream.push(&bytes),
+            Err(e) => Err((400, format!("the body broke off: {e}"))),
+        };
+        if let Err((status, reason)) = pushed {
+            // What arrived plays to its end.
+            let _ = stream.finish();
+            return text(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), reason);
+        }
+    }
+    match stream.finish() {
+        Ok(()) => accepted(id),
+        Err((status, reason)) => text(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), reason),
     }
 }
 

@@ -14,7 +14,7 @@ use super::Shared;
 use crate::audio::live::{SpeechEvent, SpeechQueue, Utterance};
 use crate::audio::tts::{Tts, TtsError};
 use crate::output::stream::MediaHub;
-use crate::output::stream::control::{ControlApi, ControlEvents, ExpressionRequest};
+use crate::output::stream::control::{ControlApi, ControlEvents, ExpressionRequest, SpeechStream};
 use crate::vocab::clock::{SAMPLE_RATE_HZ, secs_from_samples};
 use crate::vocab::latency::Percentiles;
 
@@ -53,8 +53,8 @@ pub(super) fn publisher(events: ControlEvents) -> Box<dyn FnMut(SpeechEvent) + S
     })
 }
 
-/// Raw PCM (`audio/L16;rate=R;channels=C`, big-endian 16-bit, RFC 2586) to mono at its rate.
-fn l16(body: &[u8], content_type: &str) -> Result<(Vec<f32>, u32), (u16, String)> {
+/// `audio/L16;rate=R;channels=C`'s rate and channel count, checked.
+fn l16_format(content_type: &str) -> Result<(u32, usize), (u16, String)> {
     let param = |name: &str| {
         content_type.split(';').skip(1).find_map(|p| {
             let (k, v) = p.trim().split_once('=')?;
@@ -66,18 +66,82 @@ fn l16(body: &[u8], content_type: &str) -> Result<(Vec<f32>, u32), (u16, String)
     if !crate::audio::INPUT_RATES_HZ.contains(&rate) || !(1..=crate::audio::MAX_INPUT_CHANNELS).contains(&channels) {
         return Err((415, format!("audio/L16 at {rate} Hz, {channels} channels is out of range")));
     }
-    let frame = 2 * channels;
-    let mono = body
-        .chunks_exact(frame)
-        .map(|f| {
-            f.chunks_exact(2).map(|s| f32::from(i16::from_be_bytes([s[0], s[1]])) / 32_768.0).sum::<f32>()
-                / channels as f32
-        })
-        .collect();
+    Ok((rate, channels))
+}
+
+/// Whole frames of big-endian 16-bit PCM (RFC 2586), `channels` to a frame, averaged to mono into `out`;
+/// a partial frame at the end is left out.
+fn l16_mono_into(body: &[u8], channels: usize, out: &mut Vec<f32>) {
+    out.extend(body.chunks_exact(2 * channels).map(|f| {
+        f.chunks_exact(2).map(|s| f32::from(i16::from_be_bytes([s[0], s[1]])) / 32_768.0).sum::<f32>() / channels as f32
+    }));
+}
+
+/// Raw PCM (`audio/L16;rate=R;channels=C`, big-endian 16-bit, RFC 2586) to mono at its rate.
+fn l16(body: &[u8], content_type: &str) -> Result<(Vec<f32>, u32), (u16, String)> {
+    let (rate, channels) = l16_format(content_type)?;
+    let mut mono = Vec::with_capacity(body.len() / (2 * channels));
+    l16_mono_into(body, channels, &mut mono);
     Ok((mono, rate))
 }
 
-fn too_long(secs: f64, max_secs: f64) -> (u16, String) {
+/// A streamed utterance of raw PCM: each piece converted, resampled to 16 kHz and appended to its
+/// utterance on the queue as it arrives.
+struct PcmStream {
+    queue: Arc<SpeechQueue>,
+    id: u64,
+    channels: usize,
+    /// The bytes of a frame cut by a piece's end.
+    carry: Vec<u8>,
+    resampler: crate::audio::Resampler16k,
+    mono: Vec<f32>,
+    out: Vec<f32>,
+    samples_16k: usize,
+    max_secs: f64,
+}
+
+impl PcmStream {
+    fn send(&mut self, done: bool) -> Result<(), (u16, String)> {
+        self.samples_16k += self.out.len();
+        let secs = secs_from_samples(self.samples_16k);
+        let too_long = secs > self.max_secs;
+        if !self.queue.append(self.id, &self.out, done || too_long) {
+            return Err((409, format!("utterance {} was stopped (DELETE /speak or an interruption)", self.id)));
+        }
+        if too_long {
+            return Err(too_long_err(secs, self.max_secs));
+        }
+        Ok(())
+    }
+}
+
+impl SpeechStream for PcmStream {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Result<(), (u16, String)> {
+        self.carry.extend_from_slice(bytes);
+        let whole = self.carry.len() / (2 * self.channels) * (2 * self.channels);
+        self.mono.clear();
+        l16_mono_into(&self.carry[..whole], self.channels, &mut self.mono);
+        self.carry.drain(..whole);
+        self.out.clear();
+        self.resampler.push(&self.mono, &mut self.out).map_err(|e| (422, format!("cannot resample it: {e}")))?;
+        self.send(false)
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), (u16, String)> {
+        self.out.clear();
+        if self.samples_16k > 0 || !self.mono.is_empty() {
+            // Flushes the resampler's tail (an empty stream has none to flush).
+            let _ = self.resampler.finish(&mut self.out);
+        }
+        self.send(true)
+    }
+}
+
+fn too_long_err(secs: f64, max_secs: f64) -> (u16, String) {
     (413, format!("{secs:.0} s of speech; one request holds at most {max_secs:.0} s ([control] max_speech_secs)"))
 }
 
@@ -94,7 +158,7 @@ fn decode_16k(body: &[u8], kind: &str, max_secs: f64) -> Result<Vec<f32>, (u16, 
     let not_audio = |e: crate::audio::AudioError| (422, format!("not audio facecast can decode: {e}"));
     let mut stream = crate::audio::AudioStream::open_owned(body.to_vec(), Path::new(name)).map_err(not_audio)?;
     if let Some(secs) = stream.declared_secs().filter(|&s| s > max_secs) {
-        return Err(too_long(secs, max_secs));
+        return Err(too_long_err(secs, max_secs));
     }
     let (mut out, mut resampler) = (Vec::new(), None);
     while let Some((chunk, rate_hz)) = stream.next_chunk().map_err(not_audio)? {
@@ -104,7 +168,7 @@ fn decode_16k(body: &[u8], kind: &str, max_secs: f64) -> Result<Vec<f32>, (u16, 
         };
         r.push(chunk, &mut out).map_err(not_audio)?;
         if secs_from_samples(out.len()) > max_secs {
-            return Err(too_long(secs_from_samples(out.len()), max_secs));
+            return Err(too_long_err(secs_from_samples(out.len()), max_secs));
         }
     }
     stream.finish().map_err(not_audio)?;
@@ -136,7 +200,7 @@ impl LiveControl {
             let (mono, rate_hz) = l16(body, content_type)?;
             let secs = mono.len() as f64 / f64::from(rate_hz);
             if secs > self.max_speech_secs {
-                return Err(too_long(secs, self.max_speech_secs));
+                return Err(too_long_err(secs, self.max_speech_secs));
             }
             let decoded = crate::audio::DecodedAudio { samples: mono, rate_hz, channels: 1, truncated: false };
             crate::audio::resample_to_16k(&decoded, Path::new("request body"))
@@ -152,7 +216,7 @@ impl LiveControl {
         let id = self.queue.next_id();
         let decode_ms = requested.elapsed().as_secs_f64() * 1e3;
         tracing::info!(id, secs = secs_from_samples(audio.samples.len()), decode_ms, interrupt, "speech queued");
-        self.queue.push(Utterance { id, samples: audio.samples, requested }, interrupt);
+        self.queue.push(Utterance { id, samples: audio.samples, requested, open: false }, interrupt);
         Ok(id)
     }
 }
@@ -160,6 +224,26 @@ impl LiveControl {
 impl ControlApi for LiveControl {
     fn speak(&self, body: &[u8], content_type: &str, interrupt: bool) -> Result<u64, (u16, String)> {
         self.queue_speech(body, content_type, interrupt, Instant::now())
+    }
+
+    fn speak_stream(&self, content_type: &str, interrupt: bool) -> Result<Box<dyn SpeechStream>, (u16, String)> {
+        let (rate_hz, channels) = l16_format(content_type)?;
+        let resampler = crate::audio::Resampler16k::new(rate_hz, Path::new("request body"))
+            .map_err(|e| (415, format!("cannot resample it: {e}")))?;
+        let id = self.queue.next_id();
+        tracing::info!(id, rate_hz, channels, interrupt, "streamed speech queued");
+        self.queue.push(Utterance { id, samples: Vec::new(), requested: Instant::now(), open: true }, interrupt);
+        Ok(Box::new(PcmStream {
+            queue: Arc::clone(&self.queue),
+            id,
+            channels,
+            carry: Vec::new(),
+            resampler,
+            mono: Vec::new(),
+            out: Vec::new(),
+            samples_16k: 0,
+            max_secs: self.max_speech_secs,
+        }))
     }
 
     fn say(&self, text: &str, voice: Option<&str>, interrupt: bool) -> Result<u64, (u16, String)> {
