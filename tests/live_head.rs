@@ -65,7 +65,12 @@ fn best_correlation(live: &(Vec<f64>, Vec<f64>), truth: &(Vec<f64>, Vec<f64>), f
 /// Renders the turning-head video: PNG frames and the motion that drew them.
 fn turning_head_video(dir: &Path, speech: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let cfg = dir.join("sway.toml");
-    std::fs::write(&cfg, "[idle]\nsway_gain = 3.0\nnod_gain = 0.0\n").unwrap();
+    // Big, frequent glances too, for the gaze to follow.
+    std::fs::write(
+        &cfg,
+        "[idle]\nsway_gain = 3.0\nnod_gain = 0.0\ngaze_range = 1.0\nsaccade_interval_secs = [0.4, 0.9]\n",
+    )
+    .unwrap();
     let (frames, truth) = (dir.join("video"), dir.join("video.jsonl"));
     run(facecast()
         .args(["render", "--portrait", "assets/portraits/astronaut.png", "--size", "256", "--config"])
@@ -116,6 +121,16 @@ fn the_head_follows_a_video_of_a_turning_face_and_the_mouth_the_voice() {
         let (c, lag) = best_correlation(&series(&live, key), &series(&truth, key), 1.5);
         eprintln!("{key}: correlation {c:.3} at a lag of {lag:.2} s");
         assert!(c >= 0.9, "{key} follows the video's head with a correlation of only {c:.3}");
+    }
+    // The eyes look where the video's eyes look.
+    for key in ["gaze_x", "gaze_y"] {
+        let (c, lag) = best_correlation(&series(&live, key), &series(&truth, key), 1.5);
+        eprintln!("{key}: correlation {c:.3} at a lag of {lag:.2} s");
+        // The video looks up and down half as far as across (the idle saccades' range), a pixel or two
+        // at this size: across is the figure held here.
+        if key == "gaze_x" {
+            assert!(c >= 0.9, "{key} follows the video's eyes with a correlation of only {c:.3}");
+        }
     }
     // The voice still drives the mouth.
     let open: Vec<f64> = live.iter().map(|r| r["mouth_open"].as_f64().unwrap()).collect();
@@ -176,6 +191,11 @@ fn a_still_face_holds_the_head_still_and_no_face_falls_back_to_idle() {
         let (mean, sd) = sd(&series(&held_still, key).1);
         eprintln!("{key} on a still face: mean {mean:.3}, standard deviation {sd:.4} degrees");
         assert!(sd < 0.15 && mean.abs() < 0.5, "{key} wanders on a still face: mean {mean:.3}, sd {sd:.4}");
+    }
+    for key in ["gaze_x", "gaze_y"] {
+        let (mean, sd) = sd(&series(&held_still, key).1);
+        eprintln!("{key} on a still face: mean {mean:.3}, standard deviation {sd:.4}");
+        assert!(sd < 0.05 && mean.abs() < 0.1, "{key} wanders on a still face: mean {mean:.3}, sd {sd:.4}");
     }
     let keypoints = held_still[0]["keypoints"].as_array().unwrap().len();
     let worst = (0..keypoints)

@@ -55,6 +55,8 @@ pub struct HeadOverride {
     pub roll_deg: f32,
     /// Each eye shut, 0..1 (the person's right, left).
     pub blink: [f32; 2],
+    /// Where the eyes look (across, down), -1..1.
+    pub gaze: [f32; 2],
     /// How much of the head is the user's (1) rather than idle motion's (0): the fade in and out.
     pub weight: f32,
 }
@@ -108,6 +110,11 @@ pub fn frame_pose(
         at.params.nod *= 1.0 - h.weight;
         at.idle.blink_right = mix(at.idle.blink_right, h.blink[0]);
         at.idle.blink_left = mix(at.idle.blink_left, h.blink[1]);
+        // The user's eyes in place of the idle saccades.
+        at.params.gaze_x = mix(at.params.gaze_x, h.gaze[0]);
+        at.params.gaze_y = mix(at.params.gaze_y, h.gaze[1]);
+        at.idle.gaze_x *= 1.0 - h.weight;
+        at.idle.gaze_y *= 1.0 - h.weight;
     }
     if let Some(e) = expression {
         let p = &mut at.params;

@@ -33,6 +33,10 @@ pub struct HeadMeasure {
     /// Each eye's opening (the person's right, left): lid gap over eye width, about 0.25 to 0.35 open
     /// and under 0.1 shut.
     pub eye_open: [f32; 2],
+    /// Where the irises sit in the eyes (across towards the viewer's right, down), in half eye widths
+    /// from the middle of the corners, the eyes averaged: the darkest part of each eye opening. `None`
+    /// where no eye is open enough to read (a blink).
+    pub iris: Option<[f32; 2]>,
 }
 
 /// One eye's landmarks.
@@ -43,6 +47,11 @@ struct Eye {
     /// Upper and lower lid pairs, across the eye.
     lids: [(usize, usize); 3],
 }
+
+/// Each eye's opening, round its edge (the person's right eye, then the left): the corners and the
+/// lids between them.
+const EYE_OUTLINES: [[usize; 8]; 2] =
+    [[33, 160, 159, 158, 133, 153, 145, 144], [263, 387, 386, 385, 362, 380, 374, 373]];
 
 /// The person's right eye, then the left.
 const EYES: [Eye; 2] = [
@@ -90,7 +99,9 @@ impl HeadTracker {
         let next = box_around(&lm.points, det);
         let moved = (next.centre - det.centre).length().max((next.size - det.size).abs().max_element());
         self.last = Some(if moved < 0.03 * det.size.max_element() { det } else { next });
-        Ok(Some(measure(&lm.points, &lm.depth)))
+        let mut m = measure(&lm.points, &lm.depth);
+        m.iris = iris(frame, &lm.points);
+        Ok(Some(m))
     }
 
     /// Forgets the face: the next frame is searched from scratch.
@@ -131,7 +142,78 @@ pub fn measure(points: &[Vec2], depth: &[f32]) -> HeadMeasure {
         let width = points[e.outer].distance(points[e.inner]).max(1e-3);
         e.lids.iter().map(|&(up, low)| points[up].distance(points[low])).sum::<f32>() / (3.0 * width)
     });
-    HeadMeasure { yaw_deg: yaw.to_degrees(), pitch_deg: pitch.to_degrees(), roll_deg: roll.to_degrees(), eye_open }
+    HeadMeasure {
+        yaw_deg: yaw.to_degrees(),
+        pitch_deg: pitch.to_degrees(),
+        roll_deg: roll.to_degrees(),
+        eye_open,
+        iris: None,
+    }
+}
+
+/// Where the irises sit: in each eye opening (a polygon of its landmarks), the centroid of the darkest
+/// quarter of its pixels (iris and pupil), relative to the middle of the corners, in half eye widths
+/// along the eye line (towards the viewer's right) and across it (down); the eyes averaged. An eye too
+/// too small or too shut to read is left out; `None` when both are.
+pub fn iris(frame: &RgbaImage, points: &[Vec2]) -> Option<[f32; 2]> {
+    let mut sum = Vec2::ZERO;
+    let mut eyes = 0.0;
+    let mut lumas: Vec<(f32, Vec2)> = Vec::with_capacity(1024);
+    for outline in EYE_OUTLINES {
+        let poly: Vec<Vec2> = outline.iter().map(|&i| points[i]).collect();
+        let (a, b) = (poly[0], poly[4]);
+        let (left, right) = if a.x <= b.x { (a, b) } else { (b, a) };
+        let half_width = 0.5 * left.distance(right);
+        let gap = poly[2].distance(poly[6]);
+        if half_width < 3.0 || gap < 0.3 * half_width {
+            continue;
+        }
+        let across = (right - left) / (2.0 * half_width);
+        let down = Vec2::new(-across.y, across.x);
+        let middle = 0.5 * (left + right);
+        let (lo, hi) = poly.iter().fold((Vec2::MAX, Vec2::MIN), |(lo, hi), &p| (lo.min(p), hi.max(p)));
+        lumas.clear();
+        let (x0, y0) = (lo.x.floor().max(0.0) as u32, lo.y.floor().max(0.0) as u32);
+        let (x1, y1) =
+            (hi.x.ceil().min(frame.width() as f32 - 1.0) as u32, hi.y.ceil().min(frame.height() as f32 - 1.0) as u32);
+        for y in y0..=y1.max(y0) {
+            for x in x0..=x1.max(x0) {
+                let p = Vec2::new(x as f32 + 0.5, y as f32 + 0.5);
+                if inside(&poly, p) && x < frame.width() && y < frame.height() {
+                    let [r, g, b, _] = frame.get_pixel(x, y).0;
+                    lumas.push((0.299 * f32::from(r) + 0.587 * f32::from(g) + 0.114 * f32::from(b), p));
+                }
+            }
+        }
+        if lumas.len() < 12 {
+            continue;
+        }
+        lumas.sort_by(|p, q| p.0.total_cmp(&q.0));
+        let dark = &lumas[..lumas.len() / 4];
+        let threshold = dark[dark.len() - 1].0 + 1.0;
+        // Weighted by how much darker than the quarter's edge, so the pupil counts most.
+        let (mut centre, mut weight) = (Vec2::ZERO, 0.0);
+        for &(l, p) in dark {
+            centre += (threshold - l) * p;
+            weight += threshold - l;
+        }
+        let d = centre / weight - middle;
+        sum += Vec2::new(d.dot(across), d.dot(down)) / half_width;
+        eyes += 1.0;
+    }
+    (eyes > 0.0).then(|| (sum / eyes).to_array())
+}
+
+/// Whether `p` is inside the polygon `poly` (even-odd rule).
+fn inside(poly: &[Vec2], p: Vec2) -> bool {
+    let mut inside = false;
+    for (i, &a) in poly.iter().enumerate() {
+        let b = poly[(i + 1) % poly.len()];
+        if (a.y > p.y) != (b.y > p.y) && p.x < (b.x - a.x) * (p.y - a.y) / (b.y - a.y) + a.x {
+            inside = !inside;
+        }
+    }
+    inside
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@
 //! The first half second of face calibrates: its median angles are the user's neutral (a camera is
 //! seldom square on), its median eye opening the open eye. After that the avatar's head turns by the
 //! user's angles from neutral, smoothed by a One Euro filter (still at rest, quick in a turn), and its
-//! eyes shut as the user's close to under half their open gap. Gaze stays with the idle saccades. When
+//! eyes shut as the user's close to under half their open gap, and look where the user's irises move
+//! from their neutral place (the darkest part of each eye opening; portrait/track.rs). When
 //! the face is lost for half a second the avatar fades back to idle motion over 0.3 s, and follows again
 //! once the face is back.
 
@@ -48,11 +49,21 @@ fn head_smoothing() -> SmoothingConfig {
     SmoothingConfig { min_cutoff_hz: 0.7, beta: 4.0, d_cutoff_hz: 2.0, ..SmoothingConfig::default() }
 }
 
+/// The gaze filter, in gaze units (-1..1): the irises jump (saccades) where the head turns, so a quicker
+/// filter than the head's, still enough to hold a still gaze through the pixels' noise.
+fn gaze_smoothing() -> SmoothingConfig {
+    SmoothingConfig { min_cutoff_hz: 1.5, beta: 6.0, d_cutoff_hz: 2.0, ..SmoothingConfig::default() }
+}
+
+/// Gaze per half eye width the iris moves: the renderer's gaze of 1 moves the middle of the eye by a
+/// fifth of its width (shaders/warp.wgsl `GAZE_ACROSS`, `GAZE_DOWN`), 0.4 half widths.
+const GAZE_PER_HALF_WIDTH: f32 = 2.5;
+
 /// What the head thread saw in one frame.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum HeadEvent {
     /// The user's head, relative to their neutral, smoothed; blinks 0 (open) to 1 (shut).
-    Face { yaw_deg: f32, pitch_deg: f32, roll_deg: f32, blink: [f32; 2], captured: Instant },
+    Face { yaw_deg: f32, pitch_deg: f32, roll_deg: f32, blink: [f32; 2], gaze: [f32; 2], captured: Instant },
     /// No face in the frame.
     Lost,
 }
@@ -80,6 +91,17 @@ impl Calibration {
                     pitch_deg: median(|m| m.pitch_deg),
                     roll_deg: median(|m| m.roll_deg),
                     eye_open: [median(|m| m.eye_open[0]), median(|m| m.eye_open[1])],
+                    iris: {
+                        // The irises' neutral place, from the frames that read them.
+                        let mut read: Vec<[f32; 2]> = self.seen.iter().filter_map(|m| m.iris).collect();
+                        (!read.is_empty()).then(|| {
+                            let mid = read.len() / 2;
+                            read.sort_by(|a, b| a[0].total_cmp(&b[0]));
+                            let x = read[mid][0];
+                            read.sort_by(|a, b| a[1].total_cmp(&b[1]));
+                            [x, read[mid][1]]
+                        })
+                    },
                 });
             }
         }
@@ -151,10 +173,14 @@ fn head_loop(
     let mut calibration = Calibration::default();
     // The filter's rate: a camera's or a video's 30 fps (it changes little around that).
     let mut filter = OneEuro::new(&head_smoothing(), 3, 1.0 / 30.0);
+    let mut gaze_filter = OneEuro::new(&gaze_smoothing(), 2, 1.0 / 30.0);
+    let mut gaze = [0.0f32; 2];
     while !stop.load(Ordering::Acquire) {
         let Some((image, captured)) = frames.next_frame()? else { return Ok(()) };
         let Some(m) = tracker.step(&image)? else {
             filter.reset();
+            gaze_filter.reset();
+            gaze = [0.0; 2];
             events.send(HeadEvent::Lost);
             continue;
         };
@@ -170,7 +196,12 @@ fn head_loop(
             let open = neutral.eye_open[eye].max(1e-3);
             ((1.0 - m.eye_open[eye] / open) / SHUT_SHARE).clamp(0.0, 1.0)
         });
-        events.send(HeadEvent::Face { yaw_deg: yaw, pitch_deg: pitch, roll_deg: roll, blink, captured });
+        // A blink hides the irises: the gaze holds where it was.
+        if let (Some(iris), Some(rest)) = (m.iris, neutral.iris) {
+            gaze = [0, 1].map(|i| ((iris[i] - rest[i]) * GAZE_PER_HALF_WIDTH).clamp(-1.0, 1.0));
+            gaze_filter.step(&mut gaze);
+        }
+        events.send(HeadEvent::Face { yaw_deg: yaw, pitch_deg: pitch, roll_deg: roll, blink, gaze, captured });
     }
     Ok(())
 }
@@ -205,8 +236,8 @@ impl HeadFollower {
         let step = dt.as_secs_f32() / FADE.as_secs_f32();
         self.weight = if following { (self.weight + step).min(1.0) } else { (self.weight - step).max(0.0) };
         match self.face {
-            Some(HeadEvent::Face { yaw_deg, pitch_deg, roll_deg, blink, captured }) if self.weight > 0.0 => {
-                Some((HeadOverride { yaw_deg, pitch_deg, roll_deg, blink, weight: self.weight }, captured))
+            Some(HeadEvent::Face { yaw_deg, pitch_deg, roll_deg, blink, gaze, captured }) if self.weight > 0.0 => {
+                Some((HeadOverride { yaw_deg, pitch_deg, roll_deg, blink, gaze, weight: self.weight }, captured))
             }
             _ => None,
         }
@@ -218,7 +249,7 @@ mod tests {
     use super::*;
 
     fn measure(yaw_deg: f32, eye: f32) -> HeadMeasure {
-        HeadMeasure { yaw_deg, pitch_deg: 2.0, roll_deg: -1.0, eye_open: [eye, eye] }
+        HeadMeasure { yaw_deg, pitch_deg: 2.0, roll_deg: -1.0, eye_open: [eye, eye], iris: None }
     }
 
     #[test]
@@ -239,7 +270,14 @@ mod tests {
         let mut f = HeadFollower::new(rx);
         let t0 = Instant::now();
         assert!(f.at(t0).is_none(), "no face yet");
-        tx.send(HeadEvent::Face { yaw_deg: 12.0, pitch_deg: 0.0, roll_deg: 0.0, blink: [0.0; 2], captured: t0 });
+        tx.send(HeadEvent::Face {
+            yaw_deg: 12.0,
+            pitch_deg: 0.0,
+            roll_deg: 0.0,
+            blink: [0.0; 2],
+            gaze: [0.0; 2],
+            captured: t0,
+        });
         let ms = |m: u64| t0 + Duration::from_millis(m);
         let (h, _) = f.at(ms(150)).expect("following");
         assert!((h.weight - 0.5).abs() < 1e-3 && h.yaw_deg == 12.0, "half way in after 150 of 300 ms: {h:?}");
