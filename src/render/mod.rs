@@ -369,7 +369,7 @@ impl WarpRenderer {
             }
         }
         if self.finish.needed() {
-            self.finish.encode(encoder);
+            self.finish.encode(encoder, &self.targets.target);
         }
         Ok(())
     }
