@@ -57,6 +57,17 @@ fn start_api(secs: u32, extra: &[&std::ffi::OsStr]) -> (Live, String) {
     (live, base)
 }
 
+/// The mouth in a `--motion-out` file opened well beyond its rest (the first frame's) at some point.
+fn assert_mouth_moved(motion: &std::path::Path) {
+    let open: Vec<f64> = std::fs::read_to_string(motion)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["mouth_open"].as_f64().unwrap())
+        .collect();
+    let most = open.iter().copied().fold(f64::MIN, f64::max);
+    assert!(most > open[0] + 0.3, "the mouth barely moved: rest {:.2}, at most {most:.2}", open[0]);
+}
+
 /// Listens to `/events` for `secs`: the lines, once the listener is done.
 fn listen(base: &str, secs: u32) -> (Child, std::thread::JoinHandle<Vec<String>>) {
     let mut events = Command::new("curl")
@@ -196,13 +207,7 @@ fn a_sentence_posted_to_say_is_spoken_through_espeak_ng() {
     let named: Vec<&String> = said.iter().filter(|l| l.starts_with("event:")).collect();
     assert_eq!(named, ["event: speech_started", "event: speech_ended"], "{said:?}");
     assert!(live.0.wait().unwrap().success());
-    let open: Vec<f64> = std::fs::read_to_string(&motion)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["mouth_open"].as_f64().unwrap())
-        .collect();
-    let most = open.iter().copied().fold(f64::MIN, f64::max);
-    assert!(most > open[0] + 0.3, "the mouth barely moved: rest {:.2}, at most {most:.2}", open[0]);
+    assert_mouth_moved(&motion);
 }
 
 #[test]
@@ -320,11 +325,5 @@ fn a_chunked_pcm_body_plays_as_it_arrives() {
     // It began within half a second of the first piece, long before the body was whole, and ended after.
     assert!(started < sent_from + Duration::from_millis(500), "began {:?} after the first piece", started - sent_from);
     assert!(ended > sent_until, "ended before the last piece was sent");
-    let open: Vec<f64> = std::fs::read_to_string(&motion)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["mouth_open"].as_f64().unwrap())
-        .collect();
-    let most = open.iter().copied().fold(f64::MIN, f64::max);
-    assert!(most > open[0] + 0.3, "the mouth barely moved: rest {:.2}, at most {most:.2}", open[0]);
+    assert_mouth_moved(&motion);
 }

@@ -15,7 +15,8 @@
 use bytemuck::{Pod, Zeroable};
 use image::RgbaImage;
 
-use super::targets::{colour_pass, texture_2d};
+use super::pipelines::texture_entry;
+use super::targets::{colour_pass, image_texture, texture_2d};
 use crate::gpu::GpuContext;
 use crate::vocab::FrameGeometry;
 
@@ -79,16 +80,7 @@ impl Finish {
             label: Some("finish.wgsl"),
             source: wgpu::ShaderSource::Wgsl(FINISH_WGSL.into()),
         });
-        let texture = |binding: u32, filterable: bool| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::FRAGMENT,
-            ty: wgpu::BindingType::Texture {
-                sample_type: wgpu::TextureSampleType::Float { filterable },
-                view_dimension: wgpu::TextureViewDimension::D2,
-                multisampled: false,
-            },
-            count: None,
-        };
+        let texture = |binding, filterable| texture_entry(binding, wgpu::ShaderStages::FRAGMENT, filterable);
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("finish"),
             entries: &[
@@ -263,24 +255,7 @@ impl Finish {
 
 /// The mark's pixels in a texture of their own size.
 fn mark_texture(ctx: &GpuContext, image: &RgbaImage) -> wgpu::Texture {
-    let texture = texture_2d(
-        &ctx.device,
-        "disclosure mark",
-        image.dimensions(),
-        wgpu::TextureFormat::Rgba8Unorm,
-        wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-    );
-    ctx.queue.write_texture(
-        texture.as_image_copy(),
-        image.as_raw(),
-        wgpu::TexelCopyBufferLayout {
-            offset: 0,
-            bytes_per_row: Some(4 * image.width()),
-            rows_per_image: Some(image.height()),
-        },
-        texture.size(),
-    );
-    texture
+    image_texture(ctx, "disclosure mark", image)
 }
 
 fn bind_group(

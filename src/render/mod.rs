@@ -40,7 +40,7 @@ use finish::{Finish, FinishInputs, GpuFinish};
 pub use picture::Picture;
 use pipelines::Pipelines;
 use readback::Readback;
-use targets::{Targets, colour_pass, texture_2d};
+use targets::{Targets, colour_pass};
 use tiles::{Spread, TileDraw, Tiling};
 pub use uniforms::SHADER_STRUCT_SIZES;
 use uniforms::{GpuFrame, GpuKeypoint, GpuParams};
@@ -463,23 +463,7 @@ impl WarpRenderer {
 /// Uploads the portrait: its texture's view, and its bilinear sampler (clamped to the edge).
 fn upload_portrait(ctx: &GpuContext, image: &RgbaImage) -> (wgpu::TextureView, wgpu::Sampler) {
     let device = &ctx.device;
-    let portrait = texture_2d(
-        device,
-        "portrait",
-        (image.width(), image.height()),
-        wgpu::TextureFormat::Rgba8Unorm,
-        wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-    );
-    ctx.queue.write_texture(
-        portrait.as_image_copy(),
-        image.as_raw(),
-        wgpu::TexelCopyBufferLayout {
-            offset: 0,
-            bytes_per_row: Some(4 * image.width()),
-            rows_per_image: Some(image.height()),
-        },
-        portrait.size(),
-    );
+    let portrait = targets::image_texture(ctx, "portrait", image);
     let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
         label: Some("portrait bilinear"),
         address_mode_u: wgpu::AddressMode::ClampToEdge,

@@ -51,6 +51,28 @@ pub(super) fn texture_2d(
     })
 }
 
+/// A texture holding `image` (RGBA8, sampled), uploaded once.
+pub(super) fn image_texture(ctx: &crate::gpu::GpuContext, label: &str, image: &image::RgbaImage) -> wgpu::Texture {
+    let texture = texture_2d(
+        &ctx.device,
+        label,
+        image.dimensions(),
+        wgpu::TextureFormat::Rgba8Unorm,
+        wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+    );
+    ctx.queue.write_texture(
+        texture.as_image_copy(),
+        image.as_raw(),
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(4 * image.width()),
+            rows_per_image: Some(image.height()),
+        },
+        texture.size(),
+    );
+    texture
+}
+
 /// The textures the passes draw into.
 pub(super) struct Targets {
     pub flow_view: wgpu::TextureView,
