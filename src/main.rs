@@ -307,6 +307,7 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         frame_outputs,
         head_from,
         vmc: args.vmc,
+        speaker: speaker_choice(args.speaker.as_deref(), &live_cfg.speaker),
         control,
     };
     let stats = pipeline::live::run_live(&job).context("live loop failed")?;
@@ -322,6 +323,13 @@ fn devices(args: DevicesArgs) -> Result<()> {
         print!("{}", devices.to_text());
     }
     Ok(())
+}
+
+/// `--speaker [NAME]` or `[live] speaker`: `None` for no loudspeaker, `Some(None)` for the default
+/// output, `Some(Some(name))` for a named one. The flag wins; "default" and a bare flag mean the default.
+fn speaker_choice(flag: Option<&str>, config: &str) -> Option<Option<String>> {
+    let name = flag.or(Some(config).filter(|c| !c.is_empty()))?;
+    Some(Some(name.to_owned()).filter(|n| !n.is_empty() && n != "default"))
 }
 
 /// `facecast say TEXT`: the text spoken into a WAV, played live as `--input FILE` is.

@@ -1,6 +1,7 @@
 //! The microphone's data callback allocates nothing: its body, `CaptureWriter::write`, runs here under a
 //! counting global allocator, for every sample format facecast accepts, including blocks that overrun the
-//! ring (the overrun path must not allocate either).
+//! ring (the overrun path must not allocate either). The loudspeaker's callback (`--speaker`), and the
+//! audio thread's push into its queue, are held to the same.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -48,4 +49,39 @@ fn the_capture_callback_allocates_nothing() {
     assert!(overruns > 0, "the test meant to exercise the overrun path");
     assert_eq!(n, 0, "the capture callback allocated {n} times");
     assert_eq!(writer.stats().blocks.load(Ordering::Relaxed), 2_000);
+}
+
+#[test]
+fn the_speaker_callback_and_its_queue_allocate_nothing() {
+    use facecast::audio::live::speaker_queue;
+    use facecast::vocab::clock::HOP_SAMPLES;
+    // A 48 kHz stereo output with 20 ms of lead: the callback asks for 10.7 ms at a time while the
+    // audio thread pushes 10 ms hops, faster for a while (the queue fills and the callback skips the
+    // excess), then not at all (the callback plays silence).
+    let (mut input, mut feed) = speaker_queue(48_000, 2, 0.02).unwrap();
+    let hop: [f32; HOP_SAMPLES] = std::array::from_fn(|i| (i as f32 * 0.05).sin() * 0.5);
+    let mut f32_block = vec![0.0f32; 1024];
+    let mut i16_block = vec![0i16; 1024];
+    let mut u8_block = vec![0u8; 1024];
+    let (_, n) = watched(|| {
+        for round in 0..3_000u32 {
+            if round < 2_000 {
+                input.push(&hop);
+                if round % 2 == 0 {
+                    input.push(&hop);
+                }
+            }
+            match round % 3 {
+                0 => feed.fill(&mut f32_block),
+                1 => feed.fill(&mut i16_block),
+                _ => feed.fill(&mut u8_block),
+            }
+        }
+    });
+    let stats = input.stats();
+    assert!(stats.dropped_samples.load(Ordering::Relaxed) > 0, "the test meant to exercise the skip path");
+    assert!(stats.underrun_samples.load(Ordering::Relaxed) > 0, "the test meant to exercise the silence path");
+    assert_eq!(n, 0, "the speaker's callback or queue allocated {n} times");
+    // Both channels carry the same sample.
+    assert!(f32_block.chunks(2).all(|f| f[0] == f[1]));
 }

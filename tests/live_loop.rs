@@ -293,3 +293,89 @@ fn alpha_background_opens_a_transparent_window() {
     let opaque = (0..20u16).flat_map(|dy| (0..20u16).map(move |dx| (cw - 10 + dx, ch - 40 + dy)));
     assert!(opaque.clone().all(|(x, y)| px(x, y)[3] == 255), "the face is not opaque: {:?}", px(cw, ch - 30));
 }
+
+/// 10 ms RMS windows of `samples` at `rate_hz`.
+fn envelope(samples: &[f32], rate_hz: u32) -> Vec<f64> {
+    samples
+        .chunks(rate_hz as usize / 100)
+        .map(|w| (w.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / w.len() as f64).sqrt())
+        .collect()
+}
+
+#[test]
+fn the_speaker_plays_the_speech_on_an_output_device() {
+    // A kiosk's loudspeaker: the default output is the private PulseAudio server's null sink, recorded
+    // from its monitor by parec, a program that is not facecast.
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = common::scratch("live_speaker");
+    let runtime = dir.join("xdg");
+    let (_pulse, pulse_server) = start_pulse(&runtime);
+    let recording = dir.join("heard.raw");
+    let parec = Reaped(
+        Command::new(tool("parec"))
+            .args(["-d", "facecast_test.monitor", "--raw", "--format=s16le", "--rate=16000", "--channels=1"])
+            .arg("--latency-msec=20")
+            .env("PULSE_SERVER", &pulse_server)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .stdout(std::fs::File::create(&recording).unwrap())
+            .spawn()
+            .expect("start parec"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let clip = common::root().join("assets/speech/goforward.wav");
+    let out = Command::new(env!("CARGO_BIN_EXE_facecast"))
+        .current_dir(common::root())
+        .args(["live", "--headless", "--size", "128", "--speaker", "--duration", "10", "--input"])
+        .arg(&clip)
+        .env("PULSE_SERVER", &pulse_server)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("FACECAST_LOG", "facecast=info")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("playing the speech on the speaker"), "{log}");
+    std::thread::sleep(Duration::from_millis(500));
+    // Stopped as a user would, so that it writes out what it holds.
+    let mut parec = parec;
+    assert!(Command::new("kill").args(["-INT", &parec.0.id().to_string()]).status().unwrap().success());
+    let _ = parec.0.wait();
+
+    let heard: Vec<f32> = std::fs::read(&recording)
+        .unwrap()
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0)
+        .collect();
+    let said = facecast::audio::decode_file(&clip).unwrap();
+    let (heard_env, said_env) = (envelope(&heard, 16_000), envelope(&said.samples, said.rate_hz));
+    let loudest = heard_env.iter().copied().fold(0.0, f64::max);
+    assert!(loudest > 0.02, "the speaker stayed silent (loudest 10 ms: {loudest:.4})");
+    // The recording holds the clip: its loudness follows the clip's at some offset (the start of the
+    // run), with a correlation of the 10 ms envelopes of at least 0.9. Over every offset where at least
+    // 90% of the clip was recorded: PulseAudio's monitor records nothing while its sink is idle, so the
+    // recording may begin a few milliseconds into the clip, and its end may be cut when the run closes.
+    let n = said_env.len();
+    let best = (-(n as isize) / 10..heard_env.len() as isize)
+        .filter_map(|lag| {
+            let (h, w) = if lag >= 0 {
+                (&heard_env[lag as usize..], &said_env[..])
+            } else {
+                (&heard_env[..], &said_env[(-lag) as usize..])
+            };
+            let m = h.len().min(w.len());
+            (m * 10 >= n * 9).then(|| {
+                let (h, w) = (&h[..m], &w[..m]);
+                let (mh, mw) = (h.iter().sum::<f64>() / m as f64, w.iter().sum::<f64>() / m as f64);
+                let cov: f64 = h.iter().zip(w).map(|(a, b)| (a - mh) * (b - mw)).sum();
+                let vh: f64 = h.iter().map(|a| (a - mh).powi(2)).sum();
+                let vw: f64 = w.iter().map(|b| (b - mw).powi(2)).sum();
+                cov / (vh * vw).sqrt()
+            })
+        })
+        .fold(f64::MIN, f64::max);
+    eprintln!(
+        "speaker: {:.2} s recorded, loudest 10 ms {loudest:.3}, envelope correlation with the clip {best:.3}",
+        heard.len() as f64 / 16_000.0
+    );
+    assert!(best >= 0.9, "what the speaker played is not the clip (envelope correlation {best:.3})");
+}

@@ -21,11 +21,21 @@ pub struct LiveConfig {
     pub fullscreen: bool,
     /// `--hud`.
     pub hud: bool,
+    /// `--speaker`: play the speech on this output device too, "default" for the default output;
+    /// empty: no loudspeaker (unless `--speaker`).
+    pub speaker: String,
 }
 
 impl Default for LiveConfig {
     fn default() -> Self {
-        Self { input: "mic".into(), outputs: Vec::new(), control: String::new(), fullscreen: false, hud: false }
+        Self {
+            input: "mic".into(),
+            outputs: Vec::new(),
+            control: String::new(),
+            fullscreen: false,
+            hud: false,
+            speaker: String::new(),
+        }
     }
 }
 

@@ -459,6 +459,7 @@ mod tests {
         let kiosk = load("kiosk.toml");
         assert_eq!((kiosk.live.input.as_str(), kiosk.live.control.as_str()), ("api", "127.0.0.1:8080"));
         assert!(kiosk.live.fullscreen && kiosk.output.disclosure && kiosk.idle.blinks);
+        assert_eq!(kiosk.live.speaker, "default");
         let streaming = load("streaming.toml");
         assert_eq!(streaming.background.mode, BackgroundMode::Alpha);
         assert!(streaming.live.outputs.iter().any(|o| o.starts_with("whep")));

@@ -91,11 +91,16 @@ pub(crate) struct LiveArgs {
     /// "vrm1"), facecast's other parameters under their own names, and the head bone.
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) vmc: Option<SocketAddr>,
-    /// Drive the avatar's head turns, tilts and blinks with a face: "camera" (the first camera),
+    /// Drive the avatar's head turns, tilts, blinks and gaze with a face: "camera" (the first camera),
     /// "camera:N" (a camera from `facecast devices`), a video file or a folder of images (played in
     /// real time at --head-fps). The voice still drives the mouth; without a face the avatar idles.
     #[arg(long, value_name = "camera[:N]|FILE|DIR")]
     pub(crate) head_from: Option<String>,
+    /// Play the speech on a local output device too (a kiosk's own loudspeaker), in step with the
+    /// frames: NAME as `facecast devices` lists outputs, the default output when left out. The WebRTC
+    /// audio goes out either way. Default: `[live] speaker` (empty: none).
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    pub(crate) speaker: Option<String>,
     /// The frame rate of a --head-from video or folder.
     #[arg(long, default_value_t = 30, value_name = "FPS")]
     pub(crate) head_fps: u32,

@@ -13,12 +13,12 @@ use cpal::{FromSample, SizedSample};
 use super::capture::{CaptureReader, CaptureWriter, capture_rings};
 use super::{LiveAudioError, LiveSource, RING_SECS, SourceRead};
 
-/// One audio input device, as `facecast devices` lists it.
+/// One audio device, input or output, as `facecast devices` lists it.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct InputDeviceInfo {
-    /// The name to pass to `--device`.
+pub struct AudioDeviceInfo {
+    /// The name to pass to `--input mic:NAME` (an input) or `--speaker NAME` (an output).
     pub name: String,
-    /// Whether it is the host's default input.
+    /// Whether it is the host's default input (output).
     pub is_default: bool,
     /// Its default rate, channels and sample format, if it reports them.
     pub default_config: Option<String>,
@@ -28,14 +28,14 @@ pub struct InputDeviceInfo {
 ///
 /// # Errors
 /// [`LiveAudioError::NoDevice`] when the host cannot enumerate devices.
-pub fn input_devices() -> Result<Vec<InputDeviceInfo>, LiveAudioError> {
+pub fn input_devices() -> Result<Vec<AudioDeviceInfo>, LiveAudioError> {
     let host = cpal::default_host();
     let default_name = host.default_input_device().map(|d| d.to_string());
     let devices = host.input_devices().map_err(|e| LiveAudioError::NoDevice(e.to_string()))?;
     Ok(devices
         .map(|d| {
             let name = d.to_string();
-            InputDeviceInfo {
+            AudioDeviceInfo {
                 is_default: default_name.as_deref() == Some(name.as_str()),
                 default_config: d
                     .default_input_config()

@@ -19,14 +19,16 @@ mod file;
 mod hops;
 mod mic;
 mod resample;
+mod speaker;
 mod stdin;
 
 pub use api::{ApiSource, SpeechEvent, SpeechQueue, Utterance, UtteranceStart};
 pub use capture::{CaptureReader, CaptureStats, CaptureWriter, RawStamp, capture_rings};
 pub use file::{FileSource, TEST_PATTERN_BEEP_SECS, TEST_PATTERN_LOOP_SECS, test_pattern_beep_secs};
 pub use hops::{HopCutter, StampedHop};
-pub use mic::{InputDeviceInfo, MicSource, input_devices};
+pub use mic::{AudioDeviceInfo, MicSource, input_devices};
 pub use resample::StreamResampler;
+pub use speaker::{Speaker, SpeakerFeed, SpeakerInput, SpeakerStats, output_devices, speaker_queue};
 pub use stdin::{PcmFormat, PcmSpec, StdinSource};
 
 use std::time::{Duration, Instant};

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Shared;
-use crate::audio::live::{BlockStamp, HopCutter, LiveAudioError, LiveSource, SourceRead, StampedHop, StreamResampler};
+use crate::audio::live::{
+    BlockStamp, HopCutter, LiveAudioError, LiveSource, SourceRead, Speaker, StampedHop, StreamResampler,
+};
 use crate::output::stream::AudioHop;
 use crate::queue::DropOldestSender;
 use crate::vocab::clock::HOP_SAMPLES;
@@ -21,14 +23,23 @@ pub(super) struct Hop {
     pub sent: Instant,
 }
 
+/// Where the audio thread's hops go besides the motion thread.
+pub(super) struct AudioOutputs<'a> {
+    /// The stream's audio-out thread (WebRTC).
+    pub stream: Option<&'a DropOldestSender<AudioHop>>,
+    /// The local loudspeaker (`--speaker`).
+    pub speaker: Option<&'a mut Speaker>,
+}
+
 /// The audio thread's body.
 pub(super) fn audio_loop(
     mut source: Box<dyn LiveSource>,
     hops: &DropOldestSender<Hop>,
-    audio_out: Option<&DropOldestSender<AudioHop>>,
+    outputs: AudioOutputs,
     stop: &AtomicBool,
     shared: &Shared,
 ) -> Result<(), LiveAudioError> {
+    let AudioOutputs { stream: audio_out, mut speaker } = outputs;
     let fail = |e: LiveAudioError| {
         shared.failed.store(true, Ordering::Release);
         e
@@ -42,6 +53,9 @@ pub(super) fn audio_loop(
         let now = Instant::now();
         if let Some(out) = audio_out {
             out.send(AudioHop { samples: hop.samples, end_at: hop.end_at });
+        }
+        if let Some(s) = speaker.as_deref_mut() {
+            s.push(&hop.samples);
         }
         hops.send(Hop { hop, audio_secs: now.saturating_duration_since(hop.arrival).as_secs_f32(), sent: now });
     };

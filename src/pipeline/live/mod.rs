@@ -172,10 +172,20 @@ pub struct LiveJob {
     pub control: Option<ControlSpec>,
     /// VMC out: each frame's blendshapes and head to a VTuber tool's receiver (`--vmc HOST:PORT`).
     pub vmc: Option<std::net::SocketAddr>,
+    /// Play the input on a local output device (`--speaker [NAME]`; `Some(None)`: the default output).
+    pub speaker: Option<Option<String>>,
     /// The user's head from a camera, a video or a folder of images drives the avatar's head and
     /// blinks (the voice still drives the mouth).
     pub head_from: Option<HeadFrom>,
 }
+
+/// The silence queued ahead of the speech on `--speaker`: room for the audio thread's 10 ms hops to
+/// arrive unevenly without the device running dry. The frames show a sound about the motion lag (some
+/// 30 ms here) after it arrives; the device adds its own buffer on top of this lead.
+const SPEAKER_LEAD_SECS: f64 = 0.02;
+
+/// The longest the loudspeaker may play on after the input file ended.
+const SPEAKER_DRAIN_MAX: Duration = Duration::from_secs(6);
 
 /// Counters the audio and motion threads update.
 #[derive(Default)]
@@ -273,11 +283,26 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     };
     let (head_thread, head_events) = head.map_or((None, None), |(t, rx)| (Some(t), Some(rx)));
 
+    let mut speaker = match &job.speaker {
+        Some(name) => Some(crate::audio::live::Speaker::open(name.as_deref(), SPEAKER_LEAD_SECS)?),
+        None => None,
+    };
+    let speaker_stats = speaker.as_ref().map(|s| Arc::clone(s.stats()));
     let audio_thread = {
         let (stop, shared) = (Arc::clone(&stop), Arc::clone(&shared));
         std::thread::Builder::new()
             .name("audio".into())
-            .spawn(move || audio::audio_loop(source, &hop_tx, audio_out.as_ref(), &stop, &shared))
+            .spawn(move || {
+                let outputs = audio::AudioOutputs { stream: audio_out.as_ref(), speaker: speaker.as_mut() };
+                let result = audio::audio_loop(source, &hop_tx, outputs, &stop, &shared);
+                // A file that ended is heard to its end before the loudspeaker closes; a stop is at once.
+                if let Some(s) = &speaker
+                    && shared.input_ended.load(Ordering::Acquire)
+                {
+                    s.drain(SPEAKER_DRAIN_MAX);
+                }
+                result
+            })
             .map_err(|e| PipelineError::Invalid(format!("cannot start the audio thread: {e}")))?
     };
     let motion_thread = {
@@ -346,6 +371,10 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     };
     stop.store(true, Ordering::Release);
     let audio_result = audio_thread.join();
+    if let Some(s) = &speaker_stats {
+        let (short, dropped) = (s.underrun_samples.load(Ordering::Relaxed), s.dropped_samples.load(Ordering::Relaxed));
+        tracing::info!(underrun_samples = short, dropped_samples = dropped, "speaker closed");
+    }
     let motion_result = motion_thread.join();
     let head_result = head_thread.map(JoinHandle::join);
     let outputs_result = frames.finish_outputs();
