@@ -270,12 +270,7 @@ fn alpha_background_opens_a_transparent_window() {
     std::thread::sleep(Duration::from_secs(2));
 
     let (conn, screen) = x11rb::connect(Some(&display)).expect("connect to Xvfb");
-    let root = conn.setup().roots[screen].root;
-    let window = conn.query_tree(root).unwrap().reply().unwrap().children.into_iter().find(|&w| {
-        let name = conn.get_property(false, w, x11rb::protocol::xproto::AtomEnum::WM_NAME, 31u32, 0, 64);
-        name.ok().and_then(|c| c.reply().ok()).is_some_and(|r| r.value == b"facecast")
-    });
-    let window = window.expect("a window named facecast");
+    let window = facecast_window(&conn, conn.setup().roots[screen].root);
     let geometry = conn.get_geometry(window).unwrap().reply().unwrap();
     assert_eq!(geometry.depth, 32, "the window has no alpha channel (depth {})", geometry.depth);
     let (w, h) = (geometry.width, geometry.height);
@@ -292,6 +287,59 @@ fn alpha_background_opens_a_transparent_window() {
     // The face: a patch around the frame's centre (the face sits a little above it), opaque.
     let opaque = (0..20u16).flat_map(|dy| (0..20u16).map(move |dx| (cw - 10 + dx, ch - 40 + dy)));
     assert!(opaque.clone().all(|(x, y)| px(x, y)[3] == 255), "the face is not opaque: {:?}", px(cw, ch - 30));
+}
+
+/// The top-level window named "facecast" on the X server behind `conn`.
+fn facecast_window(conn: &impl x11rb::connection::Connection, root: u32) -> u32 {
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt};
+    let children = conn.query_tree(root).unwrap().reply().unwrap().children;
+    let named = |&w: &u32| {
+        let name = conn.get_property(false, w, AtomEnum::WM_NAME, 31u32, 0, 64);
+        name.ok().and_then(|c| c.reply().ok()).is_some_and(|r| r.value == b"facecast")
+    };
+    children.into_iter().find(named).expect("a window named facecast")
+}
+
+#[test]
+fn fullscreen_fills_a_screen_that_has_no_window_manager() {
+    // A kiosk's X server often runs facecast alone (`xinit`), with no window manager to grant the
+    // fullscreen state: the window still covers the whole screen (Xvfb's 800x600), the frame letterboxed
+    // in its middle (600x600: the face there, black bars on both sides).
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{ConnectionExt, ImageFormat};
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = common::scratch("live_fullscreen");
+    let (_x, display) = start_xvfb();
+    let log_path = dir.join("facecast.log");
+    let mut facecast = Command::new(env!("CARGO_BIN_EXE_facecast"));
+    facecast
+        .current_dir(common::root())
+        .args(["live", "--input", "assets/speech/goforward.wav", "--loop", "--fullscreen", "--duration", "30"])
+        .env("DISPLAY", &display)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    let _live = Reaped(facecast.spawn().expect("start facecast live"));
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    wait_for("the window", Duration::from_secs(60), || log().contains("window open"));
+    assert!(log().contains("width=800 height=600"), "the surface is not the screen's size: {}", log());
+    std::thread::sleep(Duration::from_secs(2));
+
+    let (conn, screen) = x11rb::connect(Some(&display)).expect("connect to Xvfb");
+    let root = conn.setup().roots[screen].root;
+    let window = facecast_window(&conn, root);
+    let g = conn.get_geometry(window).unwrap().reply().unwrap();
+    let at = conn.translate_coordinates(window, root, 0, 0).unwrap().reply().unwrap();
+    assert_eq!((at.dst_x, at.dst_y, g.width, g.height), (0, 0, 800, 600), "the window does not cover the screen");
+    let image = conn.get_image(ImageFormat::Z_PIXMAP, root, 0, 0, 800, 600, !0).unwrap().reply().unwrap();
+    let px = |x: usize, y: usize| {
+        let i = 4 * (y * 800 + x);
+        [image.data[i + 2], image.data[i + 1], image.data[i]]
+    };
+    for (x, y) in [(10, 10), (90, 300), (710, 300), (790, 590)] {
+        assert_eq!(px(x, y), [0, 0, 0], "({x}, {y}) is outside the frame, and not a black bar");
+    }
+    let lit = (250..550).flat_map(|y| (200..600).map(move |x| (x, y))).filter(|&(x, y)| px(x, y) != [0, 0, 0]);
+    assert!(lit.count() > 100_000, "the frame is not drawn in the middle of the screen");
 }
 
 /// 10 ms RMS windows of `samples` at `rate_hz`.

@@ -170,6 +170,12 @@ impl App<'_> {
             .with_inner_size(winit::dpi::LogicalSize::new(self.options.size.0, self.options.size.1));
         if self.options.fullscreen {
             attrs = attrs.with_fullscreen(Some(Fullscreen::Borderless(None)));
+            // The fullscreen state is the window manager's to grant, and a kiosk often runs its X
+            // server with no window manager at all (`xinit facecast ...`): ask for the monitor's whole
+            // area and no decorations too, which a bare server honours as asked.
+            if let Some(monitor) = event_loop.primary_monitor().or_else(|| event_loop.available_monitors().next()) {
+                attrs = attrs.with_decorations(false).with_position(monitor.position()).with_inner_size(monitor.size());
+            }
         }
         if self.options.transparent {
             attrs = attrs.with_transparent(true);
