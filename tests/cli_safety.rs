@@ -123,6 +123,31 @@ fn impossible_audio_headers_are_clear_errors_at_once() {
 }
 
 #[test]
+fn an_m4a_whose_tables_lie_is_a_clear_error_not_an_abort() {
+    // Found by fuzz/fuzz_targets/audio_decode: an M4A whose stsc box declares more entries than the file
+    // holds made symphonia ask for 27 GB, and the failed allocation aborted the process (exit 134).
+    let dir = common::scratch("safety_m4a");
+    let mp4 = dir.join("out.mp4");
+    let m4a = common::root().join("tests/data/fuzz/audio_decode_stsc_27gb.m4a");
+    let before = listing(&dir);
+    let out = render(&m4a, &mp4, &[]);
+    assert_refused(&out, "a malformed MP4: its 'stsc' table declares", &dir, &before);
+    // The same bytes on standard input: the stream is read up to its index and checked too.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facecast"))
+        .args(["render", "--portrait", portrait().to_str().unwrap(), "--audio", "-", "--output"])
+        .arg(&mp4)
+        .args(["--size", "64"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&std::fs::read(&m4a).unwrap()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_refused(&out, "a malformed MP4: its 'stsc' table declares", &dir, &before);
+}
+
+#[test]
 fn a_huge_image_header_is_refused_before_decoding() {
     // A PNG whose header says 20000x20000 (it peaked at 1.9 GB before "no face found").
     let dir = common::scratch("safety_png");

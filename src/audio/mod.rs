@@ -13,6 +13,7 @@
 //! mono `f32` samples and nothing of devices, containers, codecs or rates.
 
 pub mod live;
+mod mp4;
 mod stream;
 pub mod tts;
 
