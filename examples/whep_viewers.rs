@@ -5,6 +5,9 @@
 //! ```sh
 //! cargo run --release --example whep_viewers -- http://127.0.0.1:8080 --viewers 10 --seconds 30
 //! ```
+//!
+//! With `--delete` the viewers leave as a WHEP player does (a `DELETE` on the session, then closing);
+//! without it they vanish as a closed browser tab does, and the server notices when ICE fails.
 
 #[path = "../tests/common/whep_client.rs"]
 mod whep_client;
@@ -17,11 +20,12 @@ fn main() -> anyhow::Result<()> {
     let base = args
         .first()
         .cloned()
-        .ok_or_else(|| anyhow::anyhow!("usage: whep_viewers URL [--viewers N] [--seconds S] [--token T]"))?;
+        .ok_or_else(|| anyhow::anyhow!("usage: whep_viewers URL [--viewers N] [--seconds S] [--token T] [--delete]"))?;
     let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let viewers: usize = opt("--viewers").map_or(Ok(10), |v| v.parse())?;
     let seconds: f64 = opt("--seconds").map_or(Ok(30.0), |v| v.parse())?;
     let token = opt("--token");
+    let delete = args.iter().any(|a| a == "--delete");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let report = runtime.block_on(async {
         let mut connected = Vec::new();
@@ -48,6 +52,14 @@ fn main() -> anyhow::Result<()> {
             })
             .collect();
         for v in &connected {
+            if delete {
+                let (url, token) = (v.resource.clone(), token.clone());
+                let reply = tokio::task::spawn_blocking(move || {
+                    whep_client::request("DELETE", &url, None, token.as_deref(), b"")
+                })
+                .await?;
+                anyhow::ensure!(reply.status == 200, "DELETE {}: {} {}", v.resource, reply.status, reply.body.trim());
+            }
             let _ = v.pc.close().await;
         }
         anyhow::Ok(serde_json::json!({ "viewers": viewers, "seconds": secs, "per_viewer": per_viewer }))
