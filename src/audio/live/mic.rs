@@ -7,44 +7,19 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SizedSample};
 
 use super::capture::{CaptureReader, CaptureWriter, capture_rings};
+use super::device::{self, AudioDeviceInfo, Direction};
 use super::{LiveAudioError, LiveSource, RING_SECS, SourceRead};
-
-/// One audio device, input or output, as `facecast devices` lists it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AudioDeviceInfo {
-    /// The name to pass to `--input mic:NAME` (an input) or `--speaker NAME` (an output).
-    pub name: String,
-    /// Whether it is the host's default input (output).
-    pub is_default: bool,
-    /// Its default rate, channels and sample format, if it reports them.
-    pub default_config: Option<String>,
-}
 
 /// Lists the audio input devices of the default host.
 ///
 /// # Errors
 /// [`LiveAudioError::NoDevice`] when the host cannot enumerate devices.
 pub fn input_devices() -> Result<Vec<AudioDeviceInfo>, LiveAudioError> {
-    let host = cpal::default_host();
-    let default_name = host.default_input_device().map(|d| d.to_string());
-    let devices = host.input_devices().map_err(|e| LiveAudioError::NoDevice(e.to_string()))?;
-    Ok(devices
-        .map(|d| {
-            let name = d.to_string();
-            AudioDeviceInfo {
-                is_default: default_name.as_deref() == Some(name.as_str()),
-                default_config: d
-                    .default_input_config()
-                    .ok()
-                    .map(|c| format!("{} Hz, {} ch, {:?}", c.sample_rate(), c.channels(), c.sample_format())),
-                name,
-            }
-        })
-        .collect())
+    device::list(Direction::Input)
 }
 
 /// The microphone: a cpal input stream feeding the capture rings.
@@ -102,28 +77,9 @@ impl Drop for MicSource {
     }
 }
 
-fn find_device(host: &cpal::Host, device: Option<&str>) -> Result<cpal::Device, LiveAudioError> {
-    match device {
-        None => {
-            host.default_input_device().ok_or_else(|| LiveAudioError::NoDevice("the host has no default input".into()))
-        }
-        Some(want) => {
-            let devices: Vec<cpal::Device> =
-                host.input_devices().map_err(|e| LiveAudioError::NoDevice(e.to_string()))?.collect();
-            if let Some(d) = devices.iter().find(|d| d.to_string() == want) {
-                return Ok(d.clone());
-            }
-            Err(LiveAudioError::UnknownDevice {
-                name: want.to_owned(),
-                available: devices.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
-            })
-        }
-    }
-}
-
 fn open_stream(device: Option<&str>) -> Result<(cpal::Stream, CaptureReader, String, u32), LiveAudioError> {
     let host = cpal::default_host();
-    let dev = find_device(&host, device)?;
+    let dev = device::find(&host, Direction::Input, device)?;
     let name = dev.to_string();
     let open_err = |reason: String| LiveAudioError::Open { name: name.clone(), reason };
     let supported = dev.default_input_config().map_err(|e| open_err(e.to_string()))?;

@@ -15,6 +15,7 @@
 
 mod api;
 mod capture;
+mod device;
 mod file;
 mod hops;
 mod mic;
@@ -24,9 +25,10 @@ mod stdin;
 
 pub use api::{ApiSource, SpeechEvent, SpeechQueue, Utterance, UtteranceStart};
 pub use capture::{CaptureReader, CaptureStats, CaptureWriter, RawStamp, capture_rings};
+pub use device::AudioDeviceInfo;
 pub use file::{FileSource, TEST_PATTERN_BEEP_SECS, TEST_PATTERN_LOOP_SECS, test_pattern_beep_secs};
 pub use hops::{HopCutter, StampedHop};
-pub use mic::{AudioDeviceInfo, MicSource, input_devices};
+pub use mic::{MicSource, input_devices};
 pub use resample::StreamResampler;
 pub use speaker::{Speaker, SpeakerFeed, SpeakerInput, SpeakerStats, output_devices, speaker_queue};
 pub use stdin::{PcmFormat, PcmSpec, StdinSource};

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SizedSample};
 use rubato::{FastFixedIn, PolynomialDegree, Resampler};
 
-use super::{AudioDeviceInfo, LiveAudioError};
+use super::LiveAudioError;
+use super::device::{self, AudioDeviceInfo, Direction};
 use crate::vocab::clock::{HOP_SAMPLES, SAMPLE_RATE_HZ};
 
 /// Lists the audio output devices of the default host (`--speaker NAME`).
@@ -25,42 +26,7 @@ use crate::vocab::clock::{HOP_SAMPLES, SAMPLE_RATE_HZ};
 /// # Errors
 /// [`LiveAudioError::NoDevice`] when the host cannot enumerate devices.
 pub fn output_devices() -> Result<Vec<AudioDeviceInfo>, LiveAudioError> {
-    let host = cpal::default_host();
-    let default_name = host.default_output_device().map(|d| d.to_string());
-    let devices = host.output_devices().map_err(|e| LiveAudioError::NoDevice(e.to_string()))?;
-    Ok(devices
-        .map(|d| {
-            let name = d.to_string();
-            AudioDeviceInfo {
-                is_default: default_name.as_deref() == Some(name.as_str()),
-                default_config: d
-                    .default_output_config()
-                    .ok()
-                    .map(|c| format!("{} Hz, {} ch, {:?}", c.sample_rate(), c.channels(), c.sample_format())),
-                name,
-            }
-        })
-        .collect())
-}
-
-/// One audio output device, as `--speaker` names it.
-fn find_output(host: &cpal::Host, name: Option<&str>) -> Result<cpal::Device, LiveAudioError> {
-    match name {
-        None => host
-            .default_output_device()
-            .ok_or_else(|| LiveAudioError::NoDevice("the host has no default output (--speaker)".into())),
-        Some(want) => {
-            let devices: Vec<cpal::Device> =
-                host.output_devices().map_err(|e| LiveAudioError::NoDevice(e.to_string()))?.collect();
-            if let Some(d) = devices.iter().find(|d| d.to_string() == want) {
-                return Ok(d.clone());
-            }
-            Err(LiveAudioError::UnknownDevice {
-                name: want.to_owned(),
-                available: devices.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
-            })
-        }
-    }
+    device::list(Direction::Output)
 }
 
 /// What the callback counts, for the stats.
@@ -220,7 +186,7 @@ impl Speaker {
     /// [`LiveAudioError`] when there is no such device or it will not play.
     pub fn open(name: Option<&str>, lead_secs: f64) -> Result<Self, LiveAudioError> {
         let host = cpal::default_host();
-        let device = find_output(&host, name)?;
+        let device = device::find(&host, Direction::Output, name)?;
         let dev_name = device.to_string();
         let open_err = |reason: String| LiveAudioError::Open { name: dev_name.clone(), reason };
         let supported = device.default_output_config().map_err(|e| open_err(e.to_string()))?;
