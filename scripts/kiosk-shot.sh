@@ -23,21 +23,8 @@ runtime="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$runtime"; }
 trap cleanup EXIT
-display=""
-for n in $(seq 150 250); do
-  if [ ! -e "/tmp/.X11-unix/X$n" ] && [ ! -e "/tmp/.X$n-lock" ]; then display=":$n"; break; fi
-done
-[ -n "$display" ] || { echo "kiosk-shot: no free X display number" >&2; exit 1; }
-Xvfb "$display" -screen 0 1280x720x24 -nolisten tcp >/dev/null 2>&1 &
-pids+=($!)
-XDG_RUNTIME_DIR="$runtime" HOME="$runtime" pulseaudio -n --daemonize=no --exit-idle-time=-1 --disallow-exit \
-  --load="module-null-sink sink_name=kiosk" --load=module-native-protocol-unix >/dev/null 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do
-  [ -e "/tmp/.X11-unix/X${display#:}" ] && [ -e "$runtime/pulse/native" ] && break
-  sleep 0.1
-done
-export DISPLAY="$display" XDG_RUNTIME_DIR="$runtime" PULSE_SERVER="unix:$runtime/pulse/native"
+. scripts/desktop.sh
+start_desktop "$runtime" 1280x720 kiosk
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 parec -d kiosk.monitor --file-format=wav "$out/heard.wav" &
 pids+=($!)
@@ -54,7 +41,7 @@ pids+=($!)
 sleep 2
 import -window root "$out/shot_idle.png"
 # Five screenshots a second from the POST on, for seven seconds (ffmpeg's X11 grabber).
-ffmpeg -v error -f x11grab -draw_mouse 0 -video_size 1280x720 -framerate 5 -i "$display" -t 7 -start_number 0 "$out/shot_%02d.png" &
+ffmpeg -v error -f x11grab -draw_mouse 0 -video_size 1280x720 -framerate 5 -i "$DISPLAY" -t 7 -start_number 0 "$out/shot_%02d.png" &
 grab=$!
 curl -s -X POST -H 'Content-Type: audio/wav' --data-binary @"$clip" "http://127.0.0.1:$port/speak"
 echo

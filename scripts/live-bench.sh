@@ -32,21 +32,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-display=""
-for n in $(seq 150 250); do
-  if [ ! -e "/tmp/.X11-unix/X$n" ] && [ ! -e "/tmp/.X$n-lock" ]; then display=":$n"; break; fi
-done
-[ -n "$display" ] || { echo "live-bench: no free X display number" >&2; exit 1; }
-Xvfb "$display" -screen 0 800x600x24 -nolisten tcp >/dev/null 2>&1 &
-pids+=($!)
-XDG_RUNTIME_DIR="$runtime" HOME="$runtime" pulseaudio -n --daemonize=no --exit-idle-time=-1 --disallow-exit \
-  --load="module-null-sink sink_name=facecast_bench" --load=module-native-protocol-unix >/dev/null 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do
-  [ -e "/tmp/.X11-unix/X${display#:}" ] && [ -e "$runtime/pulse/native" ] && break
-  sleep 0.1
-done
-export DISPLAY="$display" XDG_RUNTIME_DIR="$runtime" PULSE_SERVER="unix:$runtime/pulse/native"
+. scripts/desktop.sh
+start_desktop "$runtime" 800x600 facecast_bench
 
 "$bin" live --hud --duration "$secs" --stats-json "$stats" "$@" &
 live=$!

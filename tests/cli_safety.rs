@@ -133,17 +133,7 @@ fn an_m4a_whose_tables_lie_is_a_clear_error_not_an_abort() {
     let out = render(&m4a, &mp4, &[]);
     assert_refused(&out, "a malformed MP4: its 'stsc' table declares", &dir, &before);
     // The same bytes on standard input: the stream is read up to its index and checked too.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_facecast"))
-        .args(["render", "--portrait", portrait().to_str().unwrap(), "--audio", "-", "--output"])
-        .arg(&mp4)
-        .args(["--size", "64"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&std::fs::read(&m4a).unwrap()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = render_stdin(&std::fs::read(&m4a).unwrap(), &mp4);
     assert_refused(&out, "a malformed MP4: its 'stsc' table declares", &dir, &before);
 }
 
@@ -238,19 +228,24 @@ fn audio_from_a_fifo_or_standard_input_is_read_once() {
     assert!(has_audio(&mp4));
 
     let mp4 = dir.join("stdin.mp4");
+    let out = render_stdin(&bytes, &mp4);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(has_audio(&mp4));
+}
+
+/// `facecast render --audio -` at 64 px, `bytes` on its standard input.
+fn render_stdin(bytes: &[u8], output: &Path) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_facecast"))
         .args(["render", "--portrait", portrait().to_str().unwrap(), "--audio", "-", "--output"])
-        .arg(&mp4)
+        .arg(output)
         .args(["--size", "64"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(&bytes).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(has_audio(&mp4));
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 fn has_audio(mp4: &Path) -> bool {

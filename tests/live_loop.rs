@@ -254,18 +254,7 @@ fn alpha_background_opens_a_transparent_window() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = common::scratch("live_alpha_window");
     let (_x, display) = start_xvfb();
-    let log_path = dir.join("facecast.log");
-    let mut facecast = Command::new(env!("CARGO_BIN_EXE_facecast"));
-    facecast
-        .current_dir(common::root())
-        .args(["live", "--input", "assets/speech/goforward.wav", "--loop", "--background", "alpha"])
-        .args(["--duration", "30"])
-        .env("DISPLAY", &display)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap());
-    let _live = Reaped(facecast.spawn().expect("start facecast live"));
-    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    wait_for("the window", Duration::from_secs(60), || log().contains("window open"));
+    let (_live, log) = window_on(&dir, &display, &["--background", "alpha"]);
     assert!(log().contains("alpha=PreMultiplied"), "the surface is not premultiplied: {}", log());
     std::thread::sleep(Duration::from_secs(2));
 
@@ -289,6 +278,25 @@ fn alpha_background_opens_a_transparent_window() {
     assert!(opaque.clone().all(|(x, y)| px(x, y)[3] == 255), "the face is not opaque: {:?}", px(cw, ch - 30));
 }
 
+/// `facecast live` of a looping clip in a window on `display`, with `extra` arguments, once its window
+/// is open; the second value reads its log (in `dir`).
+fn window_on(dir: &Path, display: &str, extra: &[&str]) -> (Reaped, impl Fn() -> String) {
+    let log_path = dir.join("facecast.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_facecast"))
+        .current_dir(common::root())
+        .args(["live", "--input", "assets/speech/goforward.wav", "--loop", "--duration", "30"])
+        .args(extra)
+        .env("DISPLAY", display)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .expect("start facecast live");
+    let live = Reaped(child);
+    let log = move || std::fs::read_to_string(&log_path).unwrap_or_default();
+    wait_for("the window", Duration::from_secs(60), || log().contains("window open"));
+    (live, log)
+}
+
 /// The top-level window named "facecast" on the X server behind `conn`.
 fn facecast_window(conn: &impl x11rb::connection::Connection, root: u32) -> u32 {
     use x11rb::protocol::xproto::{AtomEnum, ConnectionExt};
@@ -310,17 +318,7 @@ fn fullscreen_fills_a_screen_that_has_no_window_manager() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = common::scratch("live_fullscreen");
     let (_x, display) = start_xvfb();
-    let log_path = dir.join("facecast.log");
-    let mut facecast = Command::new(env!("CARGO_BIN_EXE_facecast"));
-    facecast
-        .current_dir(common::root())
-        .args(["live", "--input", "assets/speech/goforward.wav", "--loop", "--fullscreen", "--duration", "30"])
-        .env("DISPLAY", &display)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap());
-    let _live = Reaped(facecast.spawn().expect("start facecast live"));
-    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    wait_for("the window", Duration::from_secs(60), || log().contains("window open"));
+    let (_live, log) = window_on(&dir, &display, &["--fullscreen"]);
     assert!(log().contains("width=800 height=600"), "the surface is not the screen's size: {}", log());
     std::thread::sleep(Duration::from_secs(2));
 
