@@ -424,4 +424,23 @@ fn the_speaker_plays_the_speech_on_an_output_device() {
         heard.len() as f64 / 16_000.0
     );
     assert!(best >= 0.9, "what the speaker played is not the clip (envelope correlation {best:.3})");
+
+    // A device by its id from `facecast devices` opens; a name no output has is a clear error that
+    // lists the ids there are.
+    let speaker = |name: &str| {
+        Command::new(env!("CARGO_BIN_EXE_facecast"))
+            .current_dir(common::root())
+            .args(["live", "--headless", "--size", "64", "--duration", "1", "--speaker", name, "--input"])
+            .arg(&clip)
+            .env("PULSE_SERVER", &pulse_server)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .output()
+            .unwrap()
+    };
+    let out = speaker("pulse");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = speaker("no such speaker");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("no audio output device named \"no such speaker\"") && log.contains("pulse"), "{log}");
 }

@@ -85,7 +85,8 @@ fn audio_section(out: &mut String, heading: &str, devices: &Result<Vec<AudioDevi
             for d in list {
                 let _ = writeln!(
                     out,
-                    "  {}{}{}",
+                    "  {}  ({}){}{}",
+                    d.id,
                     d.name,
                     if d.is_default { " (default)" } else { "" },
                     d.default_config.as_ref().map(|c| format!("  [{c}]")).unwrap_or_default()

@@ -11,7 +11,10 @@ use super::LiveAudioError;
 /// One audio device, input or output, as `facecast devices` lists it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AudioDeviceInfo {
-    /// The name to pass to `--input mic:NAME` (an input) or `--speaker NAME` (an output).
+    /// The host's short id for it (ALSA's PCM name: `pulse`, `hw:CARD=PCH,DEV=0`): what to pass to
+    /// `--input mic:NAME` (an input) or `--speaker NAME` (an output). Unique, unlike the name.
+    pub id: String,
+    /// Its description (`PulseAudio Sound Server`), which the options take too.
     pub name: String,
     /// Whether it is the host's default input (output).
     pub is_default: bool,
@@ -58,24 +61,31 @@ impl Direction {
 /// [`LiveAudioError::NoDevice`] when the host cannot enumerate devices.
 pub(super) fn list(direction: Direction) -> Result<Vec<AudioDeviceInfo>, LiveAudioError> {
     let host = cpal::default_host();
-    let default_name = direction.default_device(&host).map(|d| d.to_string());
+    let default_id = direction.default_device(&host).map(|d| short_id(&d));
     Ok(direction
         .devices(&host)?
         .into_iter()
         .map(|d| {
-            let name = d.to_string();
+            let id = short_id(&d);
             AudioDeviceInfo {
-                is_default: default_name.as_deref() == Some(name.as_str()),
+                is_default: default_id.as_deref() == Some(id.as_str()),
+                name: d.to_string(),
                 default_config: direction
                     .default_config(&d)
                     .map(|c| format!("{} Hz, {} ch, {:?}", c.sample_rate(), c.channels(), c.sample_format())),
-                name,
+                id,
             }
         })
         .collect())
 }
 
-/// The device of `direction` called `name`, or the host's default for `None`.
+/// The host's own id for `device`, without the host's name (`pulse`, not `alsa:pulse`); its description
+/// where the host gives no id.
+fn short_id(device: &cpal::Device) -> String {
+    device.id().map_or_else(|_| device.to_string(), |id| id.id().to_owned())
+}
+
+/// The device of `direction` whose id or description is `name`, or the host's default for `None`.
 ///
 /// # Errors
 /// [`LiveAudioError::NoDevice`] without a default, [`LiveAudioError::UnknownDevice`] (with the names
@@ -94,8 +104,13 @@ pub(super) fn find(
         });
     };
     let devices = direction.devices(host)?;
-    devices.iter().find(|d| d.to_string() == want).cloned().ok_or_else(|| LiveAudioError::UnknownDevice {
+    let found = devices.iter().find(|d| short_id(d) == want).or_else(|| devices.iter().find(|d| d.to_string() == want));
+    found.cloned().ok_or_else(|| LiveAudioError::UnknownDevice {
+        kind: match direction {
+            Direction::Input => "input",
+            Direction::Output => "output",
+        },
         name: want.to_owned(),
-        available: devices.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        available: devices.iter().map(short_id).collect::<Vec<_>>().join(", "),
     })
 }

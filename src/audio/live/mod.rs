@@ -45,13 +45,13 @@ pub const RING_SECS: f64 = 2.0;
 #[derive(Debug, thiserror::Error)]
 pub enum LiveAudioError {
     /// There is no input device at all.
-    #[error("no audio input device: {0}")]
+    #[error("no audio device: {0}")]
     NoDevice(String),
-    /// No input device has the requested name.
-    #[error("no audio input device named {name:?}; `facecast devices` lists them. Inputs here: {available}")]
-    UnknownDevice { name: String, available: String },
+    /// No device of the kind asked for (`kind`: "input" or "output") has the requested name.
+    #[error("no audio {kind} device named {name:?}; `facecast devices` lists them. Here: {available}")]
+    UnknownDevice { kind: &'static str, name: String, available: String },
     /// The device refused to open or start.
-    #[error("cannot open the audio input {name}: {reason}")]
+    #[error("cannot open the audio device {name}: {reason}")]
     Open { name: String, reason: String },
     /// Standard input could not be read.
     #[error("cannot read PCM from standard input: {0}")]
