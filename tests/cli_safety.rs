@@ -138,6 +138,26 @@ fn an_m4a_whose_tables_lie_is_a_clear_error_not_an_abort() {
 }
 
 #[test]
+fn a_flac_whose_comment_lies_is_a_clear_error() {
+    // Found by fuzz/fuzz_targets/audio_decode: a FLAC whose Vorbis comment declares 3.7 GB (symphonia
+    // asks the allocator for it before reading; where the system refuses that much, the process aborts).
+    let dir = common::scratch("safety_flac");
+    let mp4 = dir.join("out.mp4");
+    let flac = common::root().join("tests/data/fuzz/audio_decode_flac_comment_3gb.flac");
+    let before = listing(&dir);
+    let out = render(&flac, &mp4, &[]);
+    assert_refused(&out, "a malformed FLAC: its Vorbis comment block declares a comment of", &dir, &before);
+    let out = render_stdin(&std::fs::read(&flac).unwrap(), &mp4);
+    assert_refused(&out, "a malformed FLAC: its Vorbis comment block declares a comment of", &dir, &before);
+    // An honest FLAC still plays, from a file and from standard input.
+    let good = common::root().join("tests/data/cards_001_44k_stereo.flac");
+    let out = render(&good, &mp4, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = render_stdin(&std::fs::read(&good).unwrap(), &dir.join("stdin.mp4"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn a_huge_image_header_is_refused_before_decoding() {
     // A PNG whose header says 20000x20000 (it peaked at 1.9 GB before "no face found").
     let dir = common::scratch("safety_png");

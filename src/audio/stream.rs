@@ -65,41 +65,68 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, AudioError>) -> Result<
     })
 }
 
-/// An MP4's boxes checked ([`super::mp4`]) before symphonia sizes anything by them. A stream (standard
-/// input, a FIFO) is read into memory up to its index to do it: whole when it is shorter than
-/// [`super::mp4::MAX_STREAM_HEAD_BYTES`], else as far as that, which must hold the index.
-fn mp4_checked(mut source: Box<dyn MediaSource>, path: &Path) -> Result<Box<dyn MediaSource>, AudioError> {
+/// A container's declared sizes checked before symphonia allocates by them: an MP4's boxes
+/// ([`super::mp4`]) and a FLAC's metadata ([`super::flac`]). A stream (standard input, a FIFO) is read
+/// into memory as far as the check needs, and those bytes go first: an MP4 up to its index (whole when
+/// it is shorter than [`super::mp4::MAX_STREAM_HEAD_BYTES`]), a FLAC to the end of its metadata.
+fn checked_source(mut source: Box<dyn MediaSource>, path: &Path) -> Result<Box<dyn MediaSource>, AudioError> {
     let io = |source| AudioError::Open { path: path.to_owned(), source };
-    let malformed =
-        |reason: String| AudioError::Decode { path: path.to_owned(), reason: format!("a malformed MP4: {reason}") };
+    let malformed = |what: &str, reason: String| AudioError::Decode {
+        path: path.to_owned(),
+        reason: format!("a malformed {what}: {reason}"),
+    };
     let mut head = Vec::with_capacity(8);
     (&mut source).take(8).read_to_end(&mut head).map_err(io)?;
     if source.is_seekable() {
         source.rewind().map_err(io)?;
         if super::mp4::is_mp4(&head) {
             let len = source.byte_len().unwrap_or(u64::MAX);
-            super::mp4::check(&mut source, len).map_err(malformed)?;
-            source.rewind().map_err(io)?;
+            super::mp4::check(&mut source, len).map_err(|e| malformed("MP4", e))?;
+        } else if super::flac::is_flac(&head) {
+            super::flac::check(&mut source).map_err(|e| malformed("FLAC", e))?;
         }
+        source.rewind().map_err(io)?;
         return Ok(source);
     }
     if super::mp4::is_mp4(&head) {
         let cap = super::mp4::MAX_STREAM_HEAD_BYTES;
         (&mut source).take((cap - head.len()) as u64).read_to_end(&mut head).map_err(io)?;
         let len = head.len() as u64;
-        let saw_index = super::mp4::check(&mut Cursor::new(&head), len).map_err(malformed)?;
+        let saw_index = super::mp4::check(&mut Cursor::new(&head), len).map_err(|e| malformed("MP4", e))?;
         if head.len() < cap {
             return Ok(Box::new(Cursor::new(head))); // the whole stream
         }
         if !saw_index {
-            return Err(malformed(format!(
-                "read from a pipe, its index (moov) is not in its first {} MiB; give it as a file, or remux it \
-                 with ffmpeg -movflags +faststart",
-                cap >> 20
-            )));
+            return Err(malformed(
+                "MP4",
+                format!(
+                    "read from a pipe, its index (moov) is not in its first {} MiB; give it as a file, or remux \
+                     it with ffmpeg -movflags +faststart",
+                    cap >> 20
+                ),
+            ));
         }
+    } else if super::flac::is_flac(&head) {
+        // What the check reads is kept, to go first.
+        let mut seen = Recorded { inner: Cursor::new(head).chain(source), bytes: Vec::new() };
+        super::flac::check(&mut seen).map_err(|e| malformed("FLAC", e))?;
+        return Ok(Box::new(ReadOnlySource::new(Cursor::new(seen.bytes).chain(seen.inner))));
     }
     Ok(Box::new(ReadOnlySource::new(Cursor::new(head).chain(source))))
+}
+
+/// A reader that keeps a copy of what it has read.
+struct Recorded<R> {
+    inner: R,
+    bytes: Vec<u8>,
+}
+
+impl<R: std::io::Read> std::io::Read for Recorded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// A file decoded as it is read: mono chunks (channels averaged) at the file's rate, one packet at a
@@ -173,7 +200,7 @@ impl AudioStream {
     }
 
     fn open(source: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -> Result<Self, AudioError> {
-        let source = mp4_checked(source, path)?;
+        let source = checked_source(source, path)?;
         guarded(path, || {
             let mss = MediaSourceStream::new(source, Default::default());
             let mut hint = Hint::new();
