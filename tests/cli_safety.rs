@@ -138,7 +138,7 @@ fn an_m4a_whose_tables_lie_is_a_clear_error_not_an_abort() {
 }
 
 #[test]
-fn a_flac_whose_comment_lies_is_a_clear_error() {
+fn a_flac_or_ogg_whose_comment_lies_is_a_clear_error() {
     // Found by fuzz/fuzz_targets/audio_decode: a FLAC whose Vorbis comment declares 3.7 GB (symphonia
     // asks the allocator for it before reading; where the system refuses that much, the process aborts).
     let dir = common::scratch("safety_flac");
@@ -149,12 +149,21 @@ fn a_flac_whose_comment_lies_is_a_clear_error() {
     assert_refused(&out, "a malformed FLAC: its Vorbis comment block declares a comment of", &dir, &before);
     let out = render_stdin(&std::fs::read(&flac).unwrap(), &mp4);
     assert_refused(&out, "a malformed FLAC: its Vorbis comment block declares a comment of", &dir, &before);
-    // An honest FLAC still plays, from a file and from standard input.
-    let good = common::root().join("tests/data/cards_001_44k_stereo.flac");
-    let out = render(&good, &mp4, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = render_stdin(&std::fs::read(&good).unwrap(), &dir.join("stdin.mp4"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The same comment reader serves OGG Vorbis: the test clip with its comment's length set to 3.7 GB
+    // (and the page's CRC fixed), made by hand after the fuzzer's find.
+    let ogg = common::root().join("tests/data/fuzz/vorbis_comment_3gb.ogg");
+    let out = render(&ogg, &mp4, &[]);
+    assert_refused(&out, "a malformed OGG: its comment header block declares a comment of", &dir, &before);
+    let out = render_stdin(&std::fs::read(&ogg).unwrap(), &mp4);
+    assert_refused(&out, "a malformed OGG: its comment header block declares a comment of", &dir, &before);
+    // An honest FLAC and OGG still play, from a file and from standard input.
+    for good in ["tests/data/cards_001_44k_stereo.flac", "tests/data/cards_001_48k.ogg"] {
+        let good = common::root().join(good);
+        let out = render(&good, &mp4, &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = render_stdin(&std::fs::read(&good).unwrap(), &dir.join("stdin.mp4"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 #[test]

@@ -52,7 +52,7 @@ pub(super) fn check(r: &mut impl Read) -> Result<(), String> {
             return Ok(());
         }
         match kind {
-            VORBIS_COMMENT => comment_lengths(&block)?,
+            VORBIS_COMMENT => comment_lengths(&block, "Vorbis comment")?,
             PICTURE => picture_lengths(&block)?,
             _ => {}
         }
@@ -90,8 +90,9 @@ impl Fields<'_> {
     }
 }
 
-fn comment_lengths(block: &[u8]) -> Result<(), String> {
-    let mut f = Fields { rest: block, block: "Vorbis comment" };
+/// The lengths in a Vorbis comment (FLAC's block, OGG's comment header; `block` names it in messages).
+pub(super) fn comment_lengths(block: &[u8], name: &'static str) -> Result<(), String> {
+    let mut f = Fields { rest: block, block: name };
     let Some(vendor) = f.u32(false) else { return Ok(()) };
     f.skip(vendor, "vendor string")?;
     let Some(count) = f.u32(false) else { return Ok(()) };

@@ -15,6 +15,7 @@
 mod flac;
 pub mod live;
 mod mp4;
+mod ogg;
 mod stream;
 pub mod tts;
 

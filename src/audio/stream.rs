@@ -66,9 +66,10 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, AudioError>) -> Result<
 }
 
 /// A container's declared sizes checked before symphonia allocates by them: an MP4's boxes
-/// ([`super::mp4`]) and a FLAC's metadata ([`super::flac`]). A stream (standard input, a FIFO) is read
+/// ([`super::mp4`]), a FLAC's metadata ([`super::flac`]) and an OGG's comment header ([`super::ogg`]). A stream (standard input, a FIFO) is read
 /// into memory as far as the check needs, and those bytes go first: an MP4 up to its index (whole when
-/// it is shorter than [`super::mp4::MAX_STREAM_HEAD_BYTES`]), a FLAC to the end of its metadata.
+/// it is shorter than [`super::mp4::MAX_STREAM_HEAD_BYTES`]), a FLAC to the end of its metadata, an OGG
+/// to the end of its comment header.
 fn checked_source(mut source: Box<dyn MediaSource>, path: &Path) -> Result<Box<dyn MediaSource>, AudioError> {
     let io = |source| AudioError::Open { path: path.to_owned(), source };
     let malformed = |what: &str, reason: String| AudioError::Decode {
@@ -84,6 +85,8 @@ fn checked_source(mut source: Box<dyn MediaSource>, path: &Path) -> Result<Box<d
             super::mp4::check(&mut source, len).map_err(|e| malformed("MP4", e))?;
         } else if super::flac::is_flac(&head) {
             super::flac::check(&mut source).map_err(|e| malformed("FLAC", e))?;
+        } else if super::ogg::is_ogg(&head) {
+            super::ogg::check(&mut source).map_err(|e| malformed("OGG", e))?;
         }
         source.rewind().map_err(io)?;
         return Ok(source);
@@ -106,10 +109,15 @@ fn checked_source(mut source: Box<dyn MediaSource>, path: &Path) -> Result<Box<d
                 ),
             ));
         }
-    } else if super::flac::is_flac(&head) {
+    } else if super::flac::is_flac(&head) || super::ogg::is_ogg(&head) {
         // What the check reads is kept, to go first.
+        let ogg = super::ogg::is_ogg(&head);
         let mut seen = Recorded { inner: Cursor::new(head).chain(source), bytes: Vec::new() };
-        super::flac::check(&mut seen).map_err(|e| malformed("FLAC", e))?;
+        if ogg {
+            super::ogg::check(&mut seen).map_err(|e| malformed("OGG", e))?;
+        } else {
+            super::flac::check(&mut seen).map_err(|e| malformed("FLAC", e))?;
+        }
         return Ok(Box::new(ReadOnlySource::new(Cursor::new(seen.bytes).chain(seen.inner))));
     }
     Ok(Box::new(ReadOnlySource::new(Cursor::new(head).chain(source))))
