@@ -237,7 +237,7 @@ impl Speaker {
     }
 
     /// Waits, at most `most`, until what was pushed has been played: the queue empty, then the
-    /// device's own latency (at most [`MAX_DRAIN_LATENCY`]). For the end of a file or a sentence, so
+    /// device's own latency (at most `MAX_DRAIN_LATENCY`, 2 s). For the end of a file or a sentence, so
     /// that its last words are heard before the device closes.
     pub fn drain(&self, most: Duration) {
         let start = Instant::now();
