@@ -322,9 +322,8 @@ mod tests {
 
     #[test]
     fn a_device_that_takes_sound_in_bursts_gets_it_all_and_a_late_one_is_caught_up() {
-        use crate::vocab::clock::HOP_SAMPLES;
         // A 16 kHz mono device (no resampling to think of), 20 ms of lead: the slack lets 170 ms wait.
-        let (mut input, mut feed) = speaker_queue(16_000, 1, 0.02).unwrap();
+        let (mut input, mut feed) = speaker_queue(SAMPLE_RATE_HZ, 1, 0.02).unwrap();
         let t0 = Instant::now();
         let hop = [0.25f32; HOP_SAMPLES];
         let at = |ms: u64| t0 + Duration::from_millis(ms);
