@@ -5,9 +5,9 @@
 //! Input: 10 ms hops from the live loop's audio thread. Output: a cpal output stream. Threads: the audio
 //! thread resamples and pushes into a ring (rtrb); cpal's callback pops from it, never allocating,
 //! locking or logging. A callback that finds the ring short plays silence and counts the missing
-//! samples in an atomic. One that finds more than the lead and a period's slack waiting (a device that
-//! started late: ALSA through PulseAudio takes most of a second) skips the oldest, so that the sound
-//! stays with the frames, and counts them too.
+//! samples in an atomic. One that finds more waiting than the lead, a period's slack and what the
+//! device owes (the samples its clock ran through since it last asked, for a device that takes sound
+//! in bursts) skips the oldest, so that the sound stays with the frames, and counts them too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
