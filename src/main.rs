@@ -326,9 +326,13 @@ fn devices(args: DevicesArgs) -> Result<()> {
 }
 
 /// `--speaker [NAME]` or `[live] speaker`: `None` for no loudspeaker, `Some(None)` for the default
-/// output, `Some(Some(name))` for a named one. The flag wins; "default" and a bare flag mean the default.
+/// output, `Some(Some(name))` for a named one. The flag wins; "default" and a bare flag mean the default,
+/// "none" none (a preset's loudspeaker turned off).
 fn speaker_choice(flag: Option<&str>, config: &str) -> Option<Option<String>> {
     let name = flag.or(Some(config).filter(|c| !c.is_empty()))?;
+    if name == "none" {
+        return None;
+    }
     Some(Some(name.to_owned()).filter(|n| !n.is_empty() && n != "default"))
 }
 
@@ -411,4 +415,19 @@ fn bench(args: BenchArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         print!("{}", report.to_text());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::speaker_choice;
+
+    #[test]
+    fn the_speaker_flag_wins_over_the_config_and_none_turns_it_off() {
+        assert_eq!(speaker_choice(None, ""), None, "no flag, no config: no loudspeaker");
+        assert_eq!(speaker_choice(None, "default"), Some(None));
+        assert_eq!(speaker_choice(Some(""), ""), Some(None), "a bare --speaker: the default output");
+        assert_eq!(speaker_choice(Some("hw:1,0"), "default"), Some(Some("hw:1,0".into())));
+        assert_eq!(speaker_choice(Some("none"), "default"), None, "the kiosk preset's loudspeaker, off");
+        assert_eq!(speaker_choice(None, "pulse"), Some(Some("pulse".into())));
+    }
 }

@@ -98,7 +98,8 @@ pub(crate) struct LiveArgs {
     pub(crate) head_from: Option<String>,
     /// Play the speech on a local output device too (a kiosk's own loudspeaker), in step with the
     /// frames: NAME as `facecast devices` lists outputs, the default output when left out. The WebRTC
-    /// audio goes out either way. Default: `[live] speaker` (empty: none).
+    /// audio goes out either way; "none" turns off a config's loudspeaker. Default: `[live] speaker`
+    /// (empty: none).
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
     pub(crate) speaker: Option<String>,
     /// The frame rate of a --head-from video or folder.
