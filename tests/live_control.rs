@@ -134,7 +134,12 @@ fn a_posted_clip_is_spoken_announced_and_counted_and_bad_requests_are_refused() 
     let _ = events.wait();
     let named: Vec<&String> = said.iter().filter(|l| l.starts_with("event:")).collect();
     assert_eq!(named, ["event: speech_started", "event: speech_ended"], "{said:?}");
-    assert!(said.contains(&"data: {\"id\":1}".to_owned()), "{said:?}");
+    // Each event names its utterance and where in the stream it happened (as audio_t_secs counts).
+    let data: Vec<serde_json::Value> =
+        said.iter().filter_map(|l| l.strip_prefix("data: ")).map(|d| serde_json::from_str(d).unwrap()).collect();
+    assert!(data.iter().all(|d| d["id"] == 1 && d["audio_t_secs"].as_f64().is_some()), "{said:?}");
+    let secs = data[1]["audio_t_secs"].as_f64().unwrap() - data[0]["audio_t_secs"].as_f64().unwrap();
+    assert!((secs - 2.786).abs() < 0.015, "goforward.wav's 2.786 s from start to end, not {secs}");
     let (_, metrics) = curl(&[&format!("{base}/metrics")]);
     assert!(metrics.lines().any(|l| l == "facecast_utterances_total 1"), "{metrics}");
     assert!(metrics.contains("facecast_motion_lag_seconds{quantile=\"0.5\"}"), "{metrics}");
@@ -326,4 +331,66 @@ fn a_chunked_pcm_body_plays_as_it_arrives() {
     assert!(started < sent_from + Duration::from_millis(500), "began {:?} after the first piece", started - sent_from);
     assert!(ended > sent_until, "ended before the last piece was sent");
     assert_mouth_moved(&motion);
+}
+
+/// `(audio_t_secs, lip_close, jaw_open)` of each frame in a `--motion-out` file.
+fn mouth_by_audio_time(motion: &std::path::Path) -> Vec<(f64, f64, f64)> {
+    std::fs::read_to_string(motion)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).unwrap();
+            let p = &r["params"];
+            Some((r["audio_t_secs"].as_f64()?, p["lip_close"].as_f64()?, p["jaw_open"].as_f64()?))
+        })
+        .collect()
+}
+
+#[test]
+fn a_said_sentence_moves_the_mouth_on_its_phone_times_ahead_of_the_sound() {
+    let text = "Bob bought a pub, maybe. Pam made me a map.";
+    // The phones espeak-ng times for this text (the same engine and voice the server runs).
+    let phones = facecast::audio::tts::Tts::default().speak(text, None).unwrap().phones.unwrap();
+    let bilabials: Vec<_> = phones.iter().filter(|p| ["p", "b", "m"].contains(&p.name.as_str())).collect();
+    assert!(bilabials.len() >= 8, "{phones:?}");
+
+    let dir = common::scratch("live_control_say_phones");
+    let motion = dir.join("motion.jsonl");
+    let (mut live, base) = start_api(9, &["--motion-out".as_ref(), motion.as_os_str()]);
+    let (mut events, reader) = listen(&base, 6);
+    let body = serde_json::json!({ "text": text }).to_string();
+    let (code, _) = curl(&["-X", "POST", "-H", "Content-Type: application/json", "-d", &body, &format!("{base}/say")]);
+    assert_eq!(code, 202);
+    let said = reader.join().unwrap();
+    let _ = events.wait();
+    assert!(live.0.wait().unwrap().success());
+    // Where the utterance began in the stream, as speech_started tells it.
+    let started = said
+        .iter()
+        .skip_while(|l| *l != "event: speech_started")
+        .find_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str::<serde_json::Value>(d).unwrap()["audio_t_secs"].as_f64().unwrap())
+        .unwrap_or_else(|| panic!("no speech_started: {said:?}"));
+
+    let frames = mouth_by_audio_time(&motion);
+    // The /p b m/ close the lips, and each closure comes before its sound: the first frame with the lips
+    // more than half closed, against the phone's start (seconds, negative = ahead of the sound). From
+    // the model alone (what the mouth was before it followed the phones; a `[tts] command` without
+    // timings still gets it) 7 of these 13 closed past 0.8 and the median closure came 6 ms after.
+    let (mut ahead, mut closed) = (Vec::new(), 0);
+    for b in &bilabials {
+        let (start, end) = (started + f64::from(b.start_secs), started + f64::from(b.end_secs));
+        let near: Vec<_> = frames.iter().filter(|f| f.0 > start - 0.15 && f.0 < end).collect();
+        closed += usize::from(near.iter().any(|f| f.1 > 0.8));
+        ahead.extend(near.iter().find(|f| f.1 > 0.5).map(|f| f.0 - start));
+    }
+    // 30 frames a second sample the closures: a short one (the first /b/, as the lead builds) can fall
+    // between two frames.
+    assert!(closed * 10 >= bilabials.len() * 9, "{closed} of {} closures past 0.8", bilabials.len());
+    ahead.sort_by(f64::total_cmp);
+    let median = ahead[ahead.len() / 2];
+    assert!(median < -0.015, "the median closure starts {:.0} ms from its sound: {ahead:?}", median * 1e3);
+    // Between the words the jaw opens for the vowels.
+    let open = frames.iter().filter(|f| f.0 > started && f.0 < started + 2.0).map(|f| f.2).fold(0.0, f64::max);
+    assert!(open > 0.6, "the jaw opens to {open:.2} at most");
 }

@@ -12,6 +12,7 @@
 //! Architecture Invariant: only this module knows symphonia, rubato and cpal; later stages see 16 kHz
 //! mono `f32` samples and nothing of devices, containers, codecs or rates.
 
+mod espeak;
 mod flac;
 pub mod live;
 mod mp4;

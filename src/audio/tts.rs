@@ -1,13 +1,16 @@
 //! Text to speech: espeak-ng by default, or any command-line engine by config (`[tts] command`, e.g.
-//! Piper), its speech as a WAV file's bytes for the decoder.
+//! Piper), its speech as a WAV file's bytes for the decoder, and, from espeak-ng, the time of each phone.
 //!
-//! Input: a text and, optionally, a voice. Output: WAV bytes. Thread: the caller's (the control server's
+//! Input: a text and, optionally, a voice. Output: [`Speech`]. Thread: the caller's (the control server's
 //! blocking tasks, or the command line's main thread); the engine runs as a child process that ends
 //! with facecast.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::espeak::{self, EspeakError};
+use crate::vocab::Phone;
 
 /// Why no speech came out.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,19 @@ pub enum TtsError {
     /// The engine ran and failed.
     #[error("{engine} failed: {reason}")]
     Failed { engine: String, reason: String },
+    /// The text holds a NUL character.
+    #[error("the text holds a NUL character")]
+    Nul,
+}
+
+/// A text spoken.
+#[derive(Debug, Clone)]
+pub struct Speech {
+    /// A WAV file's bytes.
+    pub wav: Vec<u8>,
+    /// Each phone and its time, where the engine tells them (espeak-ng does; a configured command does
+    /// not).
+    pub phones: Option<Vec<Phone>>,
 }
 
 /// A text-to-speech engine: espeak-ng, or a command line with `{text}`, `{voice}` and `{wav}` in it (the
@@ -42,16 +58,35 @@ impl Tts {
         Self { command: command.to_vec() }
     }
 
-    /// Speaks `text` with `voice` (the engine's default where `None`): a WAV file's bytes.
+    /// Speaks `text` with `voice` (the engine's default where `None`): espeak-ng through its library
+    /// where it loads (the phones timed), else through its command; or the configured command.
     ///
     /// # Errors
     /// [`TtsError`]: a bad or unknown voice, an engine that is missing or fails.
-    pub fn speak(&self, text: &str, voice: Option<&str>) -> Result<Vec<u8>, TtsError> {
+    pub fn speak(&self, text: &str, voice: Option<&str>) -> Result<Speech, TtsError> {
         if let Some(v) = voice
             && (v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || "-_+".contains(c)))
         {
             return Err(TtsError::BadVoice(v.to_owned()));
         }
+        if self.command.is_empty() {
+            match espeak::synthesize(text, voice) {
+                Ok(s) => return Ok(Speech { wav: wav_bytes(&s.samples, s.rate_hz), phones: Some(s.phones) }),
+                Err(EspeakError::Unavailable(reason)) => {
+                    tracing::debug!(%reason, "libespeak-ng is not loadable: espeak-ng's command speaks, untimed");
+                }
+                Err(EspeakError::UnknownVoice(v)) => return Err(TtsError::UnknownVoice(v)),
+                Err(EspeakError::Nul) => return Err(TtsError::Nul),
+                Err(e @ EspeakError::Failed(_)) => {
+                    return Err(TtsError::Failed { engine: "libespeak-ng".into(), reason: e.to_string() });
+                }
+            }
+        }
+        self.speak_with_command(text, voice).map(|wav| Speech { wav, phones: None })
+    }
+
+    /// Speaks through a command line (espeak-ng's, or the configured one): a WAV file's bytes.
+    fn speak_with_command(&self, text: &str, voice: Option<&str>) -> Result<Vec<u8>, TtsError> {
         static SAID: AtomicU64 = AtomicU64::new(0);
         let n = SAID.fetch_add(1, Ordering::Relaxed);
         let wav = std::env::temp_dir().join(format!("facecast-tts-{}-{n}.wav", std::process::id()));
@@ -114,6 +149,25 @@ impl Tts {
     }
 }
 
+/// 16-bit mono samples at `rate_hz` as a WAV file's bytes.
+fn wav_bytes(samples: &[i16], rate_hz: u32) -> Vec<u8> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate_hz,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = std::io::Cursor::new(Vec::with_capacity(44 + samples.len() * 2));
+    // Writing to memory fails only past hound's 4 GB limit, far beyond [control] max_say_chars' speech.
+    if let Ok(mut w) = hound::WavWriter::new(&mut out, spec) {
+        for &s in samples {
+            let _ = w.write_sample(s);
+        }
+        let _ = w.finalize();
+    }
+    out.into_inner()
+}
+
 /// The names espeak-ng knows a voice by (its languages, voice names and files), read once.
 fn espeak_voices() -> &'static [String] {
     static VOICES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
@@ -147,8 +201,11 @@ mod tests {
     #[test]
     fn espeak_ng_speaks_and_refuses_voices_it_does_not_have() {
         let tts = Tts::default();
-        let secs = wav_secs(&tts.speak("Hello there, how are you?", Some("en-us")).unwrap());
+        let speech = tts.speak("Hello there, how are you?", Some("en-us")).unwrap();
+        let secs = wav_secs(&speech.wav);
         assert!((0.8..5.0).contains(&secs), "{secs} s of speech");
+        let phones = speech.phones.expect("libespeak-ng times its phones");
+        assert!(phones.len() > 10 && (phones.last().unwrap().end_secs - secs as f32).abs() < 1e-2, "{phones:?}");
         assert!(matches!(tts.speak("hi", Some("no-such-voice")), Err(TtsError::UnknownVoice(_))));
         assert!(matches!(tts.speak("hi", Some("../etc")), Err(TtsError::BadVoice(_))));
     }
@@ -156,7 +213,7 @@ mod tests {
     #[test]
     fn a_configured_command_gets_its_text_on_stdin_or_in_its_arguments() {
         let on_stdin = Tts::new(&["espeak-ng".into(), "--stdin".into(), "-w".into(), "{wav}".into()]);
-        assert!(wav_secs(&on_stdin.speak("Good morning to you all", None).unwrap()) > 0.8);
+        assert!(wav_secs(&on_stdin.speak("Good morning to you all", None).unwrap().wav) > 0.8);
         assert!(matches!(on_stdin.speak("hi", Some("en")), Err(TtsError::NoVoiceSlot)));
         let in_args = Tts::new(&[
             "espeak-ng".into(),
@@ -166,7 +223,7 @@ mod tests {
             "{wav}".into(),
             "{text}".into(),
         ]);
-        assert!(wav_secs(&in_args.speak("Good morning", Some("en")).unwrap()) > 0.4);
+        assert!(wav_secs(&in_args.speak("Good morning", Some("en")).unwrap().wav) > 0.4);
         let missing = Tts::new(&["facecast-no-such-tts".into(), "{wav}".into()]);
         assert!(matches!(missing.speak("hi", None), Err(TtsError::Missing { .. })));
         let failing = Tts::new(&["false".into()]);

@@ -6,11 +6,14 @@
 //!
 //! A model declares its output channels in its ONNX metadata (`facecast.channels`, comma-separated).
 //! Channels facecast knows fill [`MotionParams`]; others are kept by name (viseme weights, say).
-//! [`smooth`] holds the One Euro filter that the pipeline runs over the rig's keypoints.
+//! [`smooth`] holds the One Euro filter that the pipeline runs over the rig's keypoints; [`phones`] makes a
+//! mouth track from a text-to-speech engine's phone timings.
 //!
-//! Architecture Invariant: motion/ never sees samples or pixels; it maps feature frames to parameters.
+//! Architecture Invariant: motion/ never sees samples or pixels; it maps feature frames (or phone
+//! timings) to parameters.
 
 pub mod idle;
+pub mod phones;
 pub mod smooth;
 
 use ort::session::Session;

@@ -33,7 +33,7 @@ impl SpokenText {
                 cfg.control.max_say_chars
             )));
         }
-        let wav = Tts::new(&cfg.tts.command).speak(text, voice).map_err(|e| PipelineError::Invalid(e.to_string()))?;
+        let wav = Tts::new(&cfg.tts.command).speak(text, voice).map_err(|e| PipelineError::Invalid(e.to_string()))?.wav;
         let path = std::env::temp_dir().join(format!("facecast-text-{}.wav", std::process::id()));
         std::fs::write(&path, wav)
             .map_err(|e| PipelineError::Invalid(format!("cannot write the speech to {}: {e}", path.display())))?;

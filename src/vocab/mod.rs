@@ -9,6 +9,8 @@
 //! - [`motion`]: the named motion parameters a model outputs and the rig follows;
 //! - [`face`]: the output framing of the portrait, a pose (driving keypoints, Jacobians, lids, gaze)
 //!   and the rig's geometry as the renderer needs it;
+//! - [`phone`]: a phone of synthesized speech with its times, from a text-to-speech engine to the mouth
+//!   track;
 //! - [`frame`]: the geometry of a video frame (width, height, rate, bytes; the face square inside it), validated once at the edge.
 //!
 //! Architecture Invariant: `vocab/` imports no other module of the crate.
@@ -18,7 +20,9 @@ pub mod face;
 pub mod frame;
 pub mod latency;
 pub mod motion;
+pub mod phone;
 
 pub use face::{Framing, MouthLook, Pose, RigGeometry, WarpKeypoint};
 pub use frame::{FrameError, FrameGeometry};
 pub use motion::{MotionParams, Visemes};
+pub use phone::Phone;

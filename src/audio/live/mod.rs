@@ -23,7 +23,7 @@ mod resample;
 mod speaker;
 mod stdin;
 
-pub use api::{ApiSource, SpeechEvent, SpeechQueue, Utterance, UtteranceStart};
+pub use api::{ApiSource, MouthSpan, SpeechEvent, SpeechQueue, Utterance, UtteranceStart};
 pub use capture::{CaptureReader, CaptureStats, CaptureWriter, RawStamp, capture_rings};
 pub use device::AudioDeviceInfo;
 pub use file::{FileSource, TEST_PATTERN_BEEP_SECS, TEST_PATTERN_LOOP_SECS, test_pattern_beep_secs};

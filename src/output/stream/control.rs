@@ -11,7 +11,7 @@
 //!   `null` gives a value back to the motion.
 //! - `DELETE /speak`: stops the speech and clears the queue.
 //! - `GET /health`: the state as JSON; `GET /metrics`: Prometheus text; `GET /events`: Server-Sent
-//!   Events (`speech_started`, `speech_ended`, `speech_stopped`, each with the id; `viewer_joined`,
+//!   Events (`speech_started`, `speech_ended`, `speech_stopped`, each with the id and `audio_t_secs`; `viewer_joined`,
 //!   `viewer_left` with the number of viewers); `GET /openapi.json`: an OpenAPI 3 document of all of it.
 //!
 //! The speech is decoded, checked and queued by the pipeline through [`ControlApi`]; this file knows

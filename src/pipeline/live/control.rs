@@ -13,8 +13,10 @@ use std::time::Instant;
 use super::Shared;
 use crate::audio::live::{SpeechEvent, SpeechQueue, Utterance};
 use crate::audio::tts::{Tts, TtsError};
+use crate::motion::phones::mouth_track;
 use crate::output::stream::MediaHub;
 use crate::output::stream::control::{ControlApi, ControlEvents, ExpressionRequest, SpeechStream};
+use crate::vocab::Phone;
 use crate::vocab::clock::{SAMPLE_RATE_HZ, secs_from_samples};
 use crate::vocab::latency::Percentiles;
 
@@ -44,12 +46,14 @@ pub(super) struct LiveControl {
 /// The audio-event publisher the API source calls as utterances start and end.
 pub(super) fn publisher(events: ControlEvents) -> Box<dyn FnMut(SpeechEvent) + Send> {
     Box::new(move |e| {
-        let (name, id) = match e {
-            SpeechEvent::Started(id) => ("speech_started", id),
-            SpeechEvent::Ended(id) => ("speech_ended", id),
-            SpeechEvent::Stopped(id) => ("speech_stopped", id),
+        let (name, id, at_secs) = match e {
+            SpeechEvent::Started(id, at) => ("speech_started", id, at),
+            SpeechEvent::Ended(id, at) => ("speech_ended", id, at),
+            SpeechEvent::Stopped(id, at) => ("speech_stopped", id, at),
         };
-        events.publish(name, &serde_json::json!({ "id": id }));
+        // Where in the stream: the `audio_t_secs` of `--motion-out` counts the same way.
+        let audio_t_secs = (at_secs * 1e4).round() / 1e4;
+        events.publish(name, &serde_json::json!({ "id": id, "audio_t_secs": audio_t_secs }));
     })
 }
 
@@ -186,6 +190,7 @@ impl LiveControl {
         content_type: &str,
         interrupt: bool,
         requested: Instant,
+        phones: Option<&[Phone]>,
     ) -> Result<u64, (u16, String)> {
         let kind = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if !kind.starts_with("audio/") && kind != "application/octet-stream" {
@@ -216,14 +221,19 @@ impl LiveControl {
         let id = self.queue.next_id();
         let decode_ms = requested.elapsed().as_secs_f64() * 1e3;
         tracing::info!(id, secs = secs_from_samples(audio.samples.len()), decode_ms, interrupt, "speech queued");
-        self.queue.push(Utterance { id, samples: audio.samples, requested, open: false }, interrupt);
+        // Timed phones give the mouth its own track, ahead of the sound.
+        let mouth = phones
+            .map(|p| mouth_track(p, secs_from_samples(audio.samples.len()) as f32))
+            .filter(|t| !t.is_empty())
+            .map(Arc::from);
+        self.queue.push(Utterance { id, samples: audio.samples, requested, open: false, mouth }, interrupt);
         Ok(id)
     }
 }
 
 impl ControlApi for LiveControl {
     fn speak(&self, body: &[u8], content_type: &str, interrupt: bool) -> Result<u64, (u16, String)> {
-        self.queue_speech(body, content_type, interrupt, Instant::now())
+        self.queue_speech(body, content_type, interrupt, Instant::now(), None)
     }
 
     fn speak_stream(&self, content_type: &str, interrupt: bool) -> Result<Box<dyn SpeechStream>, (u16, String)> {
@@ -232,7 +242,8 @@ impl ControlApi for LiveControl {
             .map_err(|e| (415, format!("cannot resample it: {e}")))?;
         let id = self.queue.next_id();
         tracing::info!(id, rate_hz, channels, interrupt, "streamed speech queued");
-        self.queue.push(Utterance { id, samples: Vec::new(), requested: Instant::now(), open: true }, interrupt);
+        self.queue
+            .push(Utterance { id, samples: Vec::new(), requested: Instant::now(), open: true, mouth: None }, interrupt);
         Ok(Box::new(PcmStream {
             queue: Arc::clone(&self.queue),
             id,
@@ -262,15 +273,15 @@ impl ControlApi for LiveControl {
                 ),
             ));
         }
-        let bytes = self.tts.speak(text, voice).map_err(|e| {
+        let speech = self.tts.speak(text, voice).map_err(|e| {
             let status = match e {
-                TtsError::BadVoice(_) => 400,
+                TtsError::BadVoice(_) | TtsError::Nul => 400,
                 TtsError::Missing { .. } => 503,
                 TtsError::UnknownVoice(_) | TtsError::NoVoiceSlot | TtsError::Failed { .. } => 422,
             };
             (status, e.to_string())
         })?;
-        self.queue_speech(&bytes, "audio/wav", interrupt, requested)
+        self.queue_speech(&speech.wav, "audio/wav", interrupt, requested, speech.phones.as_deref())
     }
 
     fn expression(&self, request: &ExpressionRequest) -> serde_json::Value {

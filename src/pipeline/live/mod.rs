@@ -307,9 +307,10 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     };
     let motion_thread = {
         let (stop, shared) = (Arc::clone(&stop), Arc::clone(&shared));
+        let mouths = matches!(job.input, LiveInput::Api).then(|| Arc::clone(&speech));
         std::thread::Builder::new()
             .name("motion".into())
-            .spawn(move || motion::motion_loop(chain, &hop_rx, &pose_tx, &stop, &shared))
+            .spawn(move || motion::motion_loop(chain, &hop_rx, &pose_tx, mouths.as_deref(), &stop, &shared))
             .map_err(|e| PipelineError::Invalid(format!("cannot start the motion thread: {e}")))?
     };
 

@@ -3,12 +3,17 @@
 //! Input: [`Hop`]s from the audio thread. Output: [`PoseSample`]s to the render thread (plain data: a
 //! hop allocates nothing). Thread: `motion`. The render thread rigs each frame from them
 //! ([`super::super::hop::frame_pose`]), as the offline render does.
+//!
+//! Where an utterance came with timed phones (`POST /say`), its mouth track replaces the mouth the
+//! model hears: the hop shows the mouth of the sound it ends with (running ahead of it by the track's
+//! lead), with no analysis window or smoothing to wait for.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Shared;
 use super::audio::Hop;
+use crate::audio::live::{MouthSpan, SpeechQueue};
 use crate::pipeline::PipelineError;
 use crate::pipeline::hop::{HopChain, HopOutput};
 use crate::queue::{Disconnected, DropOldestReceiver, DropOldestSender};
@@ -39,9 +44,12 @@ pub(super) fn motion_loop(
     mut chain: HopChain,
     hops: &DropOldestReceiver<Hop>,
     poses: &DropOldestSender<PoseSample>,
+    mouths: Option<&SpeechQueue>,
     stop: &AtomicBool,
     shared: &Shared,
 ) -> Result<(), PipelineError> {
+    // The mouth tracks of the API's utterances, copied only when they change.
+    let (mut spans, mut spans_seen) = (Vec::<MouthSpan>::new(), 0u64);
     // The mel window's centre lies this far before the end of the hop that completes it.
     let centre_behind_secs = clock::secs_from_samples(CENTRE_BEFORE_HOP_END_SAMPLES);
     let centre_behind = Duration::from_secs_f64(centre_behind_secs);
@@ -66,17 +74,35 @@ pub(super) fn motion_loop(
                 return Err(e);
             }
         };
-        let Some(out) = out else { continue };
+        let Some(mut out) = out else { continue };
+        let end_secs = clock::secs_from_samples(hop.end_sample as usize);
+        let mut shows = (
+            end_secs - centre_behind_secs - lookahead_secs,
+            hop.end_at.checked_sub(centre_behind).unwrap_or(hop.end_at),
+            chain.mouth_lag_secs(),
+        );
+        if let Some(queue) = mouths {
+            queue.mouth_spans(&mut spans_seen, &mut spans);
+        }
+        if let Some(m) = spans.iter().rev().find_map(|s| s.at(end_secs)) {
+            let p = &mut out.params;
+            (p.jaw_open, p.lip_close, p.lip_round, p.lip_stretch) =
+                (m.jaw_open, m.lip_close, m.lip_round, m.lip_stretch);
+            p.visemes = m.visemes;
+            // The track knows the sound ahead: this pose shows the hop's own end, nothing behind it.
+            shows = (end_secs, hop.end_at, 0.0);
+        }
+        let (audio_t_secs, centre_at, smoothing_lag_secs) = shows;
         let now = Instant::now();
         poses.send(PoseSample {
             out,
             arrival: hop.arrival,
             host_delay: hop.host_delay,
-            centre_at: hop.end_at.checked_sub(centre_behind).unwrap_or(hop.end_at),
+            centre_at,
             end_at: hop.end_at,
             rms: (hop.samples.iter().map(|x| x * x).sum::<f32>() / HOP_SAMPLES as f32).sqrt(),
-            audio_t_secs: clock::secs_from_samples(hop.end_sample as usize) - centre_behind_secs - lookahead_secs,
-            smoothing_lag_secs: chain.mouth_lag_secs(),
+            audio_t_secs,
+            smoothing_lag_secs,
             audio_secs,
             audio_queue_secs: start.saturating_duration_since(sent).as_secs_f32(),
             motion_secs: now.saturating_duration_since(start).as_secs_f32(),
