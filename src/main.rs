@@ -205,6 +205,15 @@ fn token(env: &str, config: &str) -> Option<String> {
 }
 
 fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
+    live_with_mouth(args, stop, None)
+}
+
+/// `facecast live`, with the mouth track of a spoken text where `facecast say` has one.
+fn live_with_mouth(
+    args: LiveArgs,
+    stop: &Arc<AtomicBool>,
+    mouth: Option<Arc<[facecast::vocab::MotionParams]>>,
+) -> Result<()> {
     let mut config = args.config.load()?;
     let frame = args.frame.geometry(&config.output)?;
     apply_background(&mut config, args.background.as_deref())?;
@@ -309,6 +318,7 @@ fn live(args: LiveArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         vmc: args.vmc,
         speaker: speaker_choice(args.speaker.as_deref(), &live_cfg.speaker),
         control,
+        mouth,
     };
     let stats = pipeline::live::run_live(&job).context("live loop failed")?;
     eprint!("{}", stats.summary_text());
@@ -342,7 +352,7 @@ fn say(mut args: args::SayArgs, stop: &Arc<AtomicBool>) -> Result<()> {
     let config = args.live.config.load()?;
     let spoken = pipeline::spoken::SpokenText::new(&args.text, args.voice.as_deref(), &config)?;
     args.live.input = Some(spoken.path().display().to_string());
-    live(args.live, stop)
+    live_with_mouth(args.live, stop, spoken.mouth().cloned())
 }
 
 fn render(args: RenderArgs, stop: &Arc<AtomicBool>) -> Result<()> {

@@ -174,6 +174,15 @@ impl SpeechQueue {
         self.lock().starts.drain(..).collect()
     }
 
+    /// Places a mouth track at `at_secs` in the stream of a source other than the queue's own (a file
+    /// whose phones were timed: `facecast say`).
+    pub fn place_mouth(&self, at_secs: f64, track: Arc<[MotionParams]>) {
+        let mut q = self.lock();
+        let until_secs = at_secs + track.len() as f64 * HOP_SECS;
+        q.mouths.push_back(MouthSpan { id: 0, at_secs, until_secs, track });
+        self.mouths_generation.fetch_add(1, Ordering::Release);
+    }
+
     /// Copies the mouth tracks into `out` when they changed since `seen` (a generation the caller keeps,
     /// 0 at first); true when it did. Without a change it takes no lock and allocates nothing.
     pub fn mouth_spans(&self, seen: &mut u64, out: &mut Vec<MouthSpan>) -> bool {

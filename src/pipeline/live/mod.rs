@@ -177,6 +177,9 @@ pub struct LiveJob {
     /// The user's head from a camera, a video or a folder of images drives the avatar's head and
     /// blinks (the voice still drives the mouth).
     pub head_from: Option<HeadFrom>,
+    /// The mouth of a file input from its first sample, where a text-to-speech engine timed its phones
+    /// (`facecast say`): shown in place of the mouth the model hears, as for `POST /say`.
+    pub mouth: Option<Arc<[crate::vocab::MotionParams]>>,
 }
 
 /// The silence queued ahead of the speech on `--speaker`: room for the audio thread's 10 ms hops to
@@ -307,7 +310,10 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     };
     let motion_thread = {
         let (stop, shared) = (Arc::clone(&stop), Arc::clone(&shared));
-        let mouths = matches!(job.input, LiveInput::Api).then(|| Arc::clone(&speech));
+        if let (Some(track), LiveInput::File { looping: false, .. }) = (&job.mouth, &job.input) {
+            speech.place_mouth(0.0, Arc::clone(track));
+        }
+        let mouths = (matches!(job.input, LiveInput::Api) || job.mouth.is_some()).then(|| Arc::clone(&speech));
         std::thread::Builder::new()
             .name("motion".into())
             .spawn(move || motion::motion_loop(chain, &hop_rx, &pose_tx, mouths.as_deref(), &stop, &shared))
