@@ -99,7 +99,11 @@ unsafe extern "C" fn gather(wav: *mut c_short, n: c_int, events: *mut Event) -> 
             let ev = unsafe { &*e };
             if ev.kind == EVENT_PHONEME {
                 let len = ev.id.iter().position(|&b| b == 0).unwrap_or(ev.id.len());
-                g.phones.push((String::from_utf8_lossy(&ev.id[..len]).into_owned(), ev.audio_position));
+                let name = String::from_utf8_lossy(&ev.id[..len]).into_owned();
+                // "(en)", "(cmn)": a switch of language within the text, not a phone.
+                if !name.starts_with('(') {
+                    g.phones.push((name, ev.audio_position));
+                }
             }
             e = unsafe { e.add(1) };
         }
@@ -211,6 +215,9 @@ mod tests {
         assert!(s.phones.last().is_some_and(|p| (p.end_secs - secs).abs() < 1e-3));
         // The first /p/ starts near the beginning; the last phone well into the speech.
         assert!(s.phones.iter().find(|p| p.name == "p").is_some_and(|p| p.start_secs < 0.2));
+        // Mandarin text with Latin letters in it switches to English and back: no "(en)" among the phones.
+        let mixed = synthesize("你好, Bob.", Some("cmn")).unwrap();
+        assert!(mixed.phones.len() > 3 && mixed.phones.iter().all(|p| !p.name.starts_with('(')), "{:?}", mixed.phones);
         assert!(matches!(synthesize("hi", Some("no-such-voice")), Err(EspeakError::UnknownVoice(_))));
         assert!(matches!(synthesize("a\0b", None), Err(EspeakError::Nul)));
     }

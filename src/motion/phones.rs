@@ -69,6 +69,8 @@ fn vowel(c: char) -> Option<Shape> {
         'y' | 'Y' => shape(0.25, 0.0, 0.6, 0.1, U),
         'o' | 'O' | '0' => shape(0.75, 0.0, 0.5, 0.0, O),
         'u' | 'U' => shape(0.25, 0.0, 0.7, 0.0, U),
+        // The rounded front and central vowels (German ö, French eu and œ, Russian ё).
+        '2' | '9' | '8' | 'W' => shape(0.45, 0.0, 0.5, 0.05, O),
         _ => return None,
     })
 }
@@ -107,8 +109,12 @@ fn targets(phone: &str) -> Vec<(Shape, f32, f32)> {
                 Some(end) if letters.len() > 1 && end != start => vec![(start, 0.15, 0.4), (end, 0.65, 0.85)],
                 _ => vec![(start, 0.3, 0.7)],
             },
-            // A stop or a nasal holds its closure through most of its time.
-            None => vec![(consonant(phone), 0.15, 0.85)],
+            None => match letters.get(1).and_then(|&c| vowel(c)) {
+                // A glide and its vowel in one name (Russian "ja", "ju"): the glide, then the vowel.
+                Some(end) if matches!(first, 'j' | 'w') => vec![(consonant(phone), 0.05, 0.25), (end, 0.5, 0.8)],
+                // A stop or a nasal holds its closure through most of its time.
+                _ => vec![(consonant(phone), 0.15, 0.85)],
+            },
         },
     }
 }
@@ -214,6 +220,27 @@ mod tests {
         let closed = track[..7].iter().map(|p| p.lip_close).fold(0.0, f32::max);
         assert!(closed > 0.9, "the first /b/ closes the lips to {closed}");
         assert!(track[0].lip_close < 0.5, "from rest, not at a jump");
+    }
+
+    #[test]
+    fn every_phone_of_ten_of_espeak_ngs_languages_has_a_shape_in_range() {
+        // The names espeak-ng 1.51 gave for a sentence in de, fr, es, it, ru, cmn, ja, hi, pt and nl.
+        let names = "g u: t @ n m O r I C i: h OY E l f y: b 3 r y k E: S Y: U s aI O~ Z A~ p y z2 e o d l @- a \
+            t2 W w D ; J^ ** B Q j dZ * ss ts2 tS; ja 8 V s; A a# u~ E~ H N & eI x a: Wy 2: 9 _| _: _";
+        for name in names.split_whitespace() {
+            let t = targets(name);
+            assert!(!t.is_empty() && t.len() <= 2, "{name}");
+            for (s, from, to) in t {
+                assert!(0.0 <= from && from < to && to <= 1.0, "{name}");
+                for v in [s.jaw, s.close, s.round, s.stretch] {
+                    assert!((0.0..=1.0).contains(&v), "{name}: {s:?}");
+                }
+            }
+        }
+        // Spot checks: the French /ø/ is rounded, the Russian "ja" glides from /j/ to an open vowel.
+        assert!(targets("2:")[0].0.round > 0.4);
+        let ja = targets("ja");
+        assert_eq!((ja[0].0.viseme, ja[1].0.viseme), (I, AA));
     }
 
     #[test]
