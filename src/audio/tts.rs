@@ -6,7 +6,7 @@
 //! with facecast.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::espeak::{self, EspeakError};
@@ -82,24 +82,37 @@ impl Tts {
                 }
             }
         }
-        self.speak_with_command(text, voice).map(|wav| Speech { wav, phones: None })
+        self.speak_with_command(text, voice)
     }
 
-    /// Speaks through a command line (espeak-ng's, or the configured one): a WAV file's bytes.
-    fn speak_with_command(&self, text: &str, voice: Option<&str>) -> Result<Vec<u8>, TtsError> {
+    /// Speaks through a command line (espeak-ng's, or the configured one): a WAV file's bytes, and the
+    /// phones where the command takes a `{phones}` file to write them to.
+    fn speak_with_command(&self, text: &str, voice: Option<&str>) -> Result<Speech, TtsError> {
         static SAID: AtomicU64 = AtomicU64::new(0);
         let n = SAID.fetch_add(1, Ordering::Relaxed);
-        let wav = std::env::temp_dir().join(format!("facecast-tts-{}-{n}.wav", std::process::id()));
-        let result = self.run(text, voice, &wav);
-        let bytes = result.and_then(|engine| {
-            std::fs::read(&wav).map_err(|e| TtsError::Failed { engine, reason: format!("it wrote no speech: {e}") })
+        let base = std::env::temp_dir().join(format!("facecast-tts-{}-{n}", std::process::id()));
+        let (wav, phones) = (base.with_extension("wav"), base.with_extension("phones"));
+        let timed = self.command.iter().any(|a| a.contains("{phones}"));
+        let result = self.run(text, voice, &wav, &phones);
+        let speech = result.and_then(|engine| {
+            let failed = |reason: String| TtsError::Failed { engine: engine.clone(), reason };
+            let wav = std::fs::read(&wav).map_err(|e| failed(format!("it wrote no speech: {e}")))?;
+            let phones = if timed {
+                let listed =
+                    std::fs::read_to_string(&phones).map_err(|e| failed(format!("it wrote no phones: {e}")))?;
+                Some(parse_phones(&listed).map_err(failed)?)
+            } else {
+                None
+            };
+            Ok(Speech { wav, phones })
         });
         let _ = std::fs::remove_file(&wav);
-        bytes
+        let _ = std::fs::remove_file(&phones);
+        speech
     }
 
-    /// Runs the engine to write `wav`; its name, for messages.
-    fn run(&self, text: &str, voice: Option<&str>, wav: &PathBuf) -> Result<String, TtsError> {
+    /// Runs the engine to write `wav` (and `phones`, where it takes them); its name, for messages.
+    fn run(&self, text: &str, voice: Option<&str>, wav: &Path, phones: &Path) -> Result<String, TtsError> {
         let (mut cmd, engine, stdin_text) = if self.command.is_empty() {
             if let Some(v) = voice
                 && !espeak_voices().iter().any(|known| known.eq_ignore_ascii_case(v.split('+').next().unwrap_or(v)))
@@ -122,6 +135,7 @@ impl Tts {
                 a.replace("{text}", text)
                     .replace("{voice}", voice.unwrap_or(""))
                     .replace("{wav}", &wav.to_string_lossy())
+                    .replace("{phones}", &phones.to_string_lossy())
             };
             let mut cmd = std::process::Command::new(&self.command[0]);
             cmd.args(self.command[1..].iter().map(fill));
@@ -147,6 +161,36 @@ impl Tts {
         }
         Ok(engine)
     }
+}
+
+/// The most phones a `{phones}` file may list (an hour of speech at 15 a second).
+const MAX_PHONES: usize = 54_000;
+
+/// A `{phones}` file: a line per phone, `START_SECS<TAB>END_SECS<TAB>NAME`, in order (scripts/piper-say.py
+/// writes one). Every time finite, not negative, and no phone ending before it starts or starting
+/// before the one before it.
+fn parse_phones(listed: &str) -> Result<Vec<Phone>, String> {
+    let mut phones: Vec<Phone> = Vec::new();
+    for (i, line) in listed.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let bad = |why: &str| format!("its phones, line {}: {why} ({line:?})", i + 1);
+        let mut cols = line.split('\t');
+        let (Some(start), Some(end), Some(name), None) = (cols.next(), cols.next(), cols.next(), cols.next()) else {
+            return Err(bad("not START<TAB>END<TAB>NAME"));
+        };
+        let secs = |v: &str| v.trim().parse::<f32>().ok().filter(|t| t.is_finite() && *t >= 0.0);
+        let (Some(start_secs), Some(end_secs)) = (secs(start), secs(end)) else {
+            return Err(bad("a time that is not a number of seconds"));
+        };
+        let name = name.trim();
+        if end_secs < start_secs || name.is_empty() || phones.last().is_some_and(|p| start_secs < p.start_secs) {
+            return Err(bad("out of order, or no name"));
+        }
+        if phones.len() == MAX_PHONES {
+            return Err(format!("its phones: more than {MAX_PHONES}"));
+        }
+        phones.push(Phone { name: name.to_owned(), start_secs, end_secs });
+    }
+    Ok(phones)
 }
 
 /// 16-bit mono samples at `rate_hz` as a WAV file's bytes.
@@ -228,5 +272,23 @@ mod tests {
         assert!(matches!(missing.speak("hi", None), Err(TtsError::Missing { .. })));
         let failing = Tts::new(&["false".into()]);
         assert!(matches!(failing.speak("hi", None), Err(TtsError::Failed { .. })));
+    }
+
+    #[test]
+    fn a_command_with_a_phones_slot_reports_them_and_a_bad_phones_file_is_refused() {
+        let sh = |script: String| Tts::new(&["sh".into(), "-c".into(), script, "{wav}".into(), "{phones}".into()]);
+        let writing = |phones: &str| sh(format!("espeak-ng -w \"$0\" hello && printf '{phones}' > \"$1\""));
+        let speech = writing("0\\t0.1\\t_\\n0.1\\t0.4\\th@\\n\\n0.4\\t0.6\\tloU\\n").speak("hello", None).unwrap();
+        let names: Vec<String> = speech.phones.unwrap().into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["_", "h@", "loU"]);
+        for bad in ["0\\tx\\ta", "0.2\\t0.1\\ta", "0\\t1", "0.5\\t1\\ta\\n0.1\\t0.2\\tb", "nan\\t1\\ta", "0\\t1\\t "] {
+            let refused = writing(bad).speak("hello", None);
+            assert!(
+                matches!(&refused, Err(TtsError::Failed { reason, .. }) if reason.contains("its phones")),
+                "{bad}: {refused:?}"
+            );
+        }
+        let silent = sh("espeak-ng -w \"$0\" hello".into()).speak("hello", None);
+        assert!(matches!(silent, Err(TtsError::Failed { reason, .. }) if reason.contains("it wrote no phones")));
     }
 }

@@ -60,6 +60,8 @@ impl Default for ControlConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct TtsConfig {
     /// A command that writes a WAV file, `{wav}` in it; `{text}` and `{voice}` are filled in (the text
-    /// goes to its standard input where it has no `{text}`). Empty: espeak-ng.
+    /// goes to its standard input where it has no `{text}`); with `{phones}`, it also writes the time of
+    /// each phone there (`START<TAB>END<TAB>NAME` a line: scripts/piper-say.py), and the mouth follows
+    /// them. Empty: espeak-ng (its library times the phones).
     pub command: Vec<String>,
 }

@@ -97,10 +97,58 @@ fn consonant(name: &str) -> Shape {
     }
 }
 
+/// An IPA letter (Piper's phones, scripts/piper-say.py) as the espeak-ng letter of the same sound; the
+/// ASCII letters as they are (the two agree on them); `None` for a mark (stress, length, nasal,
+/// palatal, a tie).
+fn mnemonic(c: char) -> Option<char> {
+    Some(match c {
+        'ɑ' => 'A',
+        'æ' => '&',
+        'ʌ' => 'V',
+        'ɐ' => '6',
+        'ɛ' => 'E',
+        'ɜ' | 'ɝ' | 'ɚ' => '3',
+        'ə' => '@',
+        'ɪ' | 'ɨ' => 'I',
+        'ʏ' => 'Y',
+        'ɔ' | 'ɤ' => 'O',
+        'ɒ' => '0',
+        'ø' => '2',
+        'œ' | 'ɶ' => '9',
+        'ɵ' => '8',
+        'ʊ' | 'ʉ' | 'ɯ' => 'U',
+        'ʃ' | 'ɕ' | 'ʂ' => 'S',
+        'ʒ' | 'ʑ' | 'ʐ' => 'Z',
+        'θ' => 'T',
+        'ð' => 'D',
+        'ŋ' | 'ɴ' => 'N',
+        'ɡ' => 'g',
+        'ɹ' | 'ɻ' | 'ʀ' | 'ʁ' => 'r',
+        'ɾ' => '*',
+        'ɫ' | 'ɭ' => 'l',
+        'ʎ' => 'L',
+        'ɲ' => 'J',
+        'ç' => 'C',
+        'χ' | 'ħ' => 'x',
+        'ɣ' => 'Q',
+        'β' => 'B',
+        'ʔ' => 'q',
+        'ɱ' => 'm',
+        'ɸ' => 'f',
+        'ʋ' => 'v',
+        'ɦ' => 'h',
+        'ɥ' => 'w',
+        _ if c.is_ascii() => c,
+        _ => return None,
+    })
+}
+
 /// The mouth targets of one phone and the parts of its time they hold, as fractions of it.
 fn targets(phone: &str) -> Vec<(Shape, f32, f32)> {
-    // Stress, length and the other marks espeak-ng writes around a phone's letters.
-    let letters: Vec<char> = phone.chars().filter(|c| !"'\",%=:;#-/!^".contains(*c)).collect();
+    // Stress, length and the other marks espeak-ng writes around a phone's letters; IPA as espeak-ng.
+    let letters: Vec<char> = phone.chars().filter_map(mnemonic).filter(|c| !"'\",%=:;#-/!^".contains(*c)).collect();
+    let phone: String = letters.iter().collect();
+    let phone = phone.as_str();
     match letters.first() {
         None | Some('_') => vec![(REST, 0.0, 1.0)],
         Some(&first) => match vowel(first) {
@@ -241,6 +289,18 @@ mod tests {
         assert!(targets("2:")[0].0.round > 0.4);
         let ja = targets("ja");
         assert_eq!((ja[0].0.viseme, ja[1].0.viseme), (I, AA));
+    }
+
+    #[test]
+    fn piper_s_ipa_phones_take_the_shapes_of_their_espeak_ng_letters() {
+        for (ipa, espeak) in [("ɑː", "A:"), ("ʃ", "S"), ("ɪ", "I"), ("ˈæ", "&"), ("ŋ", "N"), ("iːʲ", "i:"), ("ɔ̃", "O")]
+        {
+            assert_eq!(targets(ipa), targets(espeak), "{ipa}");
+        }
+        // A mark alone, or a letter facecast does not know, still gets a shape in range.
+        for odd in ["ˈ", "ʼ", "ǃ"] {
+            assert!(targets(odd).iter().all(|(s, _, _)| (0.0..=1.0).contains(&s.jaw)), "{odd}");
+        }
     }
 
     #[test]
