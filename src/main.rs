@@ -380,6 +380,7 @@ fn render(args: RenderArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         config,
         progress: !args.json,
         stop: Arc::clone(stop),
+        mouth: spoken.as_ref().and_then(|s| s.mouth().cloned()),
     };
     let summary = pipeline::render_offline(&job).context("render failed")?;
     // With raw frames on standard output, the summary goes to standard error.
@@ -411,6 +412,7 @@ fn bench(args: BenchArgs, stop: &Arc<AtomicBool>) -> Result<()> {
         config,
         progress: false,
         stop: Arc::clone(stop),
+        mouth: None,
     };
     let report = pipeline::bench::bench(&job, args.runs, |i, s| {
         if !args.json {

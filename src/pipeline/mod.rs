@@ -138,6 +138,9 @@ pub struct RenderJob {
     pub progress: bool,
     /// Set (by a signal handler) to stop the render; it then ends with [`PipelineError::Interrupted`].
     pub stop: Arc<AtomicBool>,
+    /// The mouth of the audio from its first sample, where a text-to-speech engine timed its phones
+    /// (`render --text`): it replaces the mouth the model hears.
+    pub mouth: Option<Arc<[crate::vocab::MotionParams]>>,
 }
 
 impl RenderJob {

@@ -29,7 +29,7 @@ use crate::output::{self, Frame, FrameSink, MotionWriter, Mp4Writer, OutputError
 use crate::portrait::Rig;
 use crate::render::WarpRenderer;
 use crate::vocab::clock::{self, HOP_SAMPLES, HOP_SECS, N_FFT};
-use crate::vocab::{FrameGeometry, Pose};
+use crate::vocab::{FrameGeometry, MotionParams, Pose};
 
 use super::hop::{HopChain, HopOutput, frame_pose};
 use super::{
@@ -224,6 +224,17 @@ impl FrameWriter<'_> {
     }
 }
 
+/// Hop `k`'s output with its mouth from `mouth`, the phone-timed track (`render --text`), where that
+/// covers the sound at the centre of mel frame `k`.
+fn with_timed_mouth(h: &HopOutput, k: usize, mouth: Option<&[MotionParams]>) -> HopOutput {
+    let mut h = *h;
+    let hop = (clock::frame_centre_secs(k) / HOP_SECS).round() as usize;
+    if let Some(m) = mouth.zip(hop.checked_sub(1)).and_then(|(track, i)| track.get(i)) {
+        h.params.take_mouth(m);
+    }
+    h
+}
+
 /// Where frame `n`'s time falls among the hops: the hop before it and the fraction to the next.
 fn hop_position(n: u64, frame: FrameGeometry) -> f64 {
     ((frame.frame_secs(n) - clock::frame_centre_secs(0)) / HOP_SECS).max(0.0)
@@ -389,8 +400,9 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
             if i0 + 1 >= done_base + done.len() {
                 break;
             }
-            let between = (&done[i0 - done_base], &done[i0 + 1 - done_base], (pos - pos.floor()) as f32);
-            out.draw(next_frame, between, &mut t)?;
+            let a = with_timed_mouth(&done[i0 - done_base], i0, job.mouth.as_deref());
+            let b = with_timed_mouth(&done[i0 + 1 - done_base], i0 + 1, job.mouth.as_deref());
+            out.draw(next_frame, (&a, &b, (pos - pos.floor()) as f32), &mut t)?;
             bar.inc(1);
             next_frame += 1;
             // Hops before this frame's are needed no more.
@@ -435,7 +447,9 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         let pos = hop_position(next_frame, job.frame).min((n_hops - 1) as f64);
         let (i0, frac) = (pos.floor() as usize, (pos - pos.floor()) as f32);
         let i1 = (i0 + 1).min(n_hops - 1);
-        out.draw(next_frame, (&done[i0 - done_base], &done[i1 - done_base], frac), &mut t)?;
+        let a = with_timed_mouth(&done[i0 - done_base], i0, job.mouth.as_deref());
+        let b = with_timed_mouth(&done[i1 - done_base], i1, job.mouth.as_deref());
+        out.draw(next_frame, (&a, &b, frac), &mut t)?;
         bar.inc(1);
         next_frame += 1;
     }

@@ -123,6 +123,16 @@ impl MotionParams {
         true
     }
 
+    /// Takes the mouth (jaw, lips and visemes) from `from`, keeping the rest: a phone-timed mouth laid
+    /// over what the model heard.
+    pub fn take_mouth(&mut self, from: &Self) {
+        self.jaw_open = from.jaw_open;
+        self.lip_close = from.lip_close;
+        self.lip_round = from.lip_round;
+        self.lip_stretch = from.lip_stretch;
+        self.visemes = from.visemes;
+    }
+
     /// Linear interpolation from `self` (f = 0) to `other` (f = 1), every parameter.
     pub fn lerp(&self, other: &Self, f: f32) -> Self {
         let l = |x: f32, y: f32| x + (y - x) * f;

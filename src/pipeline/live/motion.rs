@@ -85,10 +85,7 @@ pub(super) fn motion_loop(
             queue.mouth_spans(&mut spans_seen, &mut spans);
         }
         if let Some(m) = spans.iter().rev().find_map(|s| s.at(end_secs)) {
-            let p = &mut out.params;
-            (p.jaw_open, p.lip_close, p.lip_round, p.lip_stretch) =
-                (m.jaw_open, m.lip_close, m.lip_round, m.lip_stretch);
-            p.visemes = m.visemes;
+            out.params.take_mouth(m);
             // The track knows the sound ahead: this pose shows the hop's own end, nothing behind it.
             shows = (end_secs, hop.end_at, 0.0);
         }
