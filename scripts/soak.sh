@@ -53,7 +53,7 @@ done
 
 # Viewers join and leave: 1-3 at a time, about 5 s each (2 s to connect and get a keyframe, 3 s counted);
 # every other group leaves with a DELETE (a WHEP player), the others vanish (a closed tab: the server
-# keeps such a viewer until ICE fails, about 30 s).
+# keeps such a viewer until ICE fails, about 8 s).
 (
   n=0
   while kill -0 "$live" 2>/dev/null; do

@@ -194,3 +194,64 @@ fn viewers_joining_and_leaving_are_announced_on_the_control_events() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn a_viewer_that_vanishes_without_a_goodbye_is_let_go_within_seconds() {
+    let dir = common::scratch("whep_vanish");
+    let port = whep_server::free_port();
+    let (addr, base) = (format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}"));
+    let mut live = std::process::Command::new(env!("CARGO_BIN_EXE_facecast"))
+        .current_dir(common::root())
+        .args(["live", "--input", "api", "--control", &addr, "--output", &format!("whep:{addr}")])
+        .args(["--size", "128", "--duration", "60"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("facecast.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(60), "the server did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut events = std::process::Command::new("curl")
+        .args(["-s", "-N", "--max-time", "40", &format!("{base}/events")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl (scripts/setup.sh installs it)");
+    let out = events.stdout.take().unwrap();
+    // Each line with the moment it came, up to the viewer's leaving.
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let left = line == "event: viewer_left";
+            lines.push((std::time::Instant::now(), line));
+            if left {
+                break;
+            }
+        }
+        lines
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // A viewer connects, watches for two seconds and vanishes as a closed tab does: no DELETE, no DTLS
+    // goodbye, its sockets simply gone (the runtime that held them dropped).
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let viewer = runtime.block_on(async {
+        let viewer = connect(&base, None, Reading::Count).await.unwrap_or_else(|r| panic!("{} {}", r.status, r.body));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        viewer
+    });
+    let vanished = std::time::Instant::now();
+    runtime.shutdown_background();
+    std::mem::forget(viewer);
+    let lines = reader.join().unwrap();
+    let _ = events.kill();
+    let _ = events.wait();
+    let _ = live.kill();
+    let _ = live.wait();
+    let left = lines.iter().find(|(_, l)| l == "event: viewer_left").map(|(at, _)| at.duration_since(vanished));
+    let left = left.unwrap_or_else(|| panic!("the viewer was never let go: {lines:?}"));
+    // ICE's own defaults took 28 s here (5 s to disconnected, 25 more to failed); facecast's 8.
+    eprintln!("the vanished viewer was let go after {left:?}");
+    assert!(left < Duration::from_secs(15), "the vanished viewer was counted {left:?} more");
+}
