@@ -1,5 +1,6 @@
 //! Text to speech: espeak-ng by default, or any command-line engine by config (`[tts] command`, e.g.
-//! Piper), its speech as a WAV file's bytes for the decoder, and, from espeak-ng, the time of each phone.
+//! Piper), its speech as a WAV file's bytes for the decoder, and the time of each phone where the engine
+//! tells it (espeak-ng's library; a command that writes them to `{phones}`).
 //!
 //! Input: a text and, optionally, a voice. Output: [`Speech`]. Thread: the caller's (the control server's
 //! blocking tasks, or the command line's main thread); the engine runs as a child process that ends
@@ -40,13 +41,13 @@ pub enum TtsError {
 pub struct Speech {
     /// A WAV file's bytes.
     pub wav: Vec<u8>,
-    /// Each phone and its time, where the engine tells them (espeak-ng does; a configured command does
-    /// not).
+    /// Each phone and its time, where the engine tells them (espeak-ng's library does; a configured
+    /// command does where it takes `{phones}`).
     pub phones: Option<Vec<Phone>>,
 }
 
-/// A text-to-speech engine: espeak-ng, or a command line with `{text}`, `{voice}` and `{wav}` in it (the
-/// text goes to its standard input where it has no `{text}`).
+/// A text-to-speech engine: espeak-ng, or a command line with `{text}`, `{voice}`, `{wav}` and
+/// `{phones}` in it (the text goes to its standard input where it has no `{text}`).
 #[derive(Debug, Clone, Default)]
 pub struct Tts {
     command: Vec<String>,
