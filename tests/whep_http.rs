@@ -143,13 +143,18 @@ fn bad_requests_get_errors_and_the_server_keeps_serving() {
     assert!(!log.contains("panicked"), "facecast panicked: {log}");
 }
 
-#[test]
-fn viewers_joining_and_leaving_are_announced_on_the_control_events() {
-    let dir = common::scratch("whep_events");
+/// The `/events` lines a test collects, each with the moment it came.
+type EventLines = std::thread::JoinHandle<Vec<(std::time::Instant, String)>>;
+
+/// `facecast live --input api --control ADDR --output whep:ADDR` (the control API and WHEP on one
+/// server, logging to the scratch folder `name`), and a curl on its `/events` for up to `max_secs`.
+/// Returns facecast, its base URL, curl, and a thread that collects the event lines with the moment
+/// each came, up to the data line of the first `viewer_left`.
+fn live_with_events(name: &str, max_secs: u32) -> (std::process::Child, String, std::process::Child, EventLines) {
+    let dir = common::scratch(name);
     let port = whep_server::free_port();
     let (addr, base) = (format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}"));
-    // The control API and WHEP on one server.
-    let mut live = std::process::Command::new(env!("CARGO_BIN_EXE_facecast"))
+    let live = std::process::Command::new(env!("CARGO_BIN_EXE_facecast"))
         .current_dir(common::root())
         .args(["live", "--input", "api", "--control", &addr, "--output", &format!("whep:{addr}")])
         .args(["--size", "128", "--duration", "60"])
@@ -163,16 +168,38 @@ fn viewers_joining_and_leaving_are_announced_on_the_control_events() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut events = std::process::Command::new("curl")
-        .args(["-s", "-N", "--max-time", "15", &format!("{base}/events")])
+        .args(["-s", "-N", "--max-time", &max_secs.to_string(), &format!("{base}/events")])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("curl (scripts/setup.sh installs it)");
     let out = events.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         use std::io::BufRead;
-        std::io::BufReader::new(out).lines().map_while(Result::ok).collect::<Vec<String>>()
+        let mut lines: Vec<(std::time::Instant, String)> = Vec::new();
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let left = line.starts_with("data:") && lines.last().is_some_and(|(_, l)| l == "event: viewer_left");
+            lines.push((std::time::Instant::now(), line));
+            if left {
+                break;
+            }
+        }
+        lines
     });
     std::thread::sleep(Duration::from_millis(500));
+    (live, base, events, reader)
+}
+
+/// Ends facecast and curl.
+fn end(mut live: std::process::Child, mut events: std::process::Child) {
+    for child in [&mut events, &mut live] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+#[test]
+fn viewers_joining_and_leaving_are_announced_on_the_control_events() {
+    let (live, base, events, reader) = live_with_events("whep_events", 15);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let viewer = connect(&base, None, Reading::Count).await.unwrap_or_else(|r| panic!("{} {}", r.status, r.body));
@@ -182,10 +209,8 @@ fn viewers_joining_and_leaving_are_announced_on_the_control_events() {
         assert_eq!(gone.status, 200);
         viewer.pc.close().await.ok();
     });
-    let lines = reader.join().unwrap();
-    let _ = events.wait();
-    let _ = live.kill();
-    let _ = live.wait();
+    let lines: Vec<String> = reader.join().unwrap().into_iter().map(|(_, l)| l).collect();
+    end(live, events);
     let said: Vec<&str> =
         lines.iter().filter(|l| l.starts_with("event:") || l.starts_with("data:")).map(String::as_str).collect();
     assert_eq!(
@@ -197,42 +222,7 @@ fn viewers_joining_and_leaving_are_announced_on_the_control_events() {
 
 #[test]
 fn a_viewer_that_vanishes_without_a_goodbye_is_let_go_within_seconds() {
-    let dir = common::scratch("whep_vanish");
-    let port = whep_server::free_port();
-    let (addr, base) = (format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}"));
-    let mut live = std::process::Command::new(env!("CARGO_BIN_EXE_facecast"))
-        .current_dir(common::root())
-        .args(["live", "--input", "api", "--control", &addr, "--output", &format!("whep:{addr}")])
-        .args(["--size", "128", "--duration", "60"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.join("facecast.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(60), "the server did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut events = std::process::Command::new("curl")
-        .args(["-s", "-N", "--max-time", "40", &format!("{base}/events")])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("curl (scripts/setup.sh installs it)");
-    let out = events.stdout.take().unwrap();
-    // Each line with the moment it came, up to the viewer's leaving.
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut lines = Vec::new();
-        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            let left = line == "event: viewer_left";
-            lines.push((std::time::Instant::now(), line));
-            if left {
-                break;
-            }
-        }
-        lines
-    });
-    std::thread::sleep(Duration::from_millis(500));
+    let (live, base, events, reader) = live_with_events("whep_vanish", 40);
     // A viewer connects, watches for two seconds and vanishes as a closed tab does: no DELETE, no DTLS
     // goodbye, its sockets simply gone (the runtime that held them dropped).
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -245,10 +235,7 @@ fn a_viewer_that_vanishes_without_a_goodbye_is_let_go_within_seconds() {
     runtime.shutdown_background();
     std::mem::forget(viewer);
     let lines = reader.join().unwrap();
-    let _ = events.kill();
-    let _ = events.wait();
-    let _ = live.kill();
-    let _ = live.wait();
+    end(live, events);
     let left = lines.iter().find(|(_, l)| l == "event: viewer_left").map(|(at, _)| at.duration_since(vanished));
     let left = left.unwrap_or_else(|| panic!("the viewer was never let go: {lines:?}"));
     // ICE's own defaults took 28 s here (5 s to disconnected, 25 more to failed); facecast's 8.
