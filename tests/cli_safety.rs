@@ -138,6 +138,22 @@ fn an_m4a_whose_tables_lie_is_a_clear_error_not_an_abort() {
 }
 
 #[test]
+fn an_m4a_whose_sample_entry_is_shorter_than_its_fields_is_a_clear_error_not_a_panic() {
+    // Found by fuzz/fuzz_targets/audio_decode (2026-12-02, after 40 min): an 'mp4a' sample entry of 33
+    // bytes made symphonia's length arithmetic overflow: a panic in a debug build ("attempt to subtract
+    // with overflow", its backtrace on the terminal), a wrapped length in a release build.
+    let dir = common::scratch("safety_m4a_entry");
+    let mp4 = dir.join("out.mp4");
+    let m4a = common::root().join("tests/data/fuzz/audio_decode_stsd_short_entry.m4a");
+    let before = listing(&dir);
+    let out = render(&m4a, &mp4, &[]);
+    assert_refused(&out, "a malformed MP4: its 'mp4a' sample entry (version 0) declares 33 bytes", &dir, &before);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = render_stdin(&std::fs::read(&m4a).unwrap(), &mp4);
+    assert_refused(&out, "a malformed MP4: its 'mp4a' sample entry (version 0) declares 33 bytes", &dir, &before);
+}
+
+#[test]
 fn a_flac_or_ogg_whose_comment_lies_is_a_clear_error() {
     // Found by fuzz/fuzz_targets/audio_decode: a FLAC whose Vorbis comment declares 3.7 GB (symphonia
     // asks the allocator for it before reading; where the system refuses that much, the process aborts).

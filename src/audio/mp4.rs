@@ -4,7 +4,9 @@
 //! billion entries made it ask for 27 GB, and a failed allocation aborts the process (found by
 //! fuzz/fuzz_targets/audio_decode). This walk reads only box headers and counts, and refuses a table
 //! whose entries need more bytes than its box holds, or a box in the index (`moov`) larger than the box
-//! around it.
+//! around it. It also refuses an audio sample entry (in `stsd`) shorter than the fields of its version:
+//! symphonia subtracts what it read from the declared length, and a short entry made that subtraction
+//! overflow (a panic in a debug build, a wrapped length in a release one; found by the same fuzzer).
 //!
 //! Thread: the caller's. Input: an MP4 from its first byte (seekable, or the head of a stream read into
 //! memory). Output: what the walk saw, or the reason to refuse it.
@@ -32,6 +34,46 @@ fn table(kind: &[u8; 4]) -> Option<(u64, u64)> {
         b"co64" | b"stts" => Some((8, 0)),
         _ => None,
     }
+}
+
+/// The audio sample entries symphonia reads field by field (its `read_audio_sample_entry`).
+const AUDIO_ENTRIES: [&[u8; 4]; 16] = [
+    b"mp4a", b"alac", b"fLaC", b"Opus", b".mp3", b"lpcm", b"wave", b"alaw", b"ulaw", b"raw ", b"sowt", b"twos",
+    b"in24", b"in32", b"fl32", b"fl64",
+];
+
+/// The bytes of an audio sample entry's fields after its box header, by its version: 28 (the base and
+/// version 0 fields), 16 more in version 1, 36 more in version 2.
+fn audio_entry_fields(version: u16) -> u64 {
+    match version {
+        1 => 44,
+        2 => 64,
+        _ => 28,
+    }
+}
+
+/// Checks the first sample entry of an `stsd` whose body lies at `body`.
+fn check_sample_entry<R: Read + Seek>(r: &mut R, body: (u64, u64)) -> Result<(), String> {
+    // Version and flags, the entry count, then the entry: its size and type, 6 reserved bytes, the data
+    // reference, the version.
+    let mut fields = [0u8; 26];
+    if r.seek(SeekFrom::Start(body.0)).is_err() || r.read_exact(&mut fields).is_err() {
+        return Ok(()); // short: the demuxer says so
+    }
+    let kind: [u8; 4] = fields[12..16].try_into().unwrap_or_default();
+    if !AUDIO_ENTRIES.contains(&&kind) {
+        return Ok(());
+    }
+    let size = u64::from(u32::from_be_bytes(fields[8..12].try_into().unwrap_or_default()));
+    let version = u16::from_be_bytes([fields[24], fields[25]]);
+    let need = 8 + audio_entry_fields(version);
+    if size < need {
+        let name = String::from_utf8_lossy(&kind).into_owned();
+        return Err(format!(
+            "its '{name}' sample entry (version {version}) declares {size} bytes; its header and fields need {need}"
+        ));
+    }
+    Ok(())
 }
 
 /// Walks the boxes of the file in `r` (`len` bytes): `Ok(true)` when it saw the whole index (`moov`).
@@ -71,6 +113,8 @@ fn walk<R: Read + Seek>(r: &mut R, start: u64, end: u64, depth: u32) -> Result<b
         if CONTAINERS.contains(&&kind) && depth < MAX_DEPTH {
             walk(r, body.0, body.1, depth + 1)?;
             saw_moov |= &kind == b"moov" && box_end <= end;
+        } else if &kind == b"stsd" {
+            check_sample_entry(r, body)?;
         } else if let Some((entry_bytes, before_count)) = table(&kind) {
             let mut fields = [0u8; 12];
             let n = (4 + before_count + 4) as usize;
@@ -136,6 +180,22 @@ mod tests {
         assert!(checked(&file(&stco)).unwrap_err().contains("'stco'"));
         let stsz = mp4_box(b"stsz", &[[0u8; 8].as_slice(), &u32::MAX.to_be_bytes()].concat());
         assert!(checked(&file(&stsz)).unwrap_err().contains("'stsz'"));
+    }
+
+    #[test]
+    fn an_audio_sample_entry_shorter_than_its_fields_is_refused() {
+        // stsd: version and flags, one entry; the entry: 6 reserved bytes, the data reference, the
+        // version, then the rest of its fields (20 bytes in version 0, 16 more in version 1).
+        let stsd = |kind: &[u8; 4], size: u32, version: u16| {
+            let entry = [&size.to_be_bytes()[..], kind, &[0; 6], &1u16.to_be_bytes(), &version.to_be_bytes(), &[0; 36]];
+            mp4_box(b"stsd", &[[0u8; 4].as_slice(), &1u32.to_be_bytes(), &entry.concat()].concat())
+        };
+        assert!(checked(&file(&stsd(b"mp4a", 36, 0))).is_ok(), "a version 0 entry of 36 bytes is whole");
+        assert!(checked(&file(&stsd(b"mp4a", 52, 1))).is_ok());
+        let short = checked(&file(&stsd(b"mp4a", 20, 0))).unwrap_err();
+        assert!(short.contains("'mp4a' sample entry (version 0) declares 20 bytes"), "{short}");
+        assert!(checked(&file(&stsd(b"mp4a", 40, 1))).is_err(), "version 1 needs 52");
+        assert!(checked(&file(&stsd(b"avc1", 20, 0))).is_ok(), "not audio: symphonia skips it");
     }
 
     #[test]
