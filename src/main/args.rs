@@ -35,9 +35,10 @@ pub(crate) enum Command {
     /// tool. Esc, closing the window or Ctrl-C stops it.
     Live(LiveArgs),
     /// Say one text through the avatar, live (a window, or any --output of `facecast live`), with
-    /// espeak-ng or the `[tts] command`; it ends when the sentence does.
+    /// espeak-ng or the `[tts] command`; the mouth follows the phone times the engine reports (espeak-ng
+    /// does; a command with {phones} does). It ends when the sentence does.
     Say(SayArgs),
-    /// List audio input devices, cameras and GPU adapters.
+    /// List audio input and output devices, cameras and GPU adapters.
     Devices(DevicesArgs),
 }
 
@@ -158,7 +159,8 @@ pub(crate) struct RenderArgs {
     /// The speech (WAV, FLAC, MP3, OGG/Vorbis, AAC/M4A), any rate and channel count.
     #[arg(long, value_name = "AUDIO", required_unless_present = "text", conflicts_with = "text")]
     pub(crate) audio: Option<PathBuf>,
-    /// A text to speak instead of --audio (espeak-ng, or the `[tts] command`).
+    /// A text to speak instead of --audio (espeak-ng, or the `[tts] command`); the mouth follows the
+    /// phone times the engine reports.
     #[arg(long)]
     pub(crate) text: Option<String>,
     /// The voice for --text: an espeak-ng voice (en, en-us, de, ...), or `{voice}` in the `[tts] command`.
