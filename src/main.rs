@@ -38,6 +38,14 @@ fn init_logging() {
 
 fn main() -> ExitCode {
     init_logging();
+    // A panic inside the audio decoder on malformed input is caught and reported as that file's error;
+    // its message and backtrace would only repeat it as noise. Every other panic prints as before.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !facecast::audio::decoding_now() {
+            default_hook(info);
+        }
+    }));
     let signals = match Signals::install() {
         Ok(s) => s,
         Err(e) => {

@@ -20,7 +20,7 @@ mod ogg;
 mod stream;
 pub mod tts;
 
-pub use stream::{AudioStream, Resampler16k};
+pub use stream::{AudioStream, Resampler16k, decoding_now};
 
 use std::path::{Path, PathBuf};
 
