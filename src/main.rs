@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     // its message and backtrace would only repeat it as noise. Every other panic prints as before.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !facecast::audio::decoding_now() {
+        if !pipeline::decoder_panic_is_caught() {
             default_hook(info);
         }
     }));

@@ -57,8 +57,8 @@ thread_local! {
     static DECODING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Whether this thread is inside symphonia under [`guarded`], where a panic is caught and becomes the
-/// file's error: the command line's panic hook prints nothing for those (the error says it once).
+/// Whether this thread is inside symphonia where a panic is caught and becomes the file's error: the
+/// command line's panic hook prints nothing for those (the error says it once).
 pub fn decoding_now() -> bool {
     DECODING.with(std::cell::Cell::get)
 }

@@ -143,6 +143,12 @@ pub struct RenderJob {
     pub mouth: Option<Arc<[crate::vocab::MotionParams]>>,
 }
 
+/// Whether a panic on this thread now comes from inside the audio decoder, where it is caught and
+/// becomes the file's error (`audio::decoding_now`): the command line's panic hook keeps quiet for it.
+pub fn decoder_panic_is_caught() -> bool {
+    crate::audio::decoding_now()
+}
+
 impl RenderJob {
     /// Whether the raw frames go to standard output (`--raw-out -`): then nothing else may.
     pub fn raw_to_stdout(&self) -> bool {
