@@ -122,34 +122,33 @@ fn impossible_audio_headers_are_clear_errors_at_once() {
     }
 }
 
+/// `file` (under tests/data/fuzz/) refused with `needle`, both as a file and on standard input, leaving
+/// nothing behind.
+fn assert_refused_as_file_and_stream(scratch: &str, file: &str, needle: &str) {
+    let dir = common::scratch(scratch);
+    let mp4 = dir.join("out.mp4");
+    let input = common::root().join("tests/data/fuzz").join(file);
+    let before = listing(&dir);
+    assert_refused(&render(&input, &mp4, &[]), needle, &dir, &before);
+    // The same bytes on standard input: the stream is read as far as the check needs and checked too.
+    assert_refused(&render_stdin(&std::fs::read(&input).unwrap(), &mp4), needle, &dir, &before);
+}
+
 #[test]
 fn an_m4a_whose_tables_lie_is_a_clear_error_not_an_abort() {
     // Found by fuzz/fuzz_targets/audio_decode: an M4A whose stsc box declares more entries than the file
     // holds made symphonia ask for 27 GB, and the failed allocation aborted the process (exit 134).
-    let dir = common::scratch("safety_m4a");
-    let mp4 = dir.join("out.mp4");
-    let m4a = common::root().join("tests/data/fuzz/audio_decode_stsc_27gb.m4a");
-    let before = listing(&dir);
-    let out = render(&m4a, &mp4, &[]);
-    assert_refused(&out, "a malformed MP4: its 'stsc' table declares", &dir, &before);
-    // The same bytes on standard input: the stream is read up to its index and checked too.
-    let out = render_stdin(&std::fs::read(&m4a).unwrap(), &mp4);
-    assert_refused(&out, "a malformed MP4: its 'stsc' table declares", &dir, &before);
+    let needle = "a malformed MP4: its 'stsc' table declares";
+    assert_refused_as_file_and_stream("safety_m4a", "audio_decode_stsc_27gb.m4a", needle);
 }
 
 #[test]
 fn an_m4a_whose_sample_entry_is_shorter_than_its_fields_is_a_clear_error_not_a_panic() {
-    // Found by fuzz/fuzz_targets/audio_decode (2026-12-02, after 40 min): an 'mp4a' sample entry of 33
-    // bytes made symphonia's length arithmetic overflow: a panic in a debug build ("attempt to subtract
-    // with overflow", its backtrace on the terminal), a wrapped length in a release build.
-    let dir = common::scratch("safety_m4a_entry");
-    let mp4 = dir.join("out.mp4");
-    let m4a = common::root().join("tests/data/fuzz/audio_decode_stsd_short_entry.m4a");
-    let before = listing(&dir);
-    let out = render(&m4a, &mp4, &[]);
-    assert_refused(&out, "a malformed MP4: its 'mp4a' sample entry (version 0) declares 33 bytes", &dir, &before);
-    let out = render_stdin(&std::fs::read(&m4a).unwrap(), &mp4);
-    assert_refused(&out, "a malformed MP4: its 'mp4a' sample entry (version 0) declares 33 bytes", &dir, &before);
+    // Found by fuzz/fuzz_targets/audio_decode (2026-12-02, 17 min in): an 'mp4a' sample entry of 33 bytes
+    // made symphonia's length arithmetic overflow: a panic in a debug build ("attempt to subtract with
+    // overflow", its backtrace on the terminal), a wrapped length in a release build.
+    let needle = "a malformed MP4: its 'mp4a' sample entry (version 0) declares 33 bytes";
+    assert_refused_as_file_and_stream("safety_m4a_entry", "audio_decode_stsd_short_entry.m4a", needle);
 }
 
 #[test]
