@@ -100,6 +100,17 @@ struct Queue {
     mouths: VecDeque<MouthSpan>,
 }
 
+impl Queue {
+    /// Places utterance `id`'s mouth `track` at `at_secs` in the stream, forgetting the oldest beyond 16.
+    fn place_mouth(&mut self, id: u64, at_secs: f64, track: Arc<[MotionParams]>) {
+        if self.mouths.len() == 16 {
+            self.mouths.pop_front();
+        }
+        let until_secs = at_secs + track.len() as f64 * HOP_SECS;
+        self.mouths.push_back(MouthSpan { id, at_secs, until_secs, track });
+    }
+}
+
 /// The utterances waiting and the one playing, shared by the API and the audio thread.
 #[derive(Default)]
 pub struct SpeechQueue {
@@ -177,9 +188,7 @@ impl SpeechQueue {
     /// Places a mouth track at `at_secs` in the stream of a source other than the queue's own (a file
     /// whose phones were timed: `facecast say`).
     pub fn place_mouth(&self, at_secs: f64, track: Arc<[MotionParams]>) {
-        let mut q = self.lock();
-        let until_secs = at_secs + track.len() as f64 * HOP_SECS;
-        q.mouths.push_back(MouthSpan { id: 0, at_secs, until_secs, track });
+        self.lock().place_mouth(0, at_secs, track);
         self.mouths_generation.fetch_add(1, Ordering::Release);
     }
 
@@ -242,17 +251,7 @@ impl ApiSource {
                             q.starts
                                 .push_back(UtteranceStart { at_secs: secs_from_samples(at), requested: u.requested });
                             if let Some(track) = &u.mouth {
-                                if q.mouths.len() == 16 {
-                                    q.mouths.pop_front();
-                                }
-                                let at_secs = secs_from_samples(at);
-                                let until_secs = at_secs + track.len() as f64 * HOP_SECS;
-                                q.mouths.push_back(MouthSpan {
-                                    id: u.id,
-                                    at_secs,
-                                    until_secs,
-                                    track: Arc::clone(track),
-                                });
+                                q.place_mouth(u.id, secs_from_samples(at), Arc::clone(track));
                                 self.queue.mouths_generation.fetch_add(1, Ordering::Release);
                             }
                             q.playing = Some((u, 0));
