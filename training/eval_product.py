@@ -19,7 +19,7 @@ Conditions (--conditions): clean; babble (a mixture of four other clips of the s
 10 dB SNR; phone (a 300-3400 Hz band, 4th-order Butterworth).
 
 Usage: eval_product.py --set training/data/real [--mode render|live] [--config cfg.toml]
-                       [--conditions clean,babble,pink,phone] [--max-secs 300] [--json out.json]
+                       [--conditions clean,babble,pink,phone] [--max-secs 300 (per language)] [--json out.json]
 """
 import argparse
 import json
@@ -55,15 +55,17 @@ def write_wav(path, x):
 
 
 def load_set(set_dir, max_secs):
+    """The set's clips in name order; with max_secs, each language's first clips up to that much audio."""
     with open(os.path.join(set_dir, "alignments.json")) as f:
         al = json.load(f)
-    clips, total = [], 0.0
+    clips, total = [], {}
     for name in sorted(al):
+        lang = al[name].get("language", "?")
+        if max_secs and total.get(lang, 0.0) >= max_secs:
+            continue
         x = read_wav(os.path.join(set_dir, "wav", name + ".wav"))
         clips.append({"name": name, "x": x, **al[name]})
-        total += len(x) / SR
-        if max_secs and total >= max_secs:
-            break
+        total[lang] = total.get(lang, 0.0) + len(x) / SR
     return clips
 
 
@@ -177,7 +179,7 @@ def main():
     ap.add_argument("--config", default=None)
     ap.add_argument("--conditions", default="clean")
     ap.add_argument("--size", type=int, default=256, help="frame size; mouth_open does not depend on it")
-    ap.add_argument("--max-secs", type=float, default=0, help="use the first clips up to this much audio")
+    ap.add_argument("--max-secs", type=float, default=0, help="use each language's first clips up to this much audio")
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--json", default=None)
     ap.add_argument("extra", nargs="*", help="more arguments for the CLI (after --)")
@@ -197,10 +199,10 @@ def main():
                 groups.setdefault("speaker " + c.get("speaker", "?"), []).append(i)
                 groups.setdefault("language " + c.get("language", "?"), []).append(i)
             results[cond] = {g: summarise([scores[i] for i in idx]) for g, idx in groups.items()}
-            r = results[cond]["all"]
-            print(f"{a.mode:6} {cond:7} clips {r['clips']:4}  closure {r['closure']:.1%} ({r['n_closure']})  "
-                  f"open {r['open_vowels']:.1%} ({r['n_open']})  corr {r['corr']:.3f}  lag {r['lag_ms']:+.1f} ms "
-                  f"(median per clip {r['median_clip_lag_ms']:+.1f})", flush=True)
+            for g, r in results[cond].items():
+                print(f"{a.mode:6} {cond:7} {g:28} clips {r['clips']:4}  closure {r['closure']:.1%} ({r['n_closure']})  "
+                      f"open {r['open_vowels']:.1%} ({r['n_open']})  corr {r['corr']:.3f}  lag {r['lag_ms']:+.1f} ms "
+                      f"(median per clip {r['median_clip_lag_ms']:+.1f})", flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
