@@ -1,6 +1,8 @@
 //! Lip sync as the viewer sees it: `facecast render` and `facecast live --headless` with the default
-//! config on real speech that nobody here recorded (tests/data/lipsync: ten Asterisk prompts read by a
-//! professional voice, six CMU clips), scored from the CLI's own `--motion-out` against phone alignments.
+//! config on real speech that nobody here recorded (tests/data/lipsync: real_clips, ten English Asterisk
+//! prompts read by a professional voice and six CMU clips; languages, four Asterisk prompts in each of
+//! Spanish, French, Italian and Russian, four other readers), scored from the CLI's own `--motion-out`
+//! against phone alignments.
 //! A filter, default or format change that flattens closures or shifts the mouth fails here.
 //!
 //! Each frame is placed in its clip by `audio_t_secs`. Per clip, `mouth_open` is read at the midpoint of
@@ -30,8 +32,8 @@ struct Score {
     corr: f64,
 }
 
-fn fixture() -> Value {
-    let text = std::fs::read_to_string(common::data("lipsync/real_clips.json")).unwrap();
+fn fixture(stem: &str) -> Value {
+    let text = std::fs::read_to_string(common::data(&format!("lipsync/{stem}.json"))).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -68,14 +70,14 @@ fn pearson(a: &[f64], b: &[f64]) -> f64 {
     cov / (va * vb).sqrt()
 }
 
-/// Scores the clips that end by `until_secs` of the joined input.
-fn score(frames: &[Frame], fixture: &Value, until_secs: f64) -> Score {
+/// Scores the clips that end by `until_secs` of the joined input (those in `language`, if given).
+fn score(frames: &[Frame], fixture: &Value, until_secs: f64, language: Option<&str>) -> Score {
     let mut s = Score::default();
     let (mut pred, mut target) = (Vec::new(), Vec::new());
     for clip in fixture["clips"].as_array().unwrap() {
         let start = clip["start_secs"].as_f64().unwrap();
         let end = start + clip["duration_secs"].as_f64().unwrap();
-        if end > until_secs {
+        if end > until_secs || language.is_some_and(|l| clip["language"] != l) {
             continue;
         }
         let (t, y): (Vec<f64>, Vec<f64>) = frames
@@ -115,11 +117,23 @@ fn facecast(args: &[&str]) {
     assert!(out.status.success(), "facecast {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-#[test]
-fn render_shows_the_closures_and_openings_of_real_speech() {
-    let dir = common::scratch("cli_lipsync_render");
+/// Per language of tests/data/lipsync/languages: (language, (its /p b m/, its open vowels), closures,
+/// open vowels, correlation), the last three the bundled models' figures through `facecast render`
+/// (2026-12-02: es 5/15, 19/19, 0.743; fr 10/22, 18/18, 0.706; it 10/22, 26/26, 0.813; ru 7/23, 17/18,
+/// 0.672) less one phone and 0.01. They are low: that is issue 22's gap, held here so that it can only
+/// narrow.
+const LANGUAGE_FIGURES: [(&str, (usize, usize), usize, usize, f64); 4] = [
+    ("es", (15, 19), 4, 18, 0.73),
+    ("fr", (22, 18), 9, 17, 0.69),
+    ("it", (22, 26), 9, 25, 0.80),
+    ("ru", (23, 18), 6, 16, 0.66),
+];
+
+/// `facecast render` (default config) of tests/data/lipsync/STEM.wav: its motion records.
+fn render(stem: &str) -> Vec<Frame> {
+    let dir = common::scratch(&format!("cli_lipsync_render_{stem}"));
     let (mp4, motion) = (dir.join("out.mp4"), dir.join("motion.jsonl"));
-    let audio = common::data("lipsync/real_clips.wav");
+    let audio = common::data(&format!("lipsync/{stem}.wav"));
     let portrait = common::root().join("assets/portraits/astronaut.png");
     facecast(&[
         "render",
@@ -140,8 +154,13 @@ fn render_shows_the_closures_and_openings_of_real_speech() {
         let v: Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["audio_t_secs"], v["t_secs"], "{line}");
     }
-    let frames = read_motion(&motion);
-    let s = score(&frames, &fixture(), f64::MAX);
+    read_motion(&motion)
+}
+
+#[test]
+fn render_shows_the_closures_and_openings_of_real_speech() {
+    let frames = render("real_clips");
+    let s = score(&frames, &fixture("real_clips"), f64::MAX, None);
     eprintln!("render: {s:?}");
     assert_eq!((s.bilabials, s.open_vowels), (60, 34), "the fixture changed");
     // The default config's figures (2026-12-01), less one phone: 35 of 60 closures, 34 of 34 open
@@ -150,6 +169,20 @@ fn render_shows_the_closures_and_openings_of_real_speech() {
     assert!(s.closed >= 34, "closures {} of {}", s.closed, s.bilabials);
     assert!(s.opened >= 33, "open vowels {} of {}", s.opened, s.open_vowels);
     assert!(s.corr >= 0.79, "correlation {:.3}", s.corr);
+}
+
+#[test]
+fn render_in_four_more_languages_holds_its_figures() {
+    let frames = render("languages");
+    let fixture = fixture("languages");
+    for (language, phones, closed, opened, corr) in LANGUAGE_FIGURES {
+        let s = score(&frames, &fixture, f64::MAX, Some(language));
+        eprintln!("render {language}: {s:?}");
+        assert_eq!((s.bilabials, s.open_vowels), phones, "{language}: the fixture changed");
+        assert!(s.closed >= closed, "{language}: closures {} of {}", s.closed, s.bilabials);
+        assert!(s.opened >= opened, "{language}: open vowels {} of {}", s.opened, s.open_vowels);
+        assert!(s.corr >= corr, "{language}: correlation {:.3}", s.corr);
+    }
 }
 
 #[test]
@@ -178,7 +211,7 @@ fn live_from_a_file_shows_the_sound_it_is_given_by_audio_t_secs() {
     let last = frames.last().expect("frames with audio").audio_t_secs;
     assert!((18.0..20.5).contains(&last), "the last frame shows the audio at {last:.2} s");
     assert!(frames.windows(2).all(|w| w[1].audio_t_secs >= w[0].audio_t_secs - 1e-9), "audio_t_secs went back");
-    let s = score(&frames, &fixture(), 19.0);
+    let s = score(&frames, &fixture("real_clips"), 19.0, None);
     eprintln!("live: {s:?}");
     assert!(s.bilabials >= 20, "{s:?}");
     // Figures (2026-12-01): 13 of 24 closures, 7 of 7 open vowels, correlation 0.765. Live runs its own
