@@ -156,10 +156,36 @@ def vtlp(x, rng, spread):
     return a + (c - a) * w
 
 
+# Babble (--babble SHARE): on that share of the utterances, 2..5 other talkers of the training set talk
+# at once, together BABBLE_SNR_DB below the speech (a meeting, a café, a TV), before the room and channel
+# of F.augment, which colour them all alike. The targets stay the main talker's.
+BABBLE_SNR_DB = (0.0, 20.0)
+_BABBLE = []
+
+
+def _init_worker(sources):
+    _BABBLE[:] = sources
+
+
+def _babble(x, rng):
+    n = len(x)
+    mix = np.zeros(n, np.float32)
+    for _ in range(int(rng.integers(2, 6))):
+        other = _BABBLE[int(rng.integers(len(_BABBLE)))]
+        other = np.tile(other, int(np.ceil(n / len(other))) + 1)
+        start = int(rng.integers(len(other) - n + 1))
+        part = other[start: start + n]
+        mix += part / (F.rms(part) + 1e-9)
+    snr = rng.uniform(*BABBLE_SNR_DB)
+    return (x + mix * F.rms(x) / (F.rms(mix) + 1e-9) * 10 ** (-snr / 20)).astype(np.float32)
+
+
 def _features(args):
-    item, idx, copy, seed = args
+    item, idx, copy, seed, babble = args
     rng = np.random.default_rng([seed, idx, copy])
     x = item["audio"].astype(np.float32) / 32768.0
+    if babble > 0 and _BABBLE and rng.random() < babble:
+        x = _babble(x, rng)
     lead, tail = rng.uniform(0.05, 0.9), rng.uniform(0.1, 0.9)
     nl, nt = int(lead * F.SR), int(tail * F.SR)
     y = F.augment(np.concatenate([np.zeros(nl, np.float32), x, np.zeros(nt, np.float32)]), rng)
@@ -175,14 +201,16 @@ def _features(args):
     return out
 
 
-def build_stream(items, copies, seed, jobs):
+def build_stream(items, copies, seed, jobs, babble=0.0):
     """All utterances under `copies` random conditions, shuffled and joined into one frame stream."""
-    work = [(it, i, c, seed) for c in range(copies) for i, it in enumerate(items)]
+    work = [(it, i, c, seed, babble) for c in range(copies) for i, it in enumerate(items)]
     order = np.random.default_rng(seed).permutation(len(work))
     work = [work[k] for k in order]
     mels, vis, art, key = [], [], [], []
     t0 = time.time()
-    with Pool(jobs) as pool:
+    # Babble talkers: every 7th utterance (speech only, no phones needed), shared with each worker once.
+    sources = [it["audio"].astype(np.float32) / 32768.0 for it in items[::7]] if babble > 0 else []
+    with Pool(jobs, initializer=_init_worker, initargs=(sources,)) as pool:
         for k, parts in enumerate(pool.imap(_features, work, chunksize=16)):
             for m, v, a, k_ in parts:
                 mels.append(m.astype(np.float16))
@@ -194,20 +222,21 @@ def build_stream(items, copies, seed, jobs):
     return np.concatenate(mels), np.concatenate(vis), np.concatenate(art), np.concatenate(key)
 
 
-def load_stream(data, copies, seed, jobs):
+def load_stream(data, copies, seed, jobs, babble=0.0):
     # A new data set or a new target mapping gets a new cache.
     import hashlib
     size = os.path.getsize(os.path.join(data, "train.pkl"))
     with open(P.__file__, "rb") as f:
         targets = hashlib.sha256(f.read()).hexdigest()[:10]
-    cache = os.path.join(data, f"stream_k_c{copies}_s{seed}_{size}_{targets}.npz")
+    cache = os.path.join(data, f"stream_k_c{copies}_s{seed}_{size}_{targets}" + (f"_b{babble:g}" if babble > 0 else "")
+                         + ".npz")
     if os.path.exists(cache):
         z = np.load(cache)
         return z["mel"], z["vis"], z["art"], z["key"]
     import pickle
     with open(os.path.join(data, "train.pkl"), "rb") as f:
         items = pickle.load(f)
-    mel, vis, art, key = build_stream(items, copies, seed, jobs)
+    mel, vis, art, key = build_stream(items, copies, seed, jobs, babble)
     np.savez(cache, mel=mel, vis=vis, art=art, key=key)
     return mel, vis, art, key
 
@@ -261,6 +290,9 @@ def main():
     ap.add_argument("--init", metavar="CKPT",
                     help="start from this checkpoint (the .pt that train.py writes beside the ONNX) instead of "
                          "a fresh initialisation: a fine-tune (with --steps and --lr of its own)")
+    ap.add_argument("--babble", type=float, default=0.0, metavar="SHARE",
+                    help="mix 2..5 other talkers of the set, 0..20 dB below the speech, into this share of the "
+                         "utterances (0: off)")
     ap.add_argument("--features-only", action="store_true", help="build the cached feature stream and stop")
     args = ap.parse_args()
     if not args.features_only and not args.out:
@@ -269,7 +301,7 @@ def main():
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.jobs)
     t0 = time.time()
-    mel, vis, art, key = load_stream(args.data, args.copies, args.seed, args.jobs)
+    mel, vis, art, key = load_stream(args.data, args.copies, args.seed, args.jobs, args.babble)
     n = len(mel)
     print(f"stream: {n} frames ({n / 360000:.2f} h), {time.time() - t0:.0f} s", flush=True)
     if args.features_only:
@@ -346,6 +378,7 @@ def main():
                    **({"vtlp_range": args.vtlp} if args.vtlp > 0 else {}),
                    **({"lead_frames": K} if K else {}),
                    **({"rest_weight": args.rest_weight} if args.rest_weight > 0 else {}),
+                   **({"babble_share": args.babble} if args.babble > 0 else {}),
                    **({"init": os.path.basename(args.init), "lr": args.lr} if args.init else {})}, f, indent=1)
     print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB, {params} parameters) in {secs:.0f} s")
 
