@@ -21,7 +21,7 @@ left out.
 
 Usage: real_speech.py [--out training/data/real] [--languages en,es,fr,it,ru] [--max-clips N per language]
 The dev set of the model card: `real_speech.py --languages en` (every usable English prompt, 224), then
-`real_speech.py --languages es,fr,it,ru --max-clips 120` (the first 120 of each in name order).
+`real_speech.py --languages es,fr,it,ru --max-clips 120` (the first 120 usable of each, in file order).
 Writes OUT/wav/<name>.wav and OUT/alignments.json ({name: {"text", "speaker", "sex", "language", "phones"}}).
 """
 import argparse
