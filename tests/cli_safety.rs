@@ -169,6 +169,15 @@ fn a_raw_aac_stream_that_trips_the_decoder_is_this_file_s_error_and_nothing_more
 }
 
 #[test]
+fn a_flac_whose_comment_block_is_cut_short_is_checked_as_declared() {
+    // Found by fuzz/fuzz_targets/audio_decode (2026-12-02, about 10 min into a two-process run): a 34 KB
+    // FLAC whose comment block declares 64 KB and holds 33 KB, and a comment there that declares 3.3 GB.
+    // The check passed a block cut short by the file's end; symphonia asked the allocator for 3.3 GB.
+    let needle = "a malformed FLAC: its Vorbis comment block declares a comment of 3315141733 bytes";
+    assert_refused_as_file_and_stream("safety_flac_cut", "audio_decode_flac_comment_block_cut_short.flac", needle);
+}
+
+#[test]
 fn a_flac_or_ogg_whose_comment_lies_is_a_clear_error() {
     // Found by fuzz/fuzz_targets/audio_decode: a FLAC whose Vorbis comment declares 3.7 GB (symphonia
     // asks the allocator for it before reading; where the system refuses that much, the process aborts).

@@ -2,7 +2,9 @@
 //! picture's fields by the length the file declares before it reads them, and a block can declare up
 //! to 4 GiB inside its 16 MiB: a comment of 3.7 GB was asked of the allocator (found by
 //! fuzz/fuzz_targets/audio_decode), which aborts the process where the system refuses that much. This
-//! reads the metadata blocks in order and refuses a length that runs past its block.
+//! reads the metadata blocks in order and refuses a length that runs past its block, as the block
+//! declares itself: in a file that ends inside the block too (a later find: 3.3 GB asked for in a 34 KB
+//! file whose comment block declared 64 KB and held 33 KB).
 //!
 //! Thread: the caller's. Input: a FLAC from its first byte (`fLaC`, after any ID3v2 tag), read in
 //! order. Output: Ok, or the reason to refuse it.
@@ -48,23 +50,30 @@ pub(super) fn check(r: &mut impl Read) -> Result<(), String> {
         let (last, kind) = (header[0] & 0x80 != 0, header[0] & 0x7f);
         let len = usize::from(header[1]) << 16 | usize::from(header[2]) << 8 | usize::from(header[3]);
         let mut block = Vec::new();
-        if r.take(len as u64).read_to_end(&mut block).is_err() || block.len() < len {
+        if r.take(len as u64).read_to_end(&mut block).is_err() {
             return Ok(());
         }
+        // symphonia reads a block cut short by the file's end as far as it goes, sizing each field by
+        // its declared length first: the lengths are checked against the block's declared length.
+        let fields = Fields { rest: &block, declared: len, block: "" };
         match kind {
-            VORBIS_COMMENT => comment_lengths(&block, "Vorbis comment")?,
-            PICTURE => picture_lengths(&block)?,
+            VORBIS_COMMENT => comment_fields(Fields { block: "Vorbis comment", ..fields })?,
+            PICTURE => picture_lengths(Fields { block: "picture", ..fields })?,
             _ => {}
         }
-        if last {
+        if last || block.len() < len {
             return Ok(());
         }
     }
 }
 
-/// A cursor over a block that refuses a declared length longer than what is left of it.
+/// A cursor over a block (the bytes present of it, and the length it declares) that refuses a declared
+/// field longer than what is left of the block.
+#[derive(Clone, Copy)]
 struct Fields<'a> {
     rest: &'a [u8],
+    /// What the block declares is left of it, at least `rest.len()`.
+    declared: usize,
     block: &'static str,
 }
 
@@ -72,27 +81,31 @@ impl Fields<'_> {
     fn u32(&mut self, big_endian: bool) -> Option<u32> {
         let (word, rest) = self.rest.split_first_chunk::<4>()?;
         self.rest = rest;
+        self.declared -= 4;
         Some(if big_endian { u32::from_be_bytes(*word) } else { u32::from_le_bytes(*word) })
     }
 
     /// Skips a field of the length just read, or says why not.
     fn skip(&mut self, len: u32, what: &str) -> Result<(), String> {
         let len = len as usize;
-        if len > self.rest.len() {
+        if len > self.declared {
             return Err(format!(
                 "its {} block declares a {what} of {len} bytes, with {} left in the block",
-                self.block,
-                self.rest.len()
+                self.block, self.declared
             ));
         }
-        self.rest = &self.rest[len..];
+        self.declared -= len;
+        self.rest = &self.rest[len.min(self.rest.len())..];
         Ok(())
     }
 }
 
-/// The lengths in a Vorbis comment (FLAC's block, OGG's comment header; `block` names it in messages).
+/// The lengths in a whole Vorbis comment (OGG's comment header; `block` names it in messages).
 pub(super) fn comment_lengths(block: &[u8], name: &'static str) -> Result<(), String> {
-    let mut f = Fields { rest: block, block: name };
+    comment_fields(Fields { rest: block, declared: block.len(), block: name })
+}
+
+fn comment_fields(mut f: Fields) -> Result<(), String> {
     let Some(vendor) = f.u32(false) else { return Ok(()) };
     f.skip(vendor, "vendor string")?;
     let Some(count) = f.u32(false) else { return Ok(()) };
@@ -103,8 +116,7 @@ pub(super) fn comment_lengths(block: &[u8], name: &'static str) -> Result<(), St
     Ok(())
 }
 
-fn picture_lengths(block: &[u8]) -> Result<(), String> {
-    let mut f = Fields { rest: block, block: "picture" };
+fn picture_lengths(mut f: Fields) -> Result<(), String> {
     let _picture_type = f.u32(true);
     let Some(mime) = f.u32(true) else { return Ok(()) };
     f.skip(mime, "media type")?;
@@ -167,6 +179,22 @@ mod tests {
         let mut tagged = b"ID3\x04\0\0\0\0\0\x04abcd".to_vec();
         tagged.extend(flac(&[block(VORBIS_COMMENT, true, &comment(&[99], &[b"x"]))]));
         assert!(check(&mut tagged.as_slice()).unwrap_err().contains("comment of 99 bytes"));
+    }
+
+    #[test]
+    fn a_comment_longer_than_its_block_is_refused_when_the_file_ends_inside_the_block() {
+        // The second find, in small: the block declares 64 KB, the file ends inside it, and a comment
+        // there declares 3.3 GB (symphonia asked that of the allocator before reading).
+        let body = comment(&[3_315_141_733], &[b"x"]);
+        let mut cut = block(VORBIS_COMMENT, true, &body);
+        cut[1..4].copy_from_slice(&[0x00, 0xff, 0xff]);
+        let err = check(&mut flac(&[block(0, false, &[0; 34]), cut.clone()]).as_slice()).unwrap_err();
+        assert!(err.contains("declares a comment of 3315141733 bytes, with 65520 left"), "{err}");
+        // A comment that fits the declared block but runs past the file's end: the demuxer's to report.
+        let fits = comment(&[60_000], &[b"x"]);
+        let mut cut = block(VORBIS_COMMENT, true, &fits);
+        cut[1..4].copy_from_slice(&[0x00, 0xff, 0xff]);
+        assert_eq!(check(&mut flac(&[block(0, false, &[0; 34]), cut]).as_slice()), Ok(()));
     }
 
     #[test]
