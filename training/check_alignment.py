@@ -18,11 +18,9 @@ phone of the same class, and whether the reference midpoint lies inside that pho
 Usage: check_alignment.py --english training/data/real | --festvox-ru [--max-clips N]
 """
 import argparse
-import glob
 import json
 import os
 import re
-import subprocess
 import sys
 import wave
 
@@ -31,6 +29,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import phones as P  # noqa: E402
+import real_speech as R  # noqa: E402
 
 FESTVOX = os.path.join(HERE, "data", "festvox-ru")
 VOICE_DIR = "usr/share/festival/voices/russian/msu_ru_nsh_clunits"
@@ -70,14 +69,7 @@ def summary(d, i):
 
 
 def festvox_pairs(max_clips):
-    root = os.path.join(FESTVOX, "root")
-    if not os.path.isdir(os.path.join(root, VOICE_DIR)):
-        deb = os.path.join(FESTVOX, "deb")
-        os.makedirs(deb, exist_ok=True)
-        if not glob.glob(os.path.join(deb, "festvox-ru_*.deb")):
-            subprocess.run(["apt-get", "download", "festvox-ru"], cwd=deb, check=True, capture_output=True)
-        subprocess.run(["dpkg-deb", "-x", glob.glob(os.path.join(deb, "festvox-ru_*.deb"))[0], root], check=True)
-    base = os.path.join(root, VOICE_DIR)
+    base = os.path.join(R.unpack(FESTVOX, ["festvox-ru"], VOICE_DIR), VOICE_DIR)
     texts = {}
     with open(os.path.join(base, "etc", "txt.done.data"), encoding="utf-8") as f:
         for line in f:

@@ -44,18 +44,25 @@ VOICES = {"en": ("en_US_f_Allison", "female", None), "es": ("es_MX_f_Allison", "
           "ru": ("ru_RU_f_IvrvoiceRU", "female", "ru")}
 
 
-def fetch(out, lang):
+def unpack(out, packages, present):
+    """Debian packages fetched with `apt-get download` into OUT/deb and unpacked into OUT/root (nothing
+    installed), unless OUT/root/`present` is there already: OUT/root."""
     deb_dir = os.path.join(out, "deb")
     root = os.path.join(out, "root")
-    if os.path.isdir(os.path.join(root, "usr/share/asterisk/sounds", VOICES[lang][0])):
+    if os.path.isdir(os.path.join(root, present)):
         return root
     os.makedirs(deb_dir, exist_ok=True)
-    for pkg in (f"asterisk-core-sounds-{lang}-g722", f"asterisk-core-sounds-{lang}"):
+    for pkg in packages:
         if not glob.glob(os.path.join(deb_dir, pkg + "_*.deb")):
             subprocess.run(["apt-get", "download", pkg], cwd=deb_dir, check=True, capture_output=True)
     for deb in glob.glob(os.path.join(deb_dir, "*.deb")):
         subprocess.run(["dpkg-deb", "-x", deb, root], check=True)
     return root
+
+
+def fetch(out, lang):
+    return unpack(out, (f"asterisk-core-sounds-{lang}-g722", f"asterisk-core-sounds-{lang}"),
+                  os.path.join("usr/share/asterisk/sounds", VOICES[lang][0]))
 
 
 def transcripts(root, lang):
