@@ -94,6 +94,11 @@ ESPEAK_IPA = {
     "β": "v", "ɣ": "g", "ʎ": "l", "ʝ": "y", "oɪ": "oy", "ʁ": "g", "œ": "uh", "ø": "uh", "ɵ": "ow", "ɲ": "n",
     "ts": "s", "dz": "z", "ss": "s", "d̪": "d", "ɭ": "l", "ɕ": "sh", "ʑ": "zh", "ja": "aa", "ju": "uw",
     "u\"": "uw", "ɪ^": "ih",
+    # Czech and Dutch (real_train.py's fillets lines): the palatal stops as alveolar, ř (voiced and voiceless)
+    # as the fricative it is heard as, Dutch ʋ as v, the diphthongs by their English neighbours (ou as ow,
+    # ui as oy, ij/ei as ey).
+    "c": "t", "ɟ": "d", "dʑ": "jh", "r̝": "zh", "r̝̊": "sh", "eʊ": "ow", "ʋ": "v", "ɛɪ": "ey", "œy": "oy",
+    "ʌʊ": "aw", "yʊ": "uw",
 }
 # Phones that are two in the pronunciation a recogniser aligns (align_text): an affricate, a glide and vowel.
 SPLIT = {"ts": ("t", "s"), "dz": ("d", "z"), "ja": ("y", "aa"), "ju": ("y", "uw")}

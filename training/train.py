@@ -222,10 +222,12 @@ def build_stream(items, copies, seed, jobs, babble=0.0):
     return np.concatenate(mels), np.concatenate(vis), np.concatenate(art), np.concatenate(key)
 
 
-def load_stream(data, copies, seed, jobs, babble=0.0):
+def load_stream(data, copies, seed, jobs, babble=0.0, extra=()):
     # A new data set or a new target mapping gets a new cache.
     import hashlib
-    size = os.path.getsize(os.path.join(data, "train.pkl"))
+    import pickle
+    pkls = [os.path.join(d, "train.pkl") for d in (data, *extra)]
+    size = "_".join(str(os.path.getsize(p)) for p in pkls)
     with open(P.__file__, "rb") as f:
         targets = hashlib.sha256(f.read()).hexdigest()[:10]
     cache = os.path.join(data, f"stream_k_c{copies}_s{seed}_{size}_{targets}" + (f"_b{babble:g}" if babble > 0 else "")
@@ -233,9 +235,10 @@ def load_stream(data, copies, seed, jobs, babble=0.0):
     if os.path.exists(cache):
         z = np.load(cache)
         return z["mel"], z["vis"], z["art"], z["key"]
-    import pickle
-    with open(os.path.join(data, "train.pkl"), "rb") as f:
-        items = pickle.load(f)
+    items = []
+    for p in pkls:
+        with open(p, "rb") as f:
+            items += pickle.load(f)
     mel, vis, art, key = build_stream(items, copies, seed, jobs, babble)
     np.savez(cache, mel=mel, vis=vis, art=art, key=key)
     return mel, vis, art, key
@@ -259,6 +262,35 @@ def export(model, path, lookahead, meta_extra):
         e.key, e.value = k, v
     m.producer_name = "facecast training/train.py"
     onnx.save(m, path)
+
+
+def onnx_state_dict(path):
+    """A bundled model's weights, read back from its ONNX file as MotionNet's state dict (what torch.onnx
+    exported, undone: MatMul weights transposed, the GRU's gates from ONNX's z, r, h back to torch's
+    r, z, n, its bias split into input and recurrent halves)."""
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(path)
+    init = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    h = init["inp.bias"].shape[0]
+
+    def gates(w):  # rows [z, r, h] -> [r, z, h]
+        return np.concatenate([w[h:2 * h], w[:h], w[2 * h:]])
+
+    sd = {k: init[k] for k in ("mean", "inv_std", "inp.bias", "head.bias", "look.weight", "look.bias", "mix.bias")
+          if k in init}
+    matmuls = [n for n in m.graph.node if n.op_type == "MatMul"]
+    grus = [n for n in m.graph.node if n.op_type == "GRU"]
+    names = ["inp.weight"] + (["mix.weight"] if "mix.bias" in init else []) + ["head.weight"]
+    if len(matmuls) != len(names):
+        raise SystemExit(f"{path}: {len(matmuls)} MatMul nodes, expected {len(names)} (not a train.py model?)")
+    for name, node in zip(names, matmuls):
+        sd[name] = init[node.input[1]].T
+    for layer, node in enumerate(grus):
+        w, r, b = (init[x][0] for x in node.input[1:4])
+        sd[f"gru.weight_ih_l{layer}"], sd[f"gru.weight_hh_l{layer}"] = gates(w), gates(r)
+        sd[f"gru.bias_ih_l{layer}"], sd[f"gru.bias_hh_l{layer}"] = gates(b[:3 * h]), gates(b[3 * h:])
+    return {k: torch.from_numpy(np.array(v, np.float32)) for k, v in sd.items()}
 
 
 def main():
@@ -288,11 +320,19 @@ def main():
     ap.add_argument("--rest-weight", type=float, default=0.0,
                     help="extra weight of the mouth opening's squared error on silent frames (viseme sil)")
     ap.add_argument("--init", metavar="CKPT",
-                    help="start from this checkpoint (the .pt that train.py writes beside the ONNX) instead of "
-                         "a fresh initialisation: a fine-tune (with --steps and --lr of its own)")
+                    help="start from this checkpoint (the .pt that train.py writes beside the ONNX, or an .onnx "
+                         "it exported, such as a bundled model) instead of a fresh initialisation: a fine-tune "
+                         "(with --steps and --lr of its own)")
+    ap.add_argument("--extra-data", action="append", default=[], metavar="DIR",
+                    help="another folder's train.pkl to train on beside --data's (real_train.py's real speech); "
+                         "may be given more than once")
     ap.add_argument("--babble", type=float, default=0.0, metavar="SHARE",
                     help="mix 2..5 other talkers of the set, 0..20 dB below the speech, into this share of the "
                          "utterances (0: off)")
+    ap.add_argument("--rest-gap", type=float, default=0.0, metavar="FRACTION",
+                    help="the /p b m/ hinge measures the opening as the rig draws it for a portrait whose lips are "
+                         "this far apart at rest (a fraction of the widest opening): (gap + (1 - gap) jaw_open) "
+                         "(1 - lip_close), so that lip_close, not the jaw alone, must shut them")
     ap.add_argument("--features-only", action="store_true", help="build the cached feature stream and stop")
     args = ap.parse_args()
     if not args.features_only and not args.out:
@@ -301,7 +341,7 @@ def main():
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.jobs)
     t0 = time.time()
-    mel, vis, art, key = load_stream(args.data, args.copies, args.seed, args.jobs, args.babble)
+    mel, vis, art, key = load_stream(args.data, args.copies, args.seed, args.jobs, args.babble, args.extra_data)
     n = len(mel)
     print(f"stream: {n} frames ({n / 360000:.2f} h), {time.time() - t0:.0f} s", flush=True)
     if args.features_only:
@@ -311,7 +351,7 @@ def main():
 
     model = MotionNet(mean, std, hidden=args.hidden, lookahead=args.lookahead)
     if args.init:  # its normalisation too: the same data gives the same statistics
-        model.load_state_dict(torch.load(args.init))
+        model.load_state_dict(onnx_state_dict(args.init) if args.init.endswith(".onnx") else torch.load(args.init))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
     rng = np.random.default_rng(args.seed)
@@ -342,7 +382,10 @@ def main():
         lm = ((mo - mo_t) ** 2).mean()
         closed, opened = (yk_closed == P.KEY_CLOSED).float(), (yk_open == P.KEY_OPEN).float()
         # The bars never ask more than the target itself (a very short phone's target is coarticulated).
-        lc = (torch.relu(mo - torch.clamp(mo_t, min=CLOSED_MAX)) ** 2 * closed).sum() / closed.sum().clamp(min=1)
+        # The closure as the rig draws it: a portrait's lips may be apart at rest (--rest-gap), and only
+        # lip_close brings them together.
+        mo_c = (args.rest_gap + (1 - args.rest_gap) * pa[..., 0]) * (1 - pa[..., 1]) if args.rest_gap > 0 else mo
+        lc = (torch.relu(mo_c - torch.clamp(mo_t, min=CLOSED_MAX)) ** 2 * closed).sum() / closed.sum().clamp(min=1)
         lo = (torch.relu(torch.clamp(mo_t, max=args.open_min) - mo) ** 2 * opened).sum() / opened.sum().clamp(min=1)
         loss = la + 0.1 * lv + MOUTH_WEIGHT * lm + KEY_CLOSED_WEIGHT * lc + args.key_open_weight * lo
         if args.rest_weight > 0:
@@ -379,6 +422,9 @@ def main():
                    **({"lead_frames": K} if K else {}),
                    **({"rest_weight": args.rest_weight} if args.rest_weight > 0 else {}),
                    **({"babble_share": args.babble} if args.babble > 0 else {}),
+                   **({"rest_gap": args.rest_gap} if args.rest_gap > 0 else {}),
+                   **({"extra_data": [os.path.basename(os.path.normpath(d)) for d in args.extra_data]}
+                      if args.extra_data else {}),
                    **({"init": os.path.basename(args.init), "lr": args.lr} if args.init else {})}, f, indent=1)
     print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB, {params} parameters) in {secs:.0f} s")
 
