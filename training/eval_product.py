@@ -18,7 +18,7 @@ targets; the thresholds are eval_lipsync.py's):
 Conditions (--conditions): clean; babble (a mixture of four other clips of the set) or pink noise at
 10 dB SNR; phone (a 300-3400 Hz band, 4th-order Butterworth).
 
-Usage: eval_product.py --set training/data/real [--mode render|live] [--config cfg.toml]
+Usage: eval_product.py --set training/data/real [--mode render|live] [--config cfg.toml] [--portrait IMG]
                        [--conditions clean,babble,pink,phone] [--max-secs 300 (per language)] [--json out.json]
 """
 import argparse
@@ -115,11 +115,11 @@ def condition(x, clips, kind, rng):
     return (x + noise).astype(np.float32)
 
 
-def run_cli(exe, mode, wav, motion, cfg, size, extra):
+def run_cli(exe, mode, wav, motion, cfg, size, extra, portrait=PORTRAIT):
     if mode == "render":
-        cmd = [exe, "render", "--portrait", PORTRAIT, "--audio", wav, "--output", motion + ".mp4", "--motion-out", motion, "--size", str(size)]
+        cmd = [exe, "render", "--portrait", portrait, "--audio", wav, "--output", motion + ".mp4", "--motion-out", motion, "--size", str(size)]
     else:
-        cmd = [exe, "live", "--portrait", PORTRAIT, "--input", wav, "--headless", "--motion-out", motion, "--size", str(size)]
+        cmd = [exe, "live", "--portrait", portrait, "--input", wav, "--headless", "--motion-out", motion, "--size", str(size)]
     if cfg:
         cmd += ["--config", cfg]
     cmd += extra
@@ -177,6 +177,7 @@ def main():
     ap.add_argument("--exe", default=os.path.join(ROOT, "target", "release", "facecast"))
     ap.add_argument("--mode", choices=["render", "live"], default="render")
     ap.add_argument("--config", default=None)
+    ap.add_argument("--portrait", default=PORTRAIT, help="the portrait (default: the bundled one, whose lips are parted)")
     ap.add_argument("--conditions", default="clean")
     ap.add_argument("--size", type=int, default=256, help="frame size; mouth_open does not depend on it")
     ap.add_argument("--max-secs", type=float, default=0, help="use each language's first clips up to this much audio")
@@ -192,7 +193,7 @@ def main():
         for cond in a.conditions.split(","):
             wav = os.path.join(tmp, f"{cond}.wav")
             write_wav(wav, condition(joined, clips, cond, rng))
-            times, opens = run_cli(a.exe, a.mode, wav, os.path.join(tmp, f"{cond}.jsonl"), a.config, a.size, a.extra)
+            times, opens = run_cli(a.exe, a.mode, wav, os.path.join(tmp, f"{cond}.jsonl"), a.config, a.size, a.extra, a.portrait)
             scores = [score_clip(times, opens, c) for c in clips]
             groups = {"all": list(range(len(clips)))}
             for i, c in enumerate(clips):
