@@ -18,6 +18,7 @@ phone of the same class, and whether the reference midpoint lies inside that pho
 Usage: check_alignment.py --english training/data/real | --festvox-ru [--max-clips N]
 """
 import argparse
+import itertools
 import json
 import os
 import re
@@ -29,10 +30,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import phones as P  # noqa: E402
-import real_speech as R  # noqa: E402
+import real_train as T  # noqa: E402
 
 FESTVOX = os.path.join(HERE, "data", "festvox-ru")
-VOICE_DIR = "usr/share/festival/voices/russian/msu_ru_nsh_clunits"
 # festvox-ru's phone names: palatalised consonants doubled (pp, bb, mm), stressed vowels doubled (aa; its
 # unstressed "a" is mostly reduced, which espeak-ng writes ʌ or ə, not an open vowel).
 FESTVOX_BILABIAL = {"p", "b", "m", "pp", "bb", "mm"}
@@ -69,24 +69,9 @@ def summary(d, i):
 
 
 def festvox_pairs(max_clips):
-    base = os.path.join(R.unpack(FESTVOX, ["festvox-ru"], VOICE_DIR), VOICE_DIR)
-    texts = {}
-    with open(os.path.join(base, "etc", "txt.done.data"), encoding="utf-8") as f:
-        for line in f:
-            m = re.match(r'\(\s*(\S+)\s+"(.*)"\s*\)', line.strip())
-            if m:
-                texts[m.group(1)] = m.group(2).replace("+", "")
-    for name in sorted(texts)[: max_clips or None]:
-        ref, t0 = [], 0.0
-        with open(os.path.join(base, "lab", name + ".lab")) as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) == 3:
-                    end = float(parts[0])
-                    ref.append((t0, end, parts[2]))
-                    t0 = end
-        words = re.sub(r"[^\w ]|_", " ", texts[name].lower()).split()
-        yield name, pcm(os.path.join(base, "wav", name + ".wav")), " ".join(words), ref
+    for name, text, wav, ref in itertools.islice(T.festvox_ru_corpus(FESTVOX), max_clips or None):
+        words = re.sub(r"[^\w ]|_", " ", text.lower()).split()
+        yield name, pcm(wav), " ".join(words), ref
 
 
 def main():

@@ -66,29 +66,36 @@ def decode(path):
     return np.frombuffer(raw, np.int16)
 
 
-def festvox_ru(out, max_secs):
-    base = os.path.join(R.unpack(os.path.join(out, "festvox-ru"), ["festvox-ru"], FESTVOX_DIR), FESTVOX_DIR)
+def festvox_ru_corpus(out):
+    """festvox-ru's utterances, unpacked under OUT (fetched first if missing), in name order and lazily:
+    (name, text, wav path, [(start_s, end_s, label)]) with the labels as festvox wrote them."""
+    base = os.path.join(R.unpack(out, ["festvox-ru"], FESTVOX_DIR), FESTVOX_DIR)
     texts = {}
     with open(os.path.join(base, "etc", "txt.done.data"), encoding="utf-8") as f:
         for line in f:
             m = re.match(r'\(\s*(\S+)\s+"(.*)"\s*\)', line.strip())
             if m:
                 texts[m.group(1)] = m.group(2).replace("+", "")
-    items, secs = [], 0.0
     for name in sorted(texts):
-        phones, t0 = [], 0.0
+        labels, t0 = [], 0.0
         with open(os.path.join(base, "lab", name + ".lab")) as f:
             for line in f:
                 parts = line.split()
                 if len(parts) == 3:
-                    end = float(parts[0])
-                    if parts[2] not in FESTVOX_RU:
-                        raise SystemExit(f"festvox-ru {name}: phone {parts[2]!r} is not in FESTVOX_RU")
-                    phones.append((t0, end, FESTVOX_RU[parts[2]]))
-                    t0 = end
-        audio = read_pcm16(os.path.join(base, "wav", name + ".wav"))
+                    labels.append((t0, float(parts[0]), parts[2]))
+                    t0 = float(parts[0])
+        yield name, texts[name], os.path.join(base, "wav", name + ".wav"), labels
+
+
+def festvox_ru(out, max_secs):
+    items, secs = [], 0.0
+    for name, text, wav, labels in festvox_ru_corpus(os.path.join(out, "festvox-ru")):
+        unknown = sorted({lab for _, _, lab in labels if lab not in FESTVOX_RU})
+        if unknown:
+            raise SystemExit(f"festvox-ru {name}: phone {unknown[0]!r} is not in FESTVOX_RU")
+        audio = read_pcm16(wav)
         items.append({"engine": "real", "voice": "festvox-ru", "speaker": "festvox-ru", "language": "ru",
-                      "text": texts[name], "audio": audio, "phones": phones})
+                      "text": text, "audio": audio, "phones": [(s, e, FESTVOX_RU[lab]) for s, e, lab in labels]})
         secs += len(audio) / SR
         if max_secs and secs >= max_secs:
             break
