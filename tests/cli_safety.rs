@@ -169,6 +169,21 @@ fn a_raw_aac_stream_that_trips_the_decoder_is_this_file_s_error_and_nothing_more
 }
 
 #[test]
+fn a_flac_whose_predictor_overflows_is_the_files_error() {
+    // Found by fuzz/fuzz_targets/audio_decode (2026-12-06, seven minutes into a two-process run): a 49 KB
+    // FLAC whose linear predictor overflows symphonia's 32-bit sum (symphonia-bundle-flac decoder.rs:699).
+    // Built with debug assertions, as the tests are, symphonia panics and facecast catches it as the
+    // file's error; a release build wraps, decodes nothing the file's packets allow and says so. Neither
+    // crashes, and nothing is written.
+    let needle = if cfg!(debug_assertions) {
+        "malformed stream (attempt to add with overflow)"
+    } else {
+        "contains no audio samples"
+    };
+    assert_refused_as_file_and_stream("safety_flac_lpc", "audio_decode_flac_lpc_overflow.flac", needle);
+}
+
+#[test]
 fn a_flac_whose_comment_block_is_cut_short_is_checked_as_declared() {
     // Found by fuzz/fuzz_targets/audio_decode (2026-12-02, about 10 min into a two-process run): a 34 KB
     // FLAC whose comment block declares 64 KB and holds 33 KB, and a comment there that declares 3.3 GB.
