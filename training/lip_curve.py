@@ -5,13 +5,15 @@
 The rig (src/portrait/rig) draws the lips' opening as the portrait's own gap at rest, which only lip_close
 shuts, plus the jaw's drop: mouth_open = g (1 - lip_close) + (1 - g) jaw_open, with g the rest gap's share
 of the widest opening (0.36 for the bundled portrait; fitted here from the records, exactly linear). On
-real voices the models hedge on lip_close at /p b m/ (median 0.31 on the dev set) while the jaw shuts, so
-the lips stay a third apart. A curve
+real voices the jaw shuts at /p b m/ but lip_close stays low (median 0.31 on the dev set), so the lips stay
+a third apart. A curve
 
     f(x) = clamp((x - lo) / (hi - lo), 0, 1)
 
-on the smoothed lip_close, before the rig, undoes that hedging: below lo the lips stay as the portrait has
-them, above hi they meet. Everything is scored as eval_product.py scores it (closure, open vowels,
+on the smoothed lip_close, before the rig, would undo a hedged lip_close: below lo the lips stay as the
+portrait has them, above hi they meet. (Measured, 2026-12-06: it does not help; at most /p b m/ lip_close
+is near 0, not hedged, and the closure rate is read against each clip's own floor. Model card, "Two more
+tries".) Everything is scored as eval_product.py scores it (closure, open vowels,
 correlation with the phone target, lag), with mouth_open recomputed from the records' parameters.
 
 The CLI runs once per condition; its records are kept in --work, so a rerun only rescores.
@@ -72,7 +74,7 @@ def score(clips, t, mo):
 
 def line(name, r):
     return (f"{name:24} closure {r['closure']:6.1%} ({r['n_closure']})  open {r['open_vowels']:6.1%} ({r['n_open']})  "
-            f"corr {r['corr']:.3f}  lag {r['median_clip_lag_ms']:+.1f} ms")
+            f"corr {r['corr']:.3f}  lag " + (f"{r['median_clip_lag_ms']:+.1f} ms" if r["median_clip_lag_ms"] is not None else "-"))
 
 
 def main():

@@ -82,8 +82,9 @@ def festvox_ru_corpus(out):
             for line in f:
                 parts = line.split()
                 if len(parts) == 3:
-                    labels.append((t0, float(parts[0]), parts[2]))
-                    t0 = float(parts[0])
+                    end = float(parts[0])
+                    labels.append((t0, end, parts[2]))
+                    t0 = end
         yield name, texts[name], os.path.join(base, "wav", name + ".wav"), labels
 
 
