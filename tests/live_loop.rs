@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use display::{Reaped, screenshot, start_xvfb, tool, wait_for};
 use facecast::Config;
 use facecast::portrait::{FaceModels, Portrait};
+use facecast::vocab::motion::MotionParams;
 
 fn start_pulse(runtime: &Path) -> (Reaped, String) {
     let pulse = tool("pulseaudio");
@@ -178,8 +179,15 @@ fn microphone_to_window_in_real_time() {
     let cfg = Config::default();
     let portrait_img = facecast::portrait::load_image(&common::root().join("assets/portraits/astronaut.png")).unwrap();
     let p = Portrait::analyze(portrait_img, "astronaut.png", &mut models, &cfg).unwrap();
-    // The bundled portrait smiles with its lips apart: at rest its mouth_open is its own opening.
+    // The bundled portrait smiles with its lips apart; at rest the default config closes them with the
+    // shut jaw (`[motion] lips_meet_jaw`), so the mouth rests where lip_close 1 puts it.
     let rest = p.rig.rest_mouth_open();
+    let shut = {
+        let mut pose = p.rig.rest_pose();
+        p.rig.drive(&MotionParams { lip_close: 1.0, ..MotionParams::default() }, &mut pose);
+        p.rig.mouth_open(&pose)
+    };
+    assert!(cfg.motion.lips_meet_jaw > 0.0 && shut < rest - 0.3, "the lips do not meet: {shut:.2} against {rest:.2}");
     let max_open = records.iter().map(|r| r.mouth_open).fold(0.0, f32::max);
     assert!(max_open > rest + 0.3, "the mouth never opened (max mouth_open {max_open:.2}, at rest {rest:.2})");
     let before: Vec<&Record> = records.iter().filter(|r| r.t_secs < t_first + 1.5).collect();
@@ -190,8 +198,8 @@ fn microphone_to_window_in_real_time() {
     let speaking: Vec<&Record> = records.iter().filter(|r| r.mouth_open > rest + 0.1).collect();
     let moving = mouth_spread(&speaking, lip).max(mouth_spread(&records.iter().collect::<Vec<_>>(), lip));
     for (name, part) in [("before the speech", &before), ("after the speech", &after)] {
-        let max = part.iter().map(|r| (r.mouth_open - rest).abs()).fold(0.0, f32::max);
-        assert!(max < 0.05, "mouth_open strays {max:.3} from rest {name}");
+        let max = part.iter().map(|r| (r.mouth_open - shut).abs()).fold(0.0, f32::max);
+        assert!(max < 0.05, "mouth_open strays {max:.3} from rest (lips met, {shut:.3}) {name}");
         let spread = mouth_spread(part, lip);
         assert!(spread < 0.1 * moving, "the lower lip moves {spread:.5} {name} against {moving:.5} while speaking");
     }

@@ -128,11 +128,22 @@ pub struct MotionConfig {
     /// Dead zone at rest of the mouth parameters, 0..0.5: values below it read as 0 (the rest are
     /// rescaled), so breaths and clicks leave the face still. 0 = off.
     pub rest_deadzone: f32,
+    /// The lips meet as the jaw shuts: below this jaw opening (0..1 of its range) the portrait's own lip
+    /// gap closes in proportion (`lip_close` at least `1 - jaw_open / lips_meet_jaw`), shut with the jaw.
+    /// 0 = off: the lips part as the portrait has them unless the model closes them.
+    pub lips_meet_jaw: f32,
 }
 
 impl Default for MotionConfig {
     fn default() -> Self {
-        Self { model: None, live_model: None, threads: 1, provider: crate::onnx::Provider::Cpu, rest_deadzone: 0.05 }
+        Self {
+            model: None,
+            live_model: None,
+            threads: 1,
+            provider: crate::onnx::Provider::Cpu,
+            rest_deadzone: 0.05,
+            lips_meet_jaw: 0.5,
+        }
     }
 }
 
@@ -344,6 +355,9 @@ impl Config {
         }
         if !(0.0..=0.5).contains(&self.motion.rest_deadzone) {
             return bad("motion.rest_deadzone must be in 0..0.5");
+        }
+        if !(0.0..=1.0).contains(&self.motion.lips_meet_jaw) {
+            return bad("motion.lips_meet_jaw must be in 0..1 (0 = off)");
         }
         let st = &self.stream;
         if !(100..=20_000).contains(&st.video_bitrate_kbps) || !(8..=256).contains(&st.audio_bitrate_kbps) {

@@ -92,15 +92,18 @@ pub struct Expression {
 /// The pose a frame shows, `f` of the way from hop `a` to hop `b` (0..1): the parameters interpolated,
 /// `head` laid over them where the user's head drives the avatar's, then `expression` where the control
 /// API holds one, the rig driven by the smoothed ones and the eyes set from those with the blinks and
-/// gaze. Returns the parameters the frame shows. Allocates nothing (`pose` comes from
-/// [`Rig::rest_pose`]).
+/// gaze. The lips meet as the jaw shuts below `lips_meet_jaw` (`[motion] lips_meet_jaw`; after all
+/// smoothing, so they follow the jaw the frame shows). Returns the parameters the frame shows. Allocates
+/// nothing (`pose` comes from [`Rig::rest_pose`]).
 pub fn frame_pose(
     rig: &Rig,
     (a, b, f): (&HopOutput, &HopOutput, f32),
     (head, expression): (Option<&HeadOverride>, Option<&Expression>),
+    lips_meet_jaw: f32,
     pose: &mut Pose,
 ) -> MotionParams {
     let mut at = a.lerp(b, f);
+    crate::motion::lips_meet_as_the_jaw_shuts(&mut at.params, lips_meet_jaw);
     if let Some(h) = head {
         let mix = |x: f32, y: f32| x + (y - x) * h.weight;
         at.params.head_yaw_deg = mix(at.params.head_yaw_deg, h.yaw_deg);

@@ -181,7 +181,8 @@ impl FrameWriter<'_> {
         t: &mut StageTimings,
     ) -> Result<(), PipelineError> {
         let t_secs = self.job.frame.frame_secs(n);
-        let params = frame_pose(self.rig, (a, b, f), (None, None), &mut self.pose);
+        let params =
+            frame_pose(self.rig, (a, b, f), (None, None), self.job.config.motion.lips_meet_jaw, &mut self.pose);
         let mouth_open = self.rig.mouth_open(&self.pose);
         self.sum_open += f64::from(mouth_open);
         self.max_open = self.max_open.max(mouth_open);

@@ -350,7 +350,7 @@ pub fn run_live(job: &LiveJob) -> Result<LiveStats, PipelineError> {
     let mut frames = FrameLoop::new(
         scene,
         Inputs {
-            poses: PoseChooser::new(pose_rx),
+            poses: PoseChooser::new(pose_rx, cfg.motion.lips_meet_jaw),
             head: head_events.map(head::HeadFollower::new),
             lookahead_secs,
             speech: matches!(job.input, LiveInput::Api).then(|| Arc::clone(&speech)),

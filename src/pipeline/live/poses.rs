@@ -46,11 +46,13 @@ pub(super) struct PoseChooser {
     dropped_before_start: u64,
     newest: Option<PoseSample>,
     prev: Option<PoseSample>,
+    /// `[motion] lips_meet_jaw`.
+    lips_meet_jaw: f32,
 }
 
 impl PoseChooser {
-    pub fn new(poses: DropOldestReceiver<PoseSample>) -> Self {
-        Self { poses, dropped_before_start: 0, newest: None, prev: None }
+    pub fn new(poses: DropOldestReceiver<PoseSample>, lips_meet_jaw: f32) -> Self {
+        Self { poses, dropped_before_start: 0, newest: None, prev: None, lips_meet_jaw }
     }
 
     /// Forgets the poses that queued up while the renderer was being built: they are stale, not
@@ -111,13 +113,13 @@ impl PoseChooser {
         pose: &mut Pose,
     ) -> Option<FrameSource> {
         let Some(newest) = &self.newest else {
-            // No audio yet: the portrait at rest (with the user's head, where it drives the avatar's).
+            // No audio yet: the portrait at rest (with the user's head, where it drives the avatar's), its
+            // lips as the jaw at rest leaves them.
             *pose = rig.rest_pose();
-            if head.is_some() || expression.is_some() {
-                let rest =
-                    crate::pipeline::hop::HopOutput { params: MotionParams::default(), idle: MotionParams::default() };
-                frame_pose(rig, (&rest, &rest, 0.0), (head.as_ref().map(|(h, _)| h), expression), pose);
-            }
+            let rest =
+                crate::pipeline::hop::HopOutput { params: MotionParams::default(), idle: MotionParams::default() };
+            let head = head.as_ref().map(|(h, _)| h);
+            frame_pose(rig, (&rest, &rest, 0.0), (head, expression), self.lips_meet_jaw, pose);
             return None;
         };
         let (from, f) = match &self.prev {
@@ -128,7 +130,13 @@ impl PoseChooser {
             }
             _ => (newest, 0.0),
         };
-        let params = frame_pose(rig, (&from.out, &newest.out, f), (head.as_ref().map(|(h, _)| h), expression), pose);
+        let params = frame_pose(
+            rig,
+            (&from.out, &newest.out, f),
+            (head.as_ref().map(|(h, _)| h), expression),
+            self.lips_meet_jaw,
+            pose,
+        );
         Some(FrameSource {
             arrival: newest.arrival,
             host_delay: newest.host_delay,
