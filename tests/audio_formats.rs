@@ -1,6 +1,7 @@
 //! Every supported container/codec decodes and resamples to the same 16 kHz mono speech.
 //! Fixtures: assets/speech/cards_001.wav (16 kHz mono) re-encoded by ffmpeg into FLAC (44.1 kHz
-//! stereo), MP3 (44.1 kHz stereo), OGG/Vorbis (48 kHz mono) and WAV (22.05 kHz).
+//! stereo), MP3 (44.1 kHz stereo), OGG/Vorbis (48 kHz mono), raw AAC (ADTS, 44.1 kHz mono) and WAV
+//! (22.05 kHz).
 
 mod common;
 
@@ -46,9 +47,10 @@ fn all_formats_decode_to_the_same_speech() {
         ("cards_001_22k.wav", 0.99),
         ("cards_001_48k.ogg", 0.95),
         ("cards_001_44k_stereo.mp3", 0.95),
+        ("cards_001_44k.aac", 0.95),
     ] {
         let got = load(&common::data(file));
-        // Same duration within 60 ms (MP3 and Vorbis carry encoder padding).
+        // Same duration within 60 ms (MP3, Vorbis and raw AAC carry encoder padding).
         let diff = (got.len() as f64 - reference.len() as f64).abs() / 16_000.0;
         assert!(diff < 0.06, "{file}: {} vs {} samples", got.len(), reference.len());
         let (corr, lag) = best_correlation(&reference, &got, 1200);

@@ -9,6 +9,8 @@
 
 use std::io::{Cursor, Read as _, Seek as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rubato::{FftFixedIn, Resampler};
 use symphonia::core::audio::SampleBuffer;
@@ -16,8 +18,9 @@ use symphonia::core::codecs::{CODEC_TYPE_NULL, Decoder, DecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
+use symphonia::core::io::{ReadBytes, SeekBuffered as _};
 use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
+use symphonia::core::probe::Instantiate;
 
 use super::{AudioError, INPUT_RATES_HZ, MAX_INPUT_CHANNELS};
 use crate::vocab::clock::SAMPLE_RATE_HZ;
@@ -138,6 +141,67 @@ fn checked_source(mut source: Box<dyn MediaSource>, path: &Path) -> Result<Box<d
     Ok(Box::new(ReadOnlySource::new(Cursor::new(head).chain(source))))
 }
 
+/// A source whose seeking can be switched off after it is handed to symphonia (see [`probe_format`]).
+struct SeekSwitch {
+    inner: Box<dyn MediaSource>,
+    off: Arc<AtomicBool>,
+}
+
+impl std::io::Read for SeekSwitch {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl std::io::Seek for SeekSwitch {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+impl MediaSource for SeekSwitch {
+    fn is_seekable(&self) -> bool {
+        self.inner.is_seekable() && !self.off.load(Ordering::Relaxed)
+    }
+
+    fn byte_len(&self) -> Option<u64> {
+        self.inner.byte_len()
+    }
+}
+
+/// The start-of-stream marker of a raw AAC (ADTS) stream, as symphonia registers it; no other reader
+/// facecast builds in registers these two bytes.
+const ADTS_MARKER: [u8; 2] = [0xff, 0xf1];
+
+/// symphonia's probe ([`symphonia::core::probe::Probe::format`]) with one change: a raw AAC (ADTS)
+/// stream is handed to its reader as unseekable. On a seekable source, symphonia's ADTS reader estimates
+/// the frame count by sampling four points of the file, and its arithmetic underflows or steps by 0 when
+/// the first frame lies past the middle (adts.rs:303; found by fuzz/fuzz_targets/audio_decode). The
+/// unseekable estimate reads the first 16 KiB instead, so the length is still estimated. facecast reads
+/// the file front to back and never seeks it.
+fn probe_format(source: Box<dyn MediaSource>) -> Result<Box<dyn FormatReader>, SymphoniaError> {
+    let off = Arc::new(AtomicBool::new(false));
+    let source = SeekSwitch { inner: source, off: Arc::clone(&off) };
+    let mut mss = MediaSourceStream::new(Box::new(source), Default::default());
+    let probe = symphonia::default::get_probe();
+    loop {
+        match probe.next(&mut mss)? {
+            Instantiate::Format(make) => {
+                // The probe leaves the stream at the marker it found.
+                let mut marker = [0u8; 2];
+                ReadBytes::read_buf_exact(&mut mss, &mut marker)?;
+                mss.seek_buffered_rev(marker.len());
+                off.store(marker == ADTS_MARKER, Ordering::Relaxed);
+                return make(mss, &FormatOptions::default());
+            }
+            // Tags before the audio (ID3v2) are read past; facecast uses none of them.
+            Instantiate::Metadata(make) => {
+                make(&MetadataOptions::default()).read_all(&mut mss)?;
+            }
+        }
+    }
+}
+
 /// A reader that keeps a copy of what it has read.
 struct Recorded<R> {
     inner: R,
@@ -178,7 +242,6 @@ impl AudioStream {
     /// [`AudioError`] when the file is missing, not audio, or its header is impossible.
     pub fn open_file(path: &Path) -> Result<Self, AudioError> {
         let open_err = |source| AudioError::Open { path: path.to_owned(), source };
-        let ext = path.extension().and_then(|e| e.to_str());
         if path.as_os_str() == "-" {
             let mut stdin = std::io::stdin();
             let mut head = Vec::with_capacity(4096);
@@ -186,7 +249,7 @@ impl AudioStream {
             let name = Path::new("standard input");
             check_wav_header(&head, name)?;
             let rest = Cursor::new(head).chain(stdin);
-            return Self::open(Box::new(ReadOnlySource::new(rest)), ext, name);
+            return Self::open(Box::new(ReadOnlySource::new(rest)), name);
         }
         let mut file = std::fs::File::open(path).map_err(open_err)?;
         let mut head = Vec::with_capacity(4096);
@@ -194,48 +257,38 @@ impl AudioStream {
         check_wav_header(&head, path)?;
         if file.metadata().is_ok_and(|m| m.is_file()) {
             file.rewind().map_err(open_err)?;
-            Self::open(Box::new(file), ext, path)
+            Self::open(Box::new(file), path)
         } else {
             // A FIFO or a device: no seeking back, so the bytes already read go first.
             let rest = Cursor::new(head).chain(file);
-            Self::open(Box::new(ReadOnlySource::new(rest)), ext, path)
+            Self::open(Box::new(ReadOnlySource::new(rest)), path)
         }
     }
 
-    /// Opens bytes (a bundled clip); `name` is used in messages and its extension as a hint.
+    /// Opens bytes (a bundled clip); `name` is used in messages.
     ///
     /// # Errors
     /// As [`open_file`](Self::open_file).
     pub fn open_bytes(bytes: &'static [u8], name: &Path) -> Result<Self, AudioError> {
         check_wav_header(bytes, name)?;
-        let ext = name.extension().and_then(|e| e.to_str());
-        Self::open(Box::new(Cursor::new(bytes)), ext, name)
+        Self::open(Box::new(Cursor::new(bytes)), name)
     }
 
-    /// Opens owned bytes; `name` is used in messages and its extension as a hint.
+    /// Opens owned bytes; `name` is used in messages.
     ///
     /// # Errors
     /// As [`open_file`](Self::open_file).
     pub fn open_owned(bytes: Vec<u8>, name: &Path) -> Result<Self, AudioError> {
         check_wav_header(&bytes, name)?;
-        let ext = name.extension().and_then(|e| e.to_str());
-        Self::open(Box::new(Cursor::new(bytes)), ext, name)
+        Self::open(Box::new(Cursor::new(bytes)), name)
     }
 
-    fn open(source: Box<dyn MediaSource>, ext: Option<&str>, path: &Path) -> Result<Self, AudioError> {
+    fn open(source: Box<dyn MediaSource>, path: &Path) -> Result<Self, AudioError> {
         let source = checked_source(source, path)?;
         guarded(path, || {
-            let mss = MediaSourceStream::new(source, Default::default());
-            let mut hint = Hint::new();
-            if let Some(ext) = ext {
-                hint.with_extension(ext);
-            }
             let unsupported =
                 |e: SymphoniaError| AudioError::Unsupported { path: path.to_owned(), reason: e.to_string() };
-            let probed = symphonia::default::get_probe()
-                .format(&hint, mss, &FormatOptions::default(), &MetadataOptions::default())
-                .map_err(unsupported)?;
-            let format = probed.format;
+            let format = probe_format(source).map_err(unsupported)?;
             let track = format
                 .tracks()
                 .iter()
@@ -534,5 +587,53 @@ impl Resampler16k {
             take(&y[0], self);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(name: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// Opens `bytes` and reads it to the end: the length the header declared, and the frames decoded.
+    fn read_all(bytes: Vec<u8>, name: &str) -> Result<(Option<f64>, u64), AudioError> {
+        let mut stream = AudioStream::open_owned(bytes, Path::new(name))?;
+        let declared = stream.declared_secs();
+        let mut frames = 0;
+        while let Some((chunk, _)) = stream.next_chunk()? {
+            frames += chunk.len() as u64;
+        }
+        Ok((declared, frames))
+    }
+
+    #[test]
+    fn raw_aac_is_read_front_to_back_with_its_length_still_estimated() {
+        // cards_001.wav (1.095 s) as ADTS at 44.1 kHz; AAC adds up to two frames of padding.
+        let aac = data("cards_001_44k.aac");
+        let (declared, frames) = read_all(aac.clone(), "cards_001_44k.aac").unwrap();
+        let secs = frames as f64 / 44_100.0;
+        assert!((1.09..1.17).contains(&secs), "decoded {secs} s");
+        let declared = declared.expect("the unseekable estimate gives a length");
+        assert!((declared - secs).abs() < 0.1, "declared {declared} s, decoded {secs} s");
+
+        // The same behind an ID3v2 tag (as ffmpeg -write_id3v2 writes it): the probe reads past the tag.
+        let mut tagged = b"ID3\x04\x00\x00\x00\x00\x00\x0bTSSE\x00\x00\x00\x01\x00\x00\x00".to_vec();
+        tagged.extend_from_slice(&aac);
+        assert_eq!(read_all(tagged, "tagged.aac").unwrap().1, frames);
+    }
+
+    #[test]
+    fn the_adts_estimate_that_stepped_by_zero_is_not_run() {
+        // Found by fuzz/fuzz_targets/audio_decode: 57 bytes whose ADTS frame header lies past the middle
+        // of the file. On a seekable source symphonia's frame-count estimate steps by 0 and panics
+        // (adts.rs:303; facecast caught it as "malformed stream (assertion failed: step != 0)"). Handed
+        // over as unseekable, the estimate reads forward and the file is refused as what it is.
+        let err = read_all(data("fuzz/audio_decode_adts_step_zero.aac"), "step_zero.aac").unwrap_err();
+        assert!(matches!(err, AudioError::Unsupported { .. }), "{err:?}");
+        assert!(err.to_string().contains("aac too complex"), "{err}");
     }
 }
