@@ -66,9 +66,11 @@ pub fn decoding_now() -> bool {
     DECODING.with(std::cell::Cell::get)
 }
 
-/// symphonia panics on some malformed input (a WAV of 0 Hz: "TimeBase cannot have 0 numerator"; a raw
-/// AAC stream whose first frame lies past the middle of a short file: "step != 0", found by
-/// fuzz/fuzz_targets/audio_decode); that is bad input, not a bug of ours, so it becomes this file's error.
+/// symphonia panics on some malformed input (a WAV of 0 Hz: "TimeBase cannot have 0 numerator", though
+/// [`check_wav_header`] refuses that first; built with debug assertions, a FLAC whose predictor overflows,
+/// found by fuzz/fuzz_targets/audio_decode); that is bad input, not a bug of ours, so it becomes this
+/// file's error. (A raw AAC stream whose first frame lies past the middle of a short file panicked too,
+/// "step != 0"; [`probe_format`] now keeps symphonia from the estimate that did.)
 fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, AudioError>) -> Result<T, AudioError> {
     let was = DECODING.with(|d| d.replace(true));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
