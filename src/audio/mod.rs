@@ -17,6 +17,7 @@ mod flac;
 pub mod live;
 mod mp4;
 mod ogg;
+mod source;
 mod stream;
 pub mod tts;
 
