@@ -19,6 +19,12 @@ at -22 and -32 against -31, -25, -23. The option moves such a stop's start back 
 (`stop_closures`), so that the lips' targets shut where the lips do.
 Text: sentences from the Debian `fortunes` packages (varied English prose, dialogue, verse).
 
+Other languages (`--language-hours H`, off by default): H hours of espeak-ng reading the Debian
+`fortunes-XX` packages' sentences in its own voice for that language (LANGUAGES: ten beside English),
+an equal share each, with the same variants, rates and pitches as the English voices. Their IPA goes
+through the same table with `other_language=True` (phones.py: dental and long marks stripped, the extra
+symbols of OTHER_IPA), so the English data, and the bundled models made from it, do not change.
+
 One whole voice per engine is held out of training for evaluation (HELD_OUT). Every utterance is
 resampled to 16 kHz mono and its phones are mapped to one ARPAbet-style set (training/phones.py).
 
@@ -29,6 +35,7 @@ and summary.json (hours per engine and voice).
 Deterministic for a seed: the job list is fixed, results are consumed in order, and every espeak-ng job
 runs in a fresh process (its library would otherwise carry state from one utterance into the next).
 Usage: training/gen_data.py --out training/data [--hours 5.2] [--jobs 2] [--seed 1234]
+       [--stop-closures] [--piper-hours H] [--language-hours H --english-hours-scale 0]
 """
 import argparse
 import ctypes
@@ -49,7 +56,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from phones import espeak_ipa_to_arpa, normalise_arpa  # noqa: E402
+from phones import UNKNOWN, espeak_ipa_to_arpa, normalise_arpa  # noqa: E402
 
 SR = 16000
 FORTUNES = "/usr/share/games/fortunes"
@@ -65,15 +72,26 @@ HELD_OUT = {"espeak": "en-us-nyc", "flite": "rms", "festival": "ked_diphone"}
 # Share of the training hours per engine (espeak has the most voices and settings).
 ENGINE_SHARE = {"espeak": 0.5, "flite": 0.3, "festival": 0.2}
 HELDOUT_SECS_PER_ENGINE = 420.0
+# espeak-ng voice -> the folder of its Debian fortunes package under FORTUNES (package fortunes-XX).
+# fortunes-br puts its one file, brasil, beside the English ones and fortunes-it links its files there, so
+# sentences() skips both: the English text is the same with or without them installed.
+LANGUAGES = {"de": "de", "es": "es", "it": "it", "pt-br": "brasil", "pl": "pl", "cs": "cs",
+             "ru": "ru", "bg": "bg", "eo": "eo", "ga": "ga"}
+NOT_ENGLISH = {"brasil"}
 
 
-def sentences(seed):
-    """Plain English sentences of 3..28 words from the fortunes files, shuffled by seed."""
+def sentences(seed, italian=False):
+    """Plain English sentences of 3..28 words from the fortunes files, shuffled by seed. With `italian`,
+    also the sentences of fortunes-it that are written in plain ASCII letters (its files linked into the
+    English folder), for the English voices to read as they would."""
     out = set()
     for name in sorted(os.listdir(FORTUNES)):
         path = os.path.join(FORTUNES, name)
-        if "." in name or not os.path.isfile(path):
-            continue
+        linked = os.path.islink(path)
+        if linked and italian and os.readlink(path).startswith("it/"):
+            linked = False
+        if "." in name or name in NOT_ENGLISH or linked or not os.path.isfile(path):
+            continue  # fortunes-it links its files (adams, italia, ...) into the English folder
         with open(path, encoding="utf-8", errors="ignore") as f:
             text = f.read()
         for entry in text.split("\n%\n"):
@@ -86,6 +104,43 @@ def sentences(seed):
                 words = s.split()
                 if 3 <= len(words) <= 28 and sum(c.isalpha() for c in s) > 0.7 * len(s.replace(" ", "")):
                     out.add(s)
+    out = sorted(out)
+    random.Random(seed).shuffle(out)
+    return out
+
+
+def foreign_sentences(folder, seed):
+    """Sentences of 3..28 words in any alphabet from one fortunes-XX package's files (a folder under
+    FORTUNES, or one file), shuffled by seed. Files in an old 8-bit encoding are skipped; their UTF-8 twins
+    (NAME.u8), where a package has them, are read instead."""
+    base = os.path.join(FORTUNES, folder)
+    if os.path.isfile(base):
+        walk = [(FORTUNES, [], [folder])]
+    elif os.path.isdir(base):
+        walk = sorted(os.walk(base))
+    else:
+        raise SystemExit(f"{base} is missing: install its Debian fortunes package (training/train.sh does)")
+    out = set()
+    for root, _, files in walk:
+        for name in sorted(files):
+            if name.endswith(".dat"):
+                continue
+            with open(os.path.join(root, name), "rb") as f:
+                raw = f.read()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue  # an old 8-bit file: its letters would be read wrong
+            for entry in text.split("\n%\n"):
+                entry = re.sub(r"\s+", " ", entry).strip()
+                entry = re.sub(r"--\s*\S.*$", "", entry)
+                for s in re.split(r"(?<=[.!?])\s+", entry):
+                    s = s.strip(" \"'()[]«»„“”")
+                    words = s.split()
+                    letters = sum(c.isalpha() for c in s)
+                    if 3 <= len(words) <= 28 and letters > 0.75 * len(s.replace(" ", "")) \
+                            and not re.search(r"[<>{}|\\@#$%^&*_=~`0-9]", s):
+                        out.add(s)
     out = sorted(out)
     random.Random(seed).shuffle(out)
     return out
@@ -167,10 +222,12 @@ def synth_espeak(job):
     sr = es["sr"]
     ev = sorted(st["events"], key=lambda e: e[0])
     phones = []
+    if "language" in job:  # "(en)", "(ru)": where a voice switches language for a word, not a phone
+        ev = [e for e in ev if not e[1].startswith("(")]
     for (s0, p), (s1, _) in zip(ev, ev[1:] + [(len(audio), "")]):
         if s1 <= s0:
             continue
-        arpa = espeak_ipa_to_arpa(p) if p else "pau"
+        arpa = espeak_ipa_to_arpa(p, other_language="language" in job) if p else "pau"
         phones.append((s0 / sr, s1 / sr, arpa))
     return to_16k(audio, sr), _fill_pauses(phones, len(audio) / sr)
 
@@ -282,6 +339,7 @@ def _fill_pauses(phones, dur):
 
 def run_job(job):
     closures = job.pop("stop_closures", False)
+    UNKNOWN.clear()
     with tempfile.TemporaryDirectory() as tmp:
         try:
             if job["engine"] == "espeak":
@@ -296,16 +354,16 @@ def run_job(job):
             return {"error": f"{job['engine']}/{job['voice']}: {e}"}
     if closures and job["engine"] in ("espeak", "piper"):
         phones = stop_closures(audio, phones)
-    return {**job, "audio": audio, "phones": phones}
+    return {**job, "audio": audio, "phones": phones, "unmapped": dict(UNKNOWN)}
 
 
-def jobs_for(engine, voices, texts, rng):
+def jobs_for(engine, voices, texts, rng, language=None):
     """An endless, seeded stream of synthesis jobs for one engine over the given voices."""
     i = 0
     while True:
         voice = voices[i % len(voices)]
         text = texts[rng.randrange(len(texts))]
-        job = {"engine": engine, "voice": voice, "text": text}
+        job = {"engine": engine, "voice": voice, "text": text, **({"language": language} if language else {})}
         if engine == "espeak":
             job.update(variant=rng.choice(ESPEAK_VARIANTS), rate=rng.randint(125, 240),
                        pitch=rng.randint(20, 80), range=rng.randint(20, 90))
@@ -327,24 +385,38 @@ def main():
                     help="seconds per engine of the held-out voice")
     ap.add_argument("--piper-hours", type=float, default=0.0,
                     help="training hours of Piper's joe voice beside the three engines (0: none; no held-out part)")
+    ap.add_argument("--language-hours", type=float, default=0.0,
+                    help="training hours of espeak-ng in the other LANGUAGES, an equal share each (0: none)")
+    ap.add_argument("--italian-text", action="store_true",
+                    help="the English voices also read fortunes-it's plain-ASCII sentences (13k beside 21k English)")
+    ap.add_argument("--english-hours-scale", type=float, default=1.0,
+                    help="scale the English engines' training and held-out hours (0: other languages only)")
     ap.add_argument("--stop-closures", action="store_true",
                     help="count the silent closure before an espeak-ng or Piper stop in the stop (stop_closures)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    texts = sentences(args.seed)
+    texts = sentences(args.seed, args.italian_text)
     cut = len(texts) // 10
     held_texts, train_texts = texts[:cut], texts[cut:]  # held-out voices also read unseen sentences
     print(f"{len(texts)} sentences ({len(train_texts)} for training)", flush=True)
     all_voices = {"espeak": ESPEAK_VOICES, "flite": FLITE_VOICES, "festival": FESTIVAL_VOICES}
     plans = []
-    for k, (engine, voices) in enumerate(all_voices.items()):
+    for k, (engine, voices) in enumerate(all_voices.items() if args.english_hours_scale > 0 else ()):
         train_voices = [v for v in voices if v != HELD_OUT[engine]]
         plans.append(("train", engine, jobs_for(engine, train_voices, train_texts, random.Random(args.seed + k)),
-                      args.hours * 3600 * ENGINE_SHARE[engine]))
+                      args.hours * 3600 * ENGINE_SHARE[engine] * args.english_hours_scale))
         plans.append(("heldout", engine, jobs_for(engine, [HELD_OUT[engine]], held_texts,
-                                                    random.Random(args.seed + 100 + k)), args.heldout_secs))
+                                                    random.Random(args.seed + 100 + k)),
+                      args.heldout_secs * args.english_hours_scale))
+    if args.language_hours > 0:
+        for k, (voice, folder) in enumerate(LANGUAGES.items()):
+            lang_texts = foreign_sentences(folder, args.seed)
+            print(f"{voice}: {len(lang_texts)} sentences", flush=True)
+            plans.append(("train", "espeak", jobs_for("espeak", [voice], lang_texts,
+                                                      random.Random(args.seed + 200 + k), language=voice),
+                          args.language_hours * 3600 / len(LANGUAGES)))
     if args.piper_hours > 0:
         plans.append(("train", "piper", jobs_for("piper", ["joe"], train_texts, random.Random(args.seed + 3)),
                       args.piper_hours * 3600))
@@ -352,6 +424,7 @@ def main():
     summary = {}
     t_start = time.time()
     errors = 0
+    unmapped = {}
     # espeak-ng carries state from one utterance to the next (its noise generator, its pitch and phase),
     # so a worker reused in whatever order the pool hands out jobs would make the audio depend on
     # scheduling: its jobs run one fresh process each, so that each utterance is a function of its job.
@@ -370,6 +443,8 @@ def main():
                         errors += 1
                         print("skipped:", r["error"], file=sys.stderr)
                         continue
+                    for p, n in r.pop("unmapped").items():
+                        unmapped[p] = unmapped.get(p, 0) + n
                     if len(r["audio"]) < SR // 4:
                         continue
                     result[split].append(r)
@@ -386,7 +461,10 @@ def main():
     total = {s: round(sum(len(r["audio"]) for r in result[s]) / SR / 3600, 3) for s in result}
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump({"hours": hours, "total_hours": total, "utterances": {s: len(v) for s, v in result.items()},
-                   "held_out": HELD_OUT, "seed": args.seed, "skipped": errors}, f, indent=1)
+                   "held_out": HELD_OUT, "seed": args.seed, "skipped": errors,
+                   "unmapped_phones": dict(sorted(unmapped.items(), key=lambda kv: -kv[1]))}, f, indent=1)
+    if unmapped:
+        print("phones the table lacks (trained as ax):", unmapped, file=sys.stderr)
     print(json.dumps(total), f"skipped {errors}", f"{time.time() - t_start:.0f} s")
 
 

@@ -106,8 +106,27 @@ _STRIP = "ˈˌ̩̃ˑ'-"
 UNKNOWN = {}
 
 
-def espeak_ipa_to_arpa(ipa):
+# espeak-ng's voices for other languages (gen_data.py --language-hours): marks stripped first (dental, long,
+# aspirated, non-syllabic, voiceless ring) and the symbols only they say. Used only with other_language=True,
+# so the English voices' data (and the bundled models trained on it) do not change.
+_STRIP_OTHER = "\u032a\u02d0\u02b0\u032f\u0325\u030a\u0361"
+# How: a vowel by its nearest English vowel in height and rounding (Russian and Polish ɨ as ih); a diphthong
+# by the English one of the same glide (German ɔʏ as oy, Czech ou as ow); Polish retroflex and alveolo-
+# palatal sibilants and affricates by the English postalveolar ones, whose lips they share; German and
+# Spanish χ by k (as x already is); German pf by f; Esperanto ŭ as w; espeak-ng's name "A" (Irish) as ah. What is left
+# after this (gen_data.py counts it in summary.json's unmapped_phones): espeak-ng's "??", a few in an hour.
+OTHER_IPA = {
+    "ɨ": "ih", "ɔø": "oy", "ɔʏ": "oy", "ɛʊ": "ow", "tɕ": "ch", "dʑ": "jh", "ʂ": "sh", "ʐ": "zh", "uə": "uh",
+    "χ": "k", "A": "ah", "uɪ": "oy", "iʊ": "uw", "\u016d": "w", "u\u0306": "w", "pf": "f",
+}
+
+
+def espeak_ipa_to_arpa(ipa, other_language=False):
     s = "".join(c for c in ipa if c not in _STRIP)
+    if other_language:
+        s = "".join(c for c in s if c not in _STRIP_OTHER) or s
+        if s in OTHER_IPA:
+            return OTHER_IPA[s]
     if s in ESPEAK_IPA:
         return ESPEAK_IPA[s]
     if s.endswith("ː") and s[:-1] in ESPEAK_IPA:
@@ -115,7 +134,7 @@ def espeak_ipa_to_arpa(ipa):
     if s.endswith("ɹ") and s[:-1] in ESPEAK_IPA:
         return ESPEAK_IPA[s[:-1]]
     if s.endswith("ʲ") and s[:-1] in ESPEAK_IPA:  # Russian palatalised consonants
-        return espeak_ipa_to_arpa(s[:-1])
+        return espeak_ipa_to_arpa(s[:-1], other_language)
     UNKNOWN[s] = UNKNOWN.get(s, 0) + 1
     return "ax"
 
