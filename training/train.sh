@@ -13,9 +13,9 @@
 #    (train.py), with a fixed seed: the data and the models are a function of SEED;
 # 4. fine-tunes the quality model toward the mouth as facecast draws it (models/README.md, "Training
 #    toward the drawn mouth"), on 3.2 h more of synthetic English with stop closures (its voices reading
-#    Italian's plain-ASCII sentences too), 1.5 h of espeak-ng
-#    in ten more languages (gen_data.py --language-hours) and 105 min of real speech (real_train.py:
-#    festvox-ru and Fish Fillets NG's Czech and Dutch, fetched with `apt-get download`);
+#    Italian's plain-ASCII sentences too), 1.5 h of espeak-ng in ten more languages (gen_data.py
+#    --language-hours) and 105 min of real speech (real_train.py: festvox-ru and Fish Fillets NG's Czech
+#    and Dutch, fetched with `apt-get download`);
 # 5. copies them to models/, writes the Rust parity fixture (make_fixtures.py) and runs the lip-sync
 #    evaluation against both baselines (eval_lipsync.py -> training/eval.json, training/eval.md).
 #
@@ -87,10 +87,9 @@ echo "== the quality model toward the drawn mouth: more data, then a fine-tune" 
 # Synthetic English whose /p b/ closures are counted in the stop, espeak-ng in ten more languages, and
 # real speech. The fine-tune measures the mouth as facecast draws it with [motion] lips_meet_jaw = 0.5
 # (--rest-gap is the bundled portrait's lip gap at rest): a jaw shut at a /p b m/ passes. The English
-# voices also read fortunes-it's plain-ASCII sentences (--italian-text; without them the fine-tune kept less
-# of Italian's correlation, models/README.md). One synthesis job
-# at a time, as the bundled model's data was made: gen_data.py's last batch (8 jobs per worker) sets where
-# each set ends.
+# voices also read fortunes-it's plain-ASCII sentences (--italian-text; without them the fine-tune kept
+# less of Italian's correlation, models/README.md). One synthesis job at a time, as the bundled model's
+# data was made: gen_data.py's last batch (8 jobs per worker) sets where each set ends.
 "$py" "$here/gen_data.py" --out "$here/data/finetune" --hours 0.8 --heldout-secs 0 --stop-closures --jobs 1 \
   --italian-text --seed $((SEED + 1))
 "$py" "$here/gen_data.py" --out "$here/data/finetune2" --hours 2.4 --heldout-secs 0 --stop-closures --jobs 1 \
