@@ -113,8 +113,9 @@ _STRIP_OTHER = "\u032a\u02d0\u02b0\u032f\u0325\u030a\u0361"
 # How: a vowel by its nearest English vowel in height and rounding (Russian and Polish ɨ as ih); a diphthong
 # by the English one of the same glide (German ɔʏ as oy, Czech ou as ow); Polish retroflex and alveolo-
 # palatal sibilants and affricates by the English postalveolar ones, whose lips they share; German and
-# Spanish χ by k (as x already is); German pf by f; Esperanto ŭ as w; espeak-ng's name "A" (Irish) as ah. What is left
-# after this (gen_data.py counts it in summary.json's unmapped_phones): espeak-ng's "??", a few in an hour.
+# Spanish χ by k (as x already is); German pf by f; Esperanto ŭ as w; espeak-ng's name "A" (Irish) as ah.
+# What is left after this (gen_data.py counts it in summary.json's unmapped_phones): espeak-ng's "??", a
+# few in an hour.
 OTHER_IPA = {
     "ɨ": "ih", "ɔø": "oy", "ɔʏ": "oy", "ɛʊ": "ow", "tɕ": "ch", "dʑ": "jh", "ʂ": "sh", "ʐ": "zh", "uə": "uh",
     "χ": "k", "A": "ah", "uɪ": "oy", "iʊ": "uw", "\u016d": "w", "u\u0306": "w", "pf": "f",
