@@ -80,6 +80,16 @@ LANGUAGES = {"de": "de", "es": "es", "it": "it", "pt-br": "brasil", "pl": "pl", 
 NOT_ENGLISH = {"brasil"}
 
 
+def _fortune_sentences(text, strip):
+    """The sentences of a fortunes file's entries (entries split at "%", whitespace folded, a trailing
+    "-- attribution" cut), each stripped of the characters in `strip`; the callers filter them."""
+    for entry in text.split("\n%\n"):
+        entry = re.sub(r"\s+", " ", entry).strip()
+        entry = re.sub(r"--\s*\S.*$", "", entry)  # attributions
+        for s in re.split(r"(?<=[.!?])\s+", entry):
+            yield s.strip(strip)
+
+
 def sentences(seed, italian=False):
     """Plain English sentences of 3..28 words from the fortunes files, shuffled by seed. With `italian`,
     also the sentences of fortunes-it that are written in plain ASCII letters (its files linked into the
@@ -94,16 +104,12 @@ def sentences(seed, italian=False):
             continue  # fortunes-it links its files (adams, italia, ...) into the English folder
         with open(path, encoding="utf-8", errors="ignore") as f:
             text = f.read()
-        for entry in text.split("\n%\n"):
-            entry = re.sub(r"\s+", " ", entry).strip()
-            entry = re.sub(r"--\s*\S.*$", "", entry)  # attributions
-            for s in re.split(r"(?<=[.!?])\s+", entry):
-                s = s.strip(" \"'()[]")
-                if not re.fullmatch(r"[A-Za-z0-9 ,.;:'!?\-]+", s):
-                    continue
-                words = s.split()
-                if 3 <= len(words) <= 28 and sum(c.isalpha() for c in s) > 0.7 * len(s.replace(" ", "")):
-                    out.add(s)
+        for s in _fortune_sentences(text, " \"'()[]"):
+            if not re.fullmatch(r"[A-Za-z0-9 ,.;:'!?\-]+", s):
+                continue
+            words = s.split()
+            if 3 <= len(words) <= 28 and sum(c.isalpha() for c in s) > 0.7 * len(s.replace(" ", "")):
+                out.add(s)
     out = sorted(out)
     random.Random(seed).shuffle(out)
     return out
@@ -131,16 +137,12 @@ def foreign_sentences(folder, seed):
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 continue  # an old 8-bit file: its letters would be read wrong
-            for entry in text.split("\n%\n"):
-                entry = re.sub(r"\s+", " ", entry).strip()
-                entry = re.sub(r"--\s*\S.*$", "", entry)
-                for s in re.split(r"(?<=[.!?])\s+", entry):
-                    s = s.strip(" \"'()[]«»„“”")
-                    words = s.split()
-                    letters = sum(c.isalpha() for c in s)
-                    if 3 <= len(words) <= 28 and letters > 0.75 * len(s.replace(" ", "")) \
-                            and not re.search(r"[<>{}|\\@#$%^&*_=~`0-9]", s):
-                        out.add(s)
+            for s in _fortune_sentences(text, " \"'()[]«»„“”"):
+                words = s.split()
+                letters = sum(c.isalpha() for c in s)
+                if 3 <= len(words) <= 28 and letters > 0.75 * len(s.replace(" ", "")) \
+                        and not re.search(r"[<>{}|\\@#$%^&*_=~`0-9]", s):
+                    out.add(s)
     out = sorted(out)
     random.Random(seed).shuffle(out)
     return out
