@@ -230,9 +230,9 @@ fn live_from_a_file_shows_the_sound_it_is_given_by_audio_t_secs() {
     let s = score(&frames, &fixture("real_clips"), 19.0, None);
     eprintln!("live: {s:?}");
     assert!(s.bilabials >= 20, "{s:?}");
-    // Figures (2026-12-07): 23 of 24 closures, 7 of 7 open vowels, correlation 0.730; before the lips
-    // met as the jaw shuts, 13 to 15 of 24 and 0.750 to 0.765. Live runs its own model (no lookahead)
-    // and its filter has no backward pass.
+    // Figures (2026-12-07): 23 of 24 closures, 7 of 7 open vowels, correlation 0.721 with the live model
+    // fine-tuned toward the drawn mouth (0.730 before it); before the lips met as the jaw shuts, 13 to 15
+    // of 24 and 0.750 to 0.765. Live runs its own model (no lookahead) and its filter has no backward pass.
     assert!(s.closed * 100 >= 85 * s.bilabials, "closures {} of {}", s.closed, s.bilabials);
     assert!(s.opened * 100 >= 90 * s.open_vowels, "open vowels {} of {}", s.opened, s.open_vowels);
     assert!(s.corr >= 0.7, "correlation {:.3}", s.corr);
