@@ -114,15 +114,15 @@ echo "== both models toward the drawn mouth: more data, then a fine-tune each" >
 extra=(--extra-data "$here/data/finetune2" --extra-data "$here/data/real-train" --extra-data "$here/data/lang")
 "$py" "$here/train.py" --data "$here/data/finetune" "${extra[@]}" --seed "$SEED" --features-only \
   > "$here/out/features_finetune.log" 2>&1 || { cat "$here/out/features_finetune.log" >&2; exit 1; }
-# The two fine-tunes run at once, one thread each; the live one keeps its own recipe (--rest-weight 12).
-drawn=(--rest-gap 0.364 --lips-meet-jaw 0.5 --drawn-mouth --steps "$DRAWN_STEPS" --lr 5e-4)
-"$py" "$here/train.py" --data "$here/data/finetune" "${extra[@]}" --lookahead 0 --variant live --jobs 1 \
-  --seed "$SEED" "${recipe[@]}" --lead 1 --rest-weight 12 "${drawn[@]}" --init "$here/out/motion_live_lead.onnx" \
-  --out "$here/out/motion_live.onnx" > "$here/out/live.log" 2>&1 &
+# The two fine-tunes run at once, one thread each, with the same data and options; the live one keeps
+# its own --rest-weight 12.
+drawn=(--data "$here/data/finetune" "${extra[@]}" --jobs 1 --seed "$SEED" "${recipe[@]}" --lead 1
+  --rest-gap 0.364 --lips-meet-jaw 0.5 --drawn-mouth --steps "$DRAWN_STEPS" --lr 5e-4)
+"$py" "$here/train.py" "${drawn[@]}" --lookahead 0 --variant live --rest-weight 12 \
+  --init "$here/out/motion_live_lead.onnx" --out "$here/out/motion_live.onnx" > "$here/out/live.log" 2>&1 &
 live=$!
-"$py" "$here/train.py" --data "$here/data/finetune" "${extra[@]}" --lookahead 20 --variant quality --jobs 1 \
-  --seed "$SEED" "${recipe[@]}" --lead 1 "${drawn[@]}" --init "$here/out/motion_quality_base.onnx" \
-  --out "$here/out/motion_quality.onnx" > "$here/out/quality.log" 2>&1 &
+"$py" "$here/train.py" "${drawn[@]}" --lookahead 20 --variant quality \
+  --init "$here/out/motion_quality_base.onnx" --out "$here/out/motion_quality.onnx" > "$here/out/quality.log" 2>&1 &
 quality=$!
 wait "$live" || { tail -20 "$here/out/live.log" >&2; exit 1; }
 wait "$quality" || { tail -20 "$here/out/quality.log" >&2; exit 1; }
