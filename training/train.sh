@@ -25,8 +25,9 @@
 # as before (the baselines' figures in eval.md did not move), but the models did not come out
 # byte-identical to the ones trained from the same script and seed before: that run's quality model
 # scored 0.774 where the bundled one scores 0.794 (the bound is 0.78) on tests/cli_lipsync.rs's es
-# clip, so only its live model is bundled (models/README.md, "Retraining"). The likely cause, another
-# host CPU, is pinned below; no full run has been made with the pin yet.
+# clip, so only its live model is bundled (models/README.md, "Retraining"). The host CPU's kernels are
+# pinned below; a whole run with the pin (85.7 min, 2026-12-07) gave other bytes again, and its quality
+# model the same 0.774, so the pin does not bring back the bundled models, whose host is not recorded.
 # Environment: SEED (1234), HOURS (5.2), STEPS (6000), FINETUNE_STEPS (700, the live model's first
 # fine-tune), DRAWN_STEPS (1000, both drawn-mouth fine-tunes).
 set -euo pipefail
