@@ -9,9 +9,10 @@
 //! [`live::LiveSource`], and [`live::StreamResampler`], the streaming resampler to 16 kHz. The live loop's
 //! audio thread reads them.
 //!
-//! Architecture Invariant: only this module knows symphonia, rubato and cpal; later stages see 16 kHz
+//! Architecture Invariant: only this module knows symphonia, rubato, nnnoiseless and cpal; later stages see 16 kHz
 //! mono `f32` samples and nothing of devices, containers, codecs or rates.
 
+mod denoise;
 mod espeak;
 mod flac;
 pub mod live;
@@ -21,6 +22,7 @@ mod source;
 mod stream;
 pub mod tts;
 
+pub use denoise::{DenoiseError, Denoiser, denoise};
 pub use stream::{AudioStream, Resampler16k, decoding_now};
 
 use std::path::{Path, PathBuf};
@@ -59,6 +61,9 @@ pub enum AudioError {
     /// Resampling failed.
     #[error("cannot resample {path} from {rate_hz} Hz: {reason}")]
     Resample { path: PathBuf, rate_hz: u32, reason: String },
+    /// Noise suppression failed.
+    #[error(transparent)]
+    Denoise(#[from] DenoiseError),
     /// The header declares a sample rate or channel count outside what facecast takes.
     #[error(
         "{path} declares {rate_hz} Hz and {channels} channels; facecast reads 4000 to 384000 Hz and 1 to 32 channels (a damaged header?)"

@@ -42,6 +42,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// What is done to the speech before the features.
+    pub audio: AudioConfig,
     /// The audio-to-motion model.
     pub motion: MotionConfig,
     /// The One Euro filter over keypoints and Jacobians.
@@ -107,6 +109,21 @@ impl Default for IdleConfig {
             saccade_interval_secs: [0.8, 2.5],
             gaze_range: 0.35,
         }
+    }
+}
+
+/// `[audio]`: the speech before the features.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioConfig {
+    /// Noise suppression (RNNoise) before the features in `facecast render`: in steady room noise the
+    /// mouth keeps more of its closures. Not in `facecast live`, where it would add 64 ms of latency.
+    pub denoise: bool,
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        Self { denoise: true }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The offline render: a portrait and an audio file in, an MP4 (and the optional motion JSONL, frames,
 //! raw frames and contact sheet) out, on the caller's thread.
 //!
-//! It streams: the audio is decoded packet by packet, resampled to 16 kHz as it comes, cut into hops
+//! It streams: the audio is decoded packet by packet, resampled to 16 kHz as it comes, denoised where
+//! it is noisy (`[audio] denoise`, [`Denoiser`]), cut into hops
 //! that step the motion chain, and each video frame is drawn as soon as the hops around its time are
 //! smoothed; what the muxer needs goes to a temporary file. Memory does not grow with the audio's
 //! length. The one pass that looks ahead, the backward half of the zero-phase filter, runs over blocks
@@ -21,7 +22,7 @@ use std::time::Instant;
 use image::RgbaImage;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::audio::{AudioStream, Resampler16k};
+use crate::audio::{AudioError, AudioStream, Denoiser, Resampler16k};
 use crate::config::{BackgroundMode, SmoothingConfig};
 use crate::gpu::GpuContext;
 use crate::motion::smooth::ParamSmoother;
@@ -346,6 +347,10 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     );
 
     let mut resampler: Option<Resampler16k> = None;
+    // Noise suppression between the resampler and the hops (`[audio] denoise`); it gives its samples a few
+    // chunks late and the rest at the end, aligned to the input.
+    let mut denoiser = if cfg.audio.denoise { Some(Denoiser::new().map_err(AudioError::from)?) } else { None };
+    let mut raw: Vec<f32> = Vec::new();
     let mut pcm: Vec<f32> = Vec::new();
     let (mut samples_16k, mut hops_fed, mut next_frame) = (0u64, 0usize, 0u64);
     let mut hop = [0.0f32; HOP_SAMPLES];
@@ -387,9 +392,13 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
             Some(r) => r,
             None => resampler.insert(Resampler16k::new(rate_hz, &audio_name)?),
         };
-        let before = pcm.len();
-        r.push(chunk, &mut pcm)?;
-        samples_16k += (pcm.len() - before) as u64;
+        raw.clear();
+        r.push(chunk, &mut raw)?;
+        samples_16k += raw.len() as u64;
+        match denoiser.as_mut() {
+            Some(d) => d.push(&raw, &mut pcm).map_err(AudioError::from)?,
+            None => pcm.extend_from_slice(&raw),
+        }
         t.resample.add(s.elapsed(), 0);
         hops_fed += feed(&mut pcm, false, &mut done, &mut t)?;
         // A frame is drawn once both hops around its time are final, and while it lies inside the audio
@@ -418,9 +427,16 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     t.decode.add(std::time::Duration::ZERO, 1);
     let s = Instant::now();
     if let Some(r) = resampler.as_mut() {
-        let before = pcm.len();
-        r.finish(&mut pcm)?;
-        samples_16k += (pcm.len() - before) as u64;
+        raw.clear();
+        r.finish(&mut raw)?;
+        samples_16k += raw.len() as u64;
+        match denoiser.as_mut() {
+            Some(d) => {
+                d.push(&raw, &mut pcm).map_err(AudioError::from)?;
+                d.finish(&mut pcm).map_err(AudioError::from)?;
+            }
+            None => pcm.extend_from_slice(&raw),
+        }
     }
     t.resample.add(s.elapsed(), 1);
     // The rest of the audio, then silence up to one window and the model's lookahead past its end.
