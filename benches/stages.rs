@@ -1,5 +1,6 @@
 //! Criterion benches, one group per stage of the offline render, with throughput set:
-//! decode (per clip), resample (per second of 44.1 kHz audio), mel (per hop), motion (per hop),
+//! decode (per clip), resample (per second of 44.1 kHz audio), denoise (per second of 16 kHz audio),
+//! mel (per hop), motion (per hop),
 //! render (per frame at 256, 512 and 1024 px, readback included: the GPU is synchronised before the clock
 //! stops), encode (per 512 px frame).
 //!
@@ -17,7 +18,7 @@ use facecast::motion::{MotionModel, baseline_model};
 use facecast::output::Mp4Writer;
 use facecast::portrait::{self, FaceModels, Portrait};
 use facecast::render::WarpRenderer;
-use facecast::vocab::clock::{HOP_SAMPLES, N_MELS};
+use facecast::vocab::clock::{HOP_SAMPLES, N_MELS, SAMPLE_RATE_HZ};
 use facecast::vocab::{FrameGeometry, MotionParams};
 
 fn speech() -> Vec<f32> {
@@ -47,6 +48,23 @@ fn bench_resample(c: &mut Criterion) {
     g.bench_function("44k1_to_16k_one_second", |b| {
         b.iter(|| audio::resample_to_16k(black_box(&d), Path::new("x")).unwrap())
     });
+    g.finish();
+}
+
+fn bench_denoise(c: &mut Criterion) {
+    // One second of 16 kHz speech (the clip, repeated) in white noise at about 20 dB SNR, so that the gate
+    // mixes in the denoised signal (its cost is the same either way: RNNoise always runs).
+    let mut rng = fastrand::Rng::with_seed(1);
+    let x: Vec<f32> = speech()
+        .iter()
+        .copied()
+        .cycle()
+        .take(SAMPLE_RATE_HZ as usize)
+        .map(|v| v + 0.01 * (rng.f32() * 2.0 - 1.0))
+        .collect();
+    let mut g = c.benchmark_group("denoise");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("one_second_16k", |b| b.iter(|| audio::denoise(black_box(&x)).unwrap()));
     g.finish();
 }
 
@@ -148,5 +166,14 @@ fn bench_encode(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, bench_decode, bench_resample, bench_mel, bench_motion, bench_render, bench_encode);
+criterion_group!(
+    benches,
+    bench_decode,
+    bench_resample,
+    bench_denoise,
+    bench_mel,
+    bench_motion,
+    bench_render,
+    bench_encode
+);
 criterion_main!(benches);
