@@ -102,12 +102,9 @@ impl Denoiser {
         self.pending_16k.extend_from_slice(input);
         let mut used = 0;
         while self.pending_16k.len() - used >= CHUNK_16K {
-            let y = self
-                .up
-                .process(&[&self.pending_16k[used..used + CHUNK_16K]], None)
-                .map_err(|e| DenoiseError(e.to_string()))?;
+            let y = resample(&mut self.up, &self.pending_16k[used..used + CHUNK_16K])?;
             used += CHUNK_16K;
-            self.denoise_48k(&y[0], out)?;
+            self.denoise_48k(&y, out)?;
         }
         self.pending_16k.drain(..used);
         Ok(())
@@ -127,8 +124,8 @@ impl Denoiser {
             self.pending_16k.extend_from_slice(&zeros[..need]);
             let chunk = std::mem::take(&mut self.pending_16k);
             for c in chunk.chunks_exact(CHUNK_16K) {
-                let y = self.up.process(&[c], None).map_err(|e| DenoiseError(e.to_string()))?;
-                self.denoise_48k(&y[0], out)?;
+                let y = resample(&mut self.up, c)?;
+                self.denoise_48k(&y, out)?;
             }
             rounds += 1;
             if rounds > 64 && self.given == before {
@@ -154,15 +151,12 @@ impl Denoiser {
         let chunk = self.down.input_frames_next();
         let mut used = 0;
         while self.clean_48k.len() - used >= chunk {
-            let y = self
-                .down
-                .process(&[&self.clean_48k[used..used + chunk]], None)
-                .map_err(|e| DenoiseError(e.to_string()))?;
+            let y = resample(&mut self.down, &self.clean_48k[used..used + chunk])?;
             used += chunk;
-            let skip = self.skip_16k.min(y[0].len());
+            let skip = self.skip_16k.min(y.len());
             self.skip_16k -= skip;
-            let keep = ((y[0].len() - skip) as u64).min(self.fed - self.given) as usize;
-            for &wet in &y[0][skip..skip + keep] {
+            let keep = ((y.len() - skip) as u64).min(self.fed - self.given) as usize;
+            for &wet in &y[skip..skip + keep] {
                 let dry = self.dry.pop_front().unwrap_or(0.0);
                 out.push(self.gate.mix(dry, wet));
             }
@@ -171,6 +165,12 @@ impl Denoiser {
         self.clean_48k.drain(..used);
         Ok(())
     }
+}
+
+/// One whole chunk of mono audio through `r`.
+fn resample(r: &mut FftFixedIn<f32>, x: &[f32]) -> Result<Vec<f32>, DenoiseError> {
+    let mut y = r.process(&[x], None).map_err(|e| DenoiseError(e.to_string()))?;
+    Ok(y.swap_remove(0))
 }
 
 /// 16 kHz samples per block of the gate's level meter: one hop, 10 ms.
