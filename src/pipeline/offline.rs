@@ -350,6 +350,19 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     // Noise suppression between the resampler and the hops (`[audio] denoise`); it gives its samples a few
     // chunks late and the rest at the end, aligned to the input.
     let mut denoiser = if cfg.audio.denoise { Some(Denoiser::new().map_err(AudioError::from)?) } else { None };
+    // The resampler's output on to `pcm`, through the denoiser if there is one (with `last`, its tail too).
+    let mut pass_on = |raw: &[f32], pcm: &mut Vec<f32>, last: bool| -> Result<(), AudioError> {
+        match denoiser.as_mut() {
+            Some(d) => {
+                d.push(raw, pcm)?;
+                if last {
+                    d.finish(pcm)?;
+                }
+            }
+            None => pcm.extend_from_slice(raw),
+        }
+        Ok(())
+    };
     let mut raw: Vec<f32> = Vec::new();
     let mut pcm: Vec<f32> = Vec::new();
     let (mut samples_16k, mut hops_fed, mut next_frame) = (0u64, 0usize, 0u64);
@@ -395,10 +408,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         raw.clear();
         r.push(chunk, &mut raw)?;
         samples_16k += raw.len() as u64;
-        match denoiser.as_mut() {
-            Some(d) => d.push(&raw, &mut pcm).map_err(AudioError::from)?,
-            None => pcm.extend_from_slice(&raw),
-        }
+        pass_on(&raw, &mut pcm, false)?;
         t.resample.add(s.elapsed(), 0);
         hops_fed += feed(&mut pcm, false, &mut done, &mut t)?;
         // A frame is drawn once both hops around its time are final, and while it lies inside the audio
@@ -430,13 +440,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         raw.clear();
         r.finish(&mut raw)?;
         samples_16k += raw.len() as u64;
-        match denoiser.as_mut() {
-            Some(d) => {
-                d.push(&raw, &mut pcm).map_err(AudioError::from)?;
-                d.finish(&mut pcm).map_err(AudioError::from)?;
-            }
-            None => pcm.extend_from_slice(&raw),
-        }
+        pass_on(&raw, &mut pcm, true)?;
     }
     t.resample.add(s.elapsed(), 1);
     // The rest of the audio, then silence up to one window and the model's lookahead past its end.
