@@ -8,7 +8,7 @@
 //! less) the denoised signal, in between a mix.
 //!
 //! Why: in a room with steady noise the motion model misses closures that it finds in quiet (on the dev
-//! set, pink noise at 10 dB SNR: 83.3% of /p b m/ closed without it, 85.7% with it; models/README.md, "Noise
+//! set, pink noise at 10 dB SNR: 83.3% of /p b m/ closed without it, 85.6% with it; models/README.md, "Noise
 //! suppression"), while on clean speech RNNoise only takes a little away. The offline render uses it
 //! by default (`[audio] denoise`); its chunks add 64 ms of latency, so the live loop does not.
 //!
@@ -20,10 +20,13 @@ use std::collections::VecDeque;
 use nnnoiseless::DenoiseState;
 use rubato::{FftFixedIn, Resampler};
 
+use super::Resampler16k;
 use crate::vocab::clock::{HOP_SAMPLES, SAMPLE_RATE_HZ};
 
 /// RNNoise's own rate.
 const DENOISE_RATE_HZ: u32 = 48_000;
+/// 48 kHz samples per 16 kHz sample.
+const UP: u64 = (DENOISE_RATE_HZ / SAMPLE_RATE_HZ) as u64;
 /// 16 kHz samples per chunk of the up-sampler (a whole number of 1:3 units, both FFT sizes even).
 const CHUNK_16K: usize = 1024;
 /// RNNoise's 48 kHz frame.
@@ -33,7 +36,7 @@ const DENOISE_DELAY_48K: usize = FRAME;
 /// RNNoise works on 16-bit sample values.
 const PCM_SCALE: f32 = 32_768.0;
 
-/// Errors from the denoiser: only rubato can fail, on sizes this module chooses.
+/// Errors from the denoiser: only the resamplers can fail, on sizes this module chooses.
 #[derive(Debug, thiserror::Error)]
 #[error("noise suppression failed: {0}")]
 pub struct DenoiseError(String);
@@ -41,24 +44,25 @@ pub struct DenoiseError(String);
 /// Streaming noise suppression of 16 kHz mono audio; see the module docs.
 pub struct Denoiser {
     up: FftFixedIn<f32>,
-    down: FftFixedIn<f32>,
+    /// Back to 16 kHz, its delay removed.
+    down: Resampler16k,
     rnn: Box<DenoiseState<'static>>,
     /// 16 kHz input not yet a whole up-sampler chunk.
     pending_16k: Vec<f32>,
     /// 48 kHz input to RNNoise, not yet a whole frame.
     pending_48k: Vec<f32>,
-    /// 48 kHz output of RNNoise, not yet a whole down-sampler chunk.
-    clean_48k: Vec<f32>,
     frame_out: Vec<f32>,
+    /// RNNoise's output from one up-sampled chunk, scaled back, then the down-sampler's output from it.
+    clean_48k: Vec<f32>,
+    wet_16k: Vec<f32>,
     /// The input not yet given out, which the gate mixes back in where the speech is clean.
     dry: VecDeque<f32>,
     gate: Gate,
     /// 48 kHz samples still to drop (the up-sampler's and RNNoise's delays).
     skip_48k: usize,
-    /// 16 kHz samples still to drop (the down-sampler's delay).
-    skip_16k: usize,
+    /// 48 kHz samples given to the down-sampler: never more than the input makes at 48 kHz.
+    to_down: u64,
     fed: u64,
-    given: u64,
 }
 
 impl Denoiser {
@@ -70,24 +74,23 @@ impl Denoiser {
         let err = |e: rubato::ResamplerConstructionError| DenoiseError(e.to_string());
         let up =
             FftFixedIn::<f32>::new(SAMPLE_RATE_HZ as usize, DENOISE_RATE_HZ as usize, CHUNK_16K, 1, 1).map_err(err)?;
-        let chunk_48k = CHUNK_16K * (DENOISE_RATE_HZ / SAMPLE_RATE_HZ) as usize;
-        let down =
-            FftFixedIn::<f32>::new(DENOISE_RATE_HZ as usize, SAMPLE_RATE_HZ as usize, chunk_48k, 1, 1).map_err(err)?;
-        let (skip_48k, skip_16k) = (up.output_delay() + DENOISE_DELAY_48K, down.output_delay());
+        let down = Resampler16k::new(DENOISE_RATE_HZ, std::path::Path::new("RNNoise's output"))
+            .map_err(|e| DenoiseError(e.to_string()))?;
+        let chunk_48k = CHUNK_16K * UP as usize;
         Ok(Self {
+            skip_48k: up.output_delay() + DENOISE_DELAY_48K,
             up,
             down,
             rnn: DenoiseState::new(),
             pending_16k: Vec::with_capacity(2 * CHUNK_16K),
             pending_48k: Vec::with_capacity(2 * chunk_48k),
-            clean_48k: Vec::with_capacity(2 * chunk_48k),
             frame_out: vec![0.0; FRAME],
+            clean_48k: Vec::with_capacity(2 * chunk_48k),
+            wet_16k: Vec::with_capacity(2 * CHUNK_16K),
             dry: VecDeque::with_capacity(8 * CHUNK_16K),
             gate: Gate::new(),
-            skip_48k,
-            skip_16k,
+            to_down: 0,
             fed: 0,
-            given: 0,
         })
     }
 
@@ -115,11 +118,12 @@ impl Denoiser {
     /// # Errors
     /// [`DenoiseError`] when rubato fails.
     pub fn finish(&mut self, out: &mut Vec<f32>) -> Result<(), DenoiseError> {
-        // Silence through every stage until the output catches up with the input.
+        // Silence through the up-sampler and RNNoise until the whole input has reached the down-sampler,
+        // whose own tail then comes to the input's length.
         let zeros = vec![0.0f32; CHUNK_16K];
         let mut rounds = 0;
-        while self.given < self.fed {
-            let before = self.given;
+        while self.to_down < UP * self.fed {
+            let before = self.to_down;
             let need = CHUNK_16K - self.pending_16k.len() % CHUNK_16K;
             self.pending_16k.extend_from_slice(&zeros[..need]);
             let chunk = std::mem::take(&mut self.pending_16k);
@@ -128,42 +132,43 @@ impl Denoiser {
                 self.denoise_48k(&y, out)?;
             }
             rounds += 1;
-            if rounds > 64 && self.given == before {
-                return Err(DenoiseError("the resamplers gave no more output".into()));
+            if rounds > 64 && self.to_down == before {
+                return Err(DenoiseError("the up-sampler gave no more output".into()));
             }
         }
+        self.wet_16k.clear();
+        self.down.finish(&mut self.wet_16k).map_err(|e| DenoiseError(e.to_string()))?;
+        self.mix_out(out);
         Ok(())
     }
 
-    /// RNNoise over whole frames of up-sampled audio, then the down-sampler over whole chunks of its
-    /// output.
+    /// RNNoise over whole frames of up-sampled audio, its output on through the down-sampler.
     fn denoise_48k(&mut self, x: &[f32], out: &mut Vec<f32>) -> Result<(), DenoiseError> {
         self.pending_48k.extend(x.iter().map(|v| v * PCM_SCALE));
         let mut used = 0;
+        self.clean_48k.clear();
         while self.pending_48k.len() - used >= FRAME {
             self.rnn.process_frame(&mut self.frame_out, &self.pending_48k[used..used + FRAME]);
             used += FRAME;
             let skip = self.skip_48k.min(FRAME);
             self.skip_48k -= skip;
-            self.clean_48k.extend(self.frame_out[skip..].iter().map(|v| v / PCM_SCALE));
+            let keep = ((FRAME - skip) as u64).min(UP * self.fed - self.to_down) as usize;
+            self.to_down += keep as u64;
+            self.clean_48k.extend(self.frame_out[skip..skip + keep].iter().map(|v| v / PCM_SCALE));
         }
         self.pending_48k.drain(..used);
-        let chunk = self.down.input_frames_next();
-        let mut used = 0;
-        while self.clean_48k.len() - used >= chunk {
-            let y = resample(&mut self.down, &self.clean_48k[used..used + chunk])?;
-            used += chunk;
-            let skip = self.skip_16k.min(y.len());
-            self.skip_16k -= skip;
-            let keep = ((y.len() - skip) as u64).min(self.fed - self.given) as usize;
-            for &wet in &y[skip..skip + keep] {
-                let dry = self.dry.pop_front().unwrap_or(0.0);
-                out.push(self.gate.mix(dry, wet));
-            }
-            self.given += keep as u64;
-        }
-        self.clean_48k.drain(..used);
+        self.wet_16k.clear();
+        self.down.push(&self.clean_48k, &mut self.wet_16k).map_err(|e| DenoiseError(e.to_string()))?;
+        self.mix_out(out);
         Ok(())
+    }
+
+    /// The down-sampler's new output, mixed with as much of the input by the gate, onto `out`.
+    fn mix_out(&mut self, out: &mut Vec<f32>) {
+        for &wet in &self.wet_16k {
+            let dry = self.dry.pop_front().unwrap_or(0.0);
+            out.push(self.gate.mix(dry, wet));
+        }
     }
 }
 
