@@ -71,11 +71,9 @@ impl Denoiser {
     /// # Errors
     /// [`DenoiseError`] when rubato refuses the sizes (it does not for these).
     pub fn new() -> Result<Self, DenoiseError> {
-        let err = |e: rubato::ResamplerConstructionError| DenoiseError(e.to_string());
-        let up =
-            FftFixedIn::<f32>::new(SAMPLE_RATE_HZ as usize, DENOISE_RATE_HZ as usize, CHUNK_16K, 1, 1).map_err(err)?;
-        let down = Resampler16k::new(DENOISE_RATE_HZ, std::path::Path::new("RNNoise's output"))
-            .map_err(|e| DenoiseError(e.to_string()))?;
+        let up = FftFixedIn::<f32>::new(SAMPLE_RATE_HZ as usize, DENOISE_RATE_HZ as usize, CHUNK_16K, 1, 1)
+            .map_err(failed)?;
+        let down = Resampler16k::new(DENOISE_RATE_HZ, std::path::Path::new("RNNoise's output")).map_err(failed)?;
         let chunk_48k = CHUNK_16K * UP as usize;
         Ok(Self {
             skip_48k: up.output_delay() + DENOISE_DELAY_48K,
@@ -103,14 +101,7 @@ impl Denoiser {
         self.fed += input.len() as u64;
         self.dry.extend(input);
         self.pending_16k.extend_from_slice(input);
-        let mut used = 0;
-        while self.pending_16k.len() - used >= CHUNK_16K {
-            let y = resample(&mut self.up, &self.pending_16k[used..used + CHUNK_16K])?;
-            used += CHUNK_16K;
-            self.denoise_48k(&y, out)?;
-        }
-        self.pending_16k.drain(..used);
-        Ok(())
+        self.up_whole_chunks(out)
     }
 
     /// Appends the rest, so that the whole output is as long as the whole input.
@@ -126,19 +117,27 @@ impl Denoiser {
             let before = self.to_down;
             let need = CHUNK_16K - self.pending_16k.len() % CHUNK_16K;
             self.pending_16k.extend_from_slice(&zeros[..need]);
-            let chunk = std::mem::take(&mut self.pending_16k);
-            for c in chunk.chunks_exact(CHUNK_16K) {
-                let y = resample(&mut self.up, c)?;
-                self.denoise_48k(&y, out)?;
-            }
+            self.up_whole_chunks(out)?;
             rounds += 1;
             if rounds > 64 && self.to_down == before {
                 return Err(DenoiseError("the up-sampler gave no more output".into()));
             }
         }
         self.wet_16k.clear();
-        self.down.finish(&mut self.wet_16k).map_err(|e| DenoiseError(e.to_string()))?;
+        self.down.finish(&mut self.wet_16k).map_err(failed)?;
         self.mix_out(out);
+        Ok(())
+    }
+
+    /// Every whole chunk of the 16 kHz input waiting, up-sampled and on through RNNoise.
+    fn up_whole_chunks(&mut self, out: &mut Vec<f32>) -> Result<(), DenoiseError> {
+        let mut used = 0;
+        while self.pending_16k.len() - used >= CHUNK_16K {
+            let mut y = self.up.process(&[&self.pending_16k[used..used + CHUNK_16K]], None).map_err(failed)?;
+            used += CHUNK_16K;
+            self.denoise_48k(&y.swap_remove(0), out)?;
+        }
+        self.pending_16k.drain(..used);
         Ok(())
     }
 
@@ -158,7 +157,7 @@ impl Denoiser {
         }
         self.pending_48k.drain(..used);
         self.wet_16k.clear();
-        self.down.push(&self.clean_48k, &mut self.wet_16k).map_err(|e| DenoiseError(e.to_string()))?;
+        self.down.push(&self.clean_48k, &mut self.wet_16k).map_err(failed)?;
         self.mix_out(out);
         Ok(())
     }
@@ -172,10 +171,9 @@ impl Denoiser {
     }
 }
 
-/// One whole chunk of mono audio through `r`.
-fn resample(r: &mut FftFixedIn<f32>, x: &[f32]) -> Result<Vec<f32>, DenoiseError> {
-    let mut y = r.process(&[x], None).map_err(|e| DenoiseError(e.to_string()))?;
-    Ok(y.swap_remove(0))
+/// A resampler's error as this module's.
+fn failed(e: impl std::fmt::Display) -> DenoiseError {
+    DenoiseError(e.to_string())
 }
 
 /// 16 kHz samples per block of the gate's level meter: one hop, 10 ms.
