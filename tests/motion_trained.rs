@@ -1,4 +1,4 @@
-//! The trained motion models (models/motion_live.onnx, models/motion_quality.onnx): ort in Rust,
+//! The trained motion models (models/motion_live.onnx, motion_quality.onnx, motion_noise.onnx): ort in Rust,
 //! stepped one frame at a time with the state carried between steps, equals onnxruntime 1.31.1 in
 //! Python run over the whole fixture at once (tests/data/trained_motion.json, 5 decimals); the mouth
 //! rests on silence and on quiet noise; the state resets.
@@ -6,7 +6,7 @@
 mod common;
 
 use facecast::features::LogMel;
-use facecast::motion::{MotionModel, live_model, quality_model};
+use facecast::motion::{MotionModel, live_model, noise_model, quality_model};
 use facecast::onnx::ModelSource;
 use facecast::vocab::clock::{HOP_SAMPLES, N_MELS};
 use facecast::vocab::motion::VISEME_NAMES;
@@ -15,8 +15,8 @@ fn fixture() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(common::data("trained_motion.json")).unwrap()).unwrap()
 }
 
-fn models() -> [(&'static str, ModelSource); 2] {
-    [("motion_live.onnx", live_model()), ("motion_quality.onnx", quality_model())]
+fn models() -> [(&'static str, ModelSource); 3] {
+    [("motion_live.onnx", live_model()), ("motion_quality.onnx", quality_model()), ("motion_noise.onnx", noise_model())]
 }
 
 #[test]

@@ -7,7 +7,7 @@ Row i is what the model returns after frame i is fed (no lookahead shift), every
 5 decimals. The whole sequence runs in one call from a zero state after 50 frames of digital silence
 (facecast's MotionModel::reset does the same warm-up).
 
-Usage: training/make_fixtures.py [models/motion_live.onnx models/motion_quality.onnx]
+Usage: training/make_fixtures.py [models/motion_live.onnx models/motion_quality.onnx models/motion_noise.onnx]
 """
 import json
 import os
@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def main():
-    paths = sys.argv[1:] or [os.path.join(ROOT, "models", f) for f in ("motion_live.onnx", "motion_quality.onnx")]
+    paths = sys.argv[1:] or [os.path.join(ROOT, "models", f) for f in ("motion_live.onnx", "motion_quality.onnx", "motion_noise.onnx")]
     meta = json.load(open(os.path.join(ROOT, "tests", "data", "mel_fixtures.json")))
     frames = meta["fixtures"]["speech"]["frames"]
     mel = np.fromfile(os.path.join(ROOT, "tests", "data", "mel_speech.logmel.f32"), dtype="<f4").reshape(1, frames, 80)

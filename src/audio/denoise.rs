@@ -58,6 +58,8 @@ pub struct Denoiser {
     /// The input not yet given out, which the gate mixes back in where the speech is clean.
     dry: VecDeque<f32>,
     gate: Gate,
+    /// The gate's mix of each hop given out and not yet taken ([`take_hop_mix`](Self::take_hop_mix)).
+    hop_mix: Vec<f32>,
     /// 48 kHz samples still to drop (the up-sampler's and RNNoise's delays).
     skip_48k: usize,
     /// 48 kHz samples given to the down-sampler: never more than the input makes at 48 kHz.
@@ -87,6 +89,7 @@ impl Denoiser {
             wet_16k: Vec::with_capacity(2 * CHUNK_16K),
             dry: VecDeque::with_capacity(8 * CHUNK_16K),
             gate: Gate::new(),
+            hop_mix: Vec::with_capacity(4 * CHUNK_16K / HOP_SAMPLES),
             to_down: 0,
             fed: 0,
         })
@@ -166,8 +169,19 @@ impl Denoiser {
     fn mix_out(&mut self, out: &mut Vec<f32>) {
         for &wet in &self.wet_16k {
             let dry = self.dry.pop_front().unwrap_or(0.0);
+            if self.gate.n == 0 {
+                self.hop_mix.push(self.gate.wet);
+            }
             out.push(self.gate.mix(dry, wet));
         }
+    }
+
+    /// Appends to `out` how much of the denoised signal the gate used (0 the input untouched, 1 the
+    /// denoised signal alone) in each hop given out since the last call: the k-th value over all calls is
+    /// output samples `k * HOP_SAMPLES ..`, the last one of a partial hop. How noisy the speech is, by the
+    /// gate's measure, hop by hop: the offline render blends its noisy-room model in by it.
+    pub fn take_hop_mix(&mut self, out: &mut Vec<f32>) {
+        out.append(&mut self.hop_mix);
     }
 }
 
@@ -319,5 +333,30 @@ mod tests {
         let y = denoise(&x).unwrap();
         let energy = |v: &[f32]| v[SR..].iter().map(|s| s * s).sum::<f32>();
         assert!(energy(&y) < 0.25 * energy(&x), "noise kept {:.3} of its energy", energy(&y) / energy(&x));
+    }
+
+    /// The gate's mix, hop by hop: one value per hop given out, the last partial hop too, in any
+    /// chunking; 0 all through clean speech; the denoised signal alone (1) after a second of steady noise.
+    #[test]
+    fn hop_mix_says_how_noisy_each_hop_is() {
+        let mix_of = |x: &[f32], chunk: usize| {
+            let mut d = Denoiser::new().unwrap();
+            let (mut out, mut mix) = (Vec::new(), Vec::new());
+            for c in x.chunks(chunk) {
+                d.push(c, &mut out).unwrap();
+                d.take_hop_mix(&mut mix);
+            }
+            d.finish(&mut out).unwrap();
+            d.take_hop_mix(&mut mix);
+            assert_eq!(mix.len(), out.len().div_ceil(HOP_SAMPLES));
+            mix
+        };
+        let clean = voiced(3 * SR + 77);
+        assert!(mix_of(&clean, 1000).iter().all(|&m| m == 0.0), "clean speech read as noisy");
+        let noise = white(3 * SR, 0.03, 4);
+        let mix = mix_of(&noise, 333);
+        assert_eq!(mix, mix_of(&noise, 4096), "the chunking changed the mix");
+        assert!(mix[..10].iter().all(|&m| m < 0.5), "the mix starts from the input: {:?}", &mix[..10]);
+        assert!(mix[200..].iter().all(|&m| m > 0.95), "steady noise: {:?}", &mix[200..210]);
     }
 }

@@ -137,6 +137,14 @@ pub struct MotionConfig {
     /// The live loop's model; empty means the bundled trained live model (models/motion_live.onnx,
     /// no lookahead).
     pub live_model: Option<PathBuf>,
+    /// In noise, the offline render blends in a model trained on speech among other voices: by as much
+    /// as the noise suppression's gate (`[audio] denoise`) mixes in its denoised signal, so clean speech
+    /// is the main model's alone. Off by default (it costs correlation in steady noise; models/README.md,
+    /// "Among other voices"), and off without `[audio] denoise`.
+    pub noise_blend: bool,
+    /// That noisy-room model; empty means the bundled one (models/motion_noise.onnx, 200 ms lookahead,
+    /// as the main model must have).
+    pub noise_model: Option<PathBuf>,
     /// ONNX Runtime intra-op threads for the motion model.
     pub threads: usize,
     /// The execution provider: cpu, cuda, webgpu, directml, coreml or auto (the first GPU provider the
@@ -156,6 +164,8 @@ impl Default for MotionConfig {
         Self {
             model: None,
             live_model: None,
+            noise_blend: false,
+            noise_model: None,
             threads: 1,
             provider: crate::onnx::Provider::Cpu,
             rest_deadzone: 0.05,

@@ -62,6 +62,12 @@ pub fn quality_model() -> ModelSource {
     ModelSource::Bundled { name: "motion_quality.onnx", bytes: crate::assets::MOTION_QUALITY_ONNX }
 }
 
+/// The bundled model for noisy speech in the offline render (200 ms lookahead), blended in by how noisy
+/// the speech is (`[motion] noise_blend`; training/, models/README.md).
+pub fn noise_model() -> ModelSource {
+    ModelSource::Bundled { name: "motion_noise.onnx", bytes: crate::assets::MOTION_NOISE_ONNX }
+}
+
 /// A streaming audio-to-motion model run by ort, shaped like candle's `StreamingModule`.
 ///
 /// Two kinds of model fit. A stateless one has one input, `mel` `[batch, frames, 80]`. A recurrent one

@@ -5,6 +5,7 @@
 //! ([`frame_pose`]). Thread: the offline render's one thread; live, the motion thread steps the chain
 //! and the render thread poses frames.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
@@ -13,7 +14,7 @@ use crate::motion::MotionModel;
 use crate::motion::idle::IdleMotion;
 use crate::motion::smooth::ParamSmoother;
 use crate::portrait::Rig;
-use crate::vocab::clock::{HOP_SAMPLES, HOP_SECS};
+use crate::vocab::clock::{HOP_SAMPLES, HOP_SECS, N_FFT};
 use crate::vocab::{MotionParams, Pose};
 
 use super::PipelineError;
@@ -157,6 +158,7 @@ pub struct HopTimes {
 pub struct HopChain {
     mel: LogMel,
     model: MotionModel,
+    noise: Option<NoiseBlend>,
     idle: IdleMotion,
     smoother: ParamSmoother,
     /// Times of the last step.
@@ -169,6 +171,7 @@ impl HopChain {
         Self {
             mel: LogMel::new(),
             model,
+            noise: None,
             idle: IdleMotion::new(&cfg.idle),
             smoother: ParamSmoother::new(&cfg.smoothing, HOP_SECS as f32),
             times: HopTimes::default(),
@@ -185,18 +188,71 @@ impl HopChain {
         self.smoother.mouth_lag_secs()
     }
 
+    /// Adds a model for noisy speech: [`step_in_noise`](Self::step_in_noise) blends its parameters into
+    /// the main model's by how noisy each hop is. It hears the same mel frames and must look as far
+    /// ahead as the main model, so that their outputs speak for the same hop.
+    ///
+    /// # Errors
+    /// [`PipelineError::Invalid`] when the two models' lookaheads differ.
+    pub fn with_noise_model(mut self, model: MotionModel) -> Result<Self, PipelineError> {
+        let (main, noisy) = (self.model.lookahead_frames(), model.lookahead_frames());
+        if main != noisy {
+            return Err(PipelineError::Invalid(format!(
+                "the noise model {} looks {noisy} hops ahead, the motion model {} {main}: they must agree",
+                model.name(),
+                self.model.name()
+            )));
+        }
+        // Hops wait for the first window (N_FFT) and the lookahead.
+        let capacity = main + N_FFT.div_ceil(HOP_SAMPLES) + 1;
+        self.noise = Some(NoiseBlend { model, mix: VecDeque::with_capacity(capacity), frames: 0 });
+        Ok(self)
+    }
+
     /// Feeds one hop. Once the first analysis window is full, returns the hop's smoothed parameters;
     /// before that, `None`.
     ///
     /// # Errors
     /// A feature or model error.
     pub fn step(&mut self, hop: &[f32; HOP_SAMPLES]) -> Result<Option<HopOutput>, PipelineError> {
+        self.step_in_noise(hop, 0.0)
+    }
+
+    /// [`step`](Self::step) for a hop `noise_mix` noisy (0 clean .. 1 noisy; the denoiser's gate,
+    /// [`crate::audio::Denoiser::take_hop_mix`]): with a noise model
+    /// ([`with_noise_model`](Self::with_noise_model)) the parameters are the main model's blended that
+    /// far toward the noise model's, each by the mix of the hop it speaks for (a model with lookahead
+    /// speaks for a hop fed earlier). At 0 they are the main model's alone, to the bit.
+    ///
+    /// # Errors
+    /// A feature or model error.
+    pub fn step_in_noise(
+        &mut self,
+        hop: &[f32; HOP_SAMPLES],
+        noise_mix: f32,
+    ) -> Result<Option<HopOutput>, PipelineError> {
         let s = Instant::now();
         let frame = self.mel.step(hop)?;
         self.times.mel = s.elapsed();
+        if let Some(n) = self.noise.as_mut() {
+            n.mix.push_back(noise_mix);
+        }
         let Some(frame) = frame else { return Ok(None) };
         let s = Instant::now();
         let mut params = self.model.step(frame)?;
+        if let Some(n) = self.noise.as_mut() {
+            let noisy = n.model.step(frame)?;
+            // Output `frames - lookahead` is for the hop that many back; before the first, the front.
+            let mix =
+                if n.frames >= self.model.lookahead_frames() { n.mix.pop_front() } else { n.mix.front().copied() };
+            n.frames += 1;
+            let mix = mix.unwrap_or(0.0).clamp(0.0, 1.0);
+            if mix >= 1.0 {
+                params = noisy;
+            } else if mix > 0.0 {
+                params = params.lerp(&noisy, mix);
+            }
+        }
         let mut idle = MotionParams::default();
         self.idle.step(HOP_SECS, &params, &mut idle);
         // Head sway, nods and breathing are slow: they go through the rig and the filter with the speech.
@@ -217,6 +273,97 @@ impl HopChain {
     pub fn reset(&mut self) {
         self.mel.reset();
         self.model.reset();
+        if let Some(n) = self.noise.as_mut() {
+            n.model.reset();
+            n.mix.clear();
+            n.frames = 0;
+        }
         self.smoother.reset();
+    }
+}
+
+/// The noise model of a [`HopChain`], and the mix of each hop fed whose parameters are still to come.
+struct NoiseBlend {
+    model: MotionModel,
+    /// Front: the mix of the oldest hop not yet given out.
+    mix: VecDeque<f32>,
+    /// Mel frames the models have heard since the start (or the last reset).
+    frames: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::motion::{live_model, noise_model, quality_model};
+    use crate::onnx::ModelSource;
+
+    /// A chain whose output is the models' parameters as they are: no idle motion, no filter.
+    fn bare_chain(main: &ModelSource, noisy: Option<&ModelSource>) -> Result<HopChain, PipelineError> {
+        let mut cfg = Config::default();
+        cfg.idle.blinks = false;
+        cfg.idle.saccades = false;
+        cfg.idle.sway_gain = 0.0;
+        cfg.idle.nod_gain = 0.0;
+        cfg.idle.breathing_gain = 0.0;
+        cfg.smoothing.enabled = false;
+        let chain = HopChain::new(MotionModel::load(main, 1).unwrap(), &cfg);
+        match noisy {
+            Some(n) => chain.with_noise_model(MotionModel::load(n, 1).unwrap()),
+            None => Ok(chain),
+        }
+    }
+
+    /// Noise bursts a syllable long, loud enough to move the mouth.
+    fn bursts(hops: usize) -> Vec<[f32; HOP_SAMPLES]> {
+        let mut rng = fastrand::Rng::with_seed(5);
+        (0..hops)
+            .map(|h| {
+                let amp = if (h / 15) % 2 == 0 { 0.3 } else { 0.0 };
+                std::array::from_fn(|_| amp * (rng.f32() * 2.0 - 1.0))
+            })
+            .collect()
+    }
+
+    fn run(chain: &mut HopChain, hops: &[[f32; HOP_SAMPLES]], mix: impl Fn(usize) -> f32) -> Vec<MotionParams> {
+        hops.iter()
+            .enumerate()
+            .filter_map(|(h, hop)| chain.step_in_noise(hop, mix(h)).unwrap())
+            .map(|o| o.params)
+            .collect()
+    }
+
+    /// Each output is the main model's while the hop it speaks for is clean, to the bit, and the noise
+    /// model's once that hop is noisy: the mix waits out the mel window and the lookahead with its hop.
+    #[test]
+    fn the_noise_model_takes_over_from_the_hop_the_mix_says() {
+        let hops = bursts(200);
+        let switch = 90;
+        let clean = run(&mut bare_chain(&quality_model(), None).unwrap(), &hops, |_| 0.0);
+        let noisy = run(&mut bare_chain(&noise_model(), None).unwrap(), &hops, |_| 0.0);
+        let mut chain = bare_chain(&quality_model(), Some(&noise_model())).unwrap();
+        let lookahead = chain.model().lookahead_frames();
+        assert!(lookahead > 0, "the test shows the lookahead's delay only with one");
+        let blended = run(&mut chain, &hops, |h| if h >= switch { 1.0 } else { 0.0 });
+        assert_eq!(blended.len(), clean.len());
+        let differ = (0..clean.len()).filter(|&m| clean[m].jaw_open != noisy[m].jaw_open).count();
+        assert!(differ > clean.len() / 2, "the two models must differ for the test to show anything");
+        for (m, got) in blended.iter().enumerate() {
+            // Output m speaks for the hop `lookahead` before it.
+            let want = if m < switch + lookahead { &clean[m] } else { &noisy[m] };
+            assert_eq!(got, want, "output {m}");
+        }
+        // Half way: half way between, parameter by parameter.
+        chain.reset();
+        let half = run(&mut chain, &hops, |_| 0.5);
+        for m in 0..half.len() {
+            let want = clean[m].lerp(&noisy[m], 0.5);
+            assert!((half[m].jaw_open - want.jaw_open).abs() < 1e-6, "output {m}");
+        }
+    }
+
+    #[test]
+    fn a_noise_model_must_look_as_far_ahead() {
+        let err = bare_chain(&quality_model(), Some(&live_model())).err().expect("lookaheads 20 and 0 must not pair");
+        assert!(err.to_string().contains("must agree"), "{err}");
     }
 }

@@ -261,7 +261,21 @@ fn load_motion_model(cfg: &Config, live: bool) -> Result<MotionModel, PipelineEr
     } else {
         (&cfg.motion.model, crate::motion::quality_model)
     };
-    let source = file.clone().map_or_else(bundled, ModelSource::File);
+    load_configured(cfg, file.clone().map_or_else(bundled, ModelSource::File))
+}
+
+/// The offline render's noisy-room model, where the config blends one in (`[motion] noise_blend`, with
+/// `[audio] denoise`, whose gate says how noisy each hop is).
+fn load_noise_model(cfg: &Config) -> Result<Option<MotionModel>, PipelineError> {
+    if !(cfg.motion.noise_blend && cfg.audio.denoise) {
+        return Ok(None);
+    }
+    let source = cfg.motion.noise_model.clone().map_or_else(crate::motion::noise_model, ModelSource::File);
+    load_configured(cfg, source).map(Some)
+}
+
+/// A motion model with the config's threads, provider and dead zone.
+fn load_configured(cfg: &Config, source: ModelSource) -> Result<MotionModel, PipelineError> {
     let mut model = MotionModel::load_on(&source, cfg.motion.threads, cfg.motion.provider)?;
     model.set_rest_deadzone(cfg.motion.rest_deadzone);
     Ok(model)

@@ -35,7 +35,7 @@ use crate::vocab::{FrameGeometry, MotionParams, Pose};
 use super::hop::{HopChain, HopOutput, frame_pose};
 use super::{
     Input, MotionScratch, PipelineError, RecordTime, RenderJob, RenderSummary, StageTimings, backdrop, backdrop_image,
-    load_motion_model, prepare_portrait, warm_up,
+    load_motion_model, load_noise_model, prepare_portrait, warm_up,
 };
 
 /// [`PipelineError::Interrupted`] once the job's stop flag is set.
@@ -299,6 +299,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let portrait = prepare_portrait(&job.portrait, cfg)?;
     t.portrait.add(start.elapsed(), 1);
     let model = load_motion_model(cfg, false)?;
+    let noise_model = load_noise_model(cfg)?;
 
     let start = Instant::now();
     let ctx = GpuContext::new()?;
@@ -316,6 +317,14 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let lookahead = model.lookahead_frames();
     let rig = &portrait.rig;
     let mut chain = HopChain::new(model, cfg);
+    let motion_model_name = match noise_model {
+        Some(noisy) => {
+            let name = format!("{motion_model_name}, in noise blended with {}", noisy.name());
+            chain = chain.with_noise_model(noisy)?;
+            name
+        }
+        None => motion_model_name,
+    };
     let mut to_skip = lookahead;
     let mut backward = BackwardPass::new(&cfg.smoothing);
     // Smoothed hops from index `done_base` on; those no frame will need again are dropped.
@@ -350,25 +359,33 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     // Noise suppression between the resampler and the hops (`[audio] denoise`); it gives its samples a few
     // chunks late and the rest at the end, aligned to the input.
     let mut denoiser = if cfg.audio.denoise { Some(Denoiser::new().map_err(AudioError::from)?) } else { None };
-    // The resampler's output on to `pcm`, through the denoiser if there is one (with `last`, its tail too).
-    let mut pass_on = |raw: &[f32], pcm: &mut Vec<f32>, last: bool| -> Result<(), AudioError> {
-        match denoiser.as_mut() {
-            Some(d) => {
-                d.push(raw, pcm)?;
-                if last {
-                    d.finish(pcm)?;
+    // The resampler's output on to `pcm`, through the denoiser if there is one (with `last`, its tail
+    // too), and how noisy each hop of it is to `hop_mix` (the gate's mix; none without the denoiser).
+    let mut pass_on =
+        |raw: &[f32], (pcm, hop_mix): (&mut Vec<f32>, &mut Vec<f32>), last: bool| -> Result<(), AudioError> {
+            match denoiser.as_mut() {
+                Some(d) => {
+                    d.push(raw, pcm)?;
+                    if last {
+                        d.finish(pcm)?;
+                    }
+                    d.take_hop_mix(hop_mix);
                 }
+                None => pcm.extend_from_slice(raw),
             }
-            None => pcm.extend_from_slice(raw),
-        }
-        Ok(())
-    };
+            Ok(())
+        };
+    // The gate's mix of each hop of `pcm`, from its first (the mix of the hop fed last for the padding).
+    let (mut hop_mix, mut mix_used, mut last_mix): (Vec<f32>, usize, f32) = (Vec::new(), 0, 0.0);
     let mut raw: Vec<f32> = Vec::new();
     let mut pcm: Vec<f32> = Vec::new();
     let (mut samples_16k, mut hops_fed, mut next_frame) = (0u64, 0usize, 0u64);
     let mut hop = [0.0f32; HOP_SAMPLES];
     // Steps the chain over every whole hop in `pcm` (all of it, zero-padded, at the end); says how many.
-    let mut feed = |pcm: &mut Vec<f32>, last: bool, done: &mut VecDeque<HopOutput>, t: &mut StageTimings| {
+    let mut feed = |(pcm, hop_mix): (&mut Vec<f32>, &mut Vec<f32>),
+                    last: bool,
+                    done: &mut VecDeque<HopOutput>,
+                    t: &mut StageTimings| {
         let (mut used, mut fed) = (0, 0);
         while pcm.len() - used >= HOP_SAMPLES || (last && used < pcm.len()) {
             let n = (pcm.len() - used).min(HOP_SAMPLES);
@@ -376,7 +393,10 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
             hop[n..].fill(0.0);
             used += n;
             fed += 1;
-            let stepped = chain.step(&hop)?;
+            if let Some(&m) = hop_mix.get(mix_used) {
+                (last_mix, mix_used) = (m, mix_used + 1);
+            }
+            let stepped = chain.step_in_noise(&hop, last_mix)?;
             t.mel.add(chain.times.mel, 1);
             let Some(h) = stepped else { continue };
             t.motion.add(chain.times.motion, 1);
@@ -388,6 +408,8 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
             backward.push(h, done);
         }
         pcm.drain(..used);
+        hop_mix.drain(..mix_used);
+        mix_used = 0;
         Ok::<_, PipelineError>(fed)
     };
 
@@ -408,9 +430,9 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         raw.clear();
         r.push(chunk, &mut raw)?;
         samples_16k += raw.len() as u64;
-        pass_on(&raw, &mut pcm, false)?;
+        pass_on(&raw, (&mut pcm, &mut hop_mix), false)?;
         t.resample.add(s.elapsed(), 0);
-        hops_fed += feed(&mut pcm, false, &mut done, &mut t)?;
+        hops_fed += feed((&mut pcm, &mut hop_mix), false, &mut done, &mut t)?;
         // A frame is drawn once both hops around its time are final, and while it lies inside the audio
         // decoded so far (the frame count is only known at the end).
         let known_frames = (clock::secs_from_samples(samples_16k as usize) * f64::from(job.frame.fps())).floor();
@@ -440,16 +462,16 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         raw.clear();
         r.finish(&mut raw)?;
         samples_16k += raw.len() as u64;
-        pass_on(&raw, &mut pcm, true)?;
+        pass_on(&raw, (&mut pcm, &mut hop_mix), true)?;
     }
     t.resample.add(s.elapsed(), 1);
     // The rest of the audio, then silence up to one window and the model's lookahead past its end.
     let padded_len = samples_16k as usize + N_FFT + lookahead * HOP_SAMPLES;
-    hops_fed += feed(&mut pcm, true, &mut done, &mut t)?;
+    hops_fed += feed((&mut pcm, &mut hop_mix), true, &mut done, &mut t)?;
     let total_hops = padded_len.div_ceil(HOP_SAMPLES);
     while hops_fed < total_hops {
         pcm.resize(HOP_SAMPLES, 0.0);
-        hops_fed += feed(&mut pcm, false, &mut done, &mut t)?;
+        hops_fed += feed((&mut pcm, &mut hop_mix), false, &mut done, &mut t)?;
     }
     let s = Instant::now();
     backward.finish(&mut done);
