@@ -12,12 +12,7 @@ use facecast::portrait::{self, FaceModels, Portrait, Rig};
 use facecast::vocab::clock::{HOP_SAMPLES, SAMPLE_RATE_HZ};
 
 fn live_chain() -> (HopChain, Rig, f32) {
-    let mut cfg = Config::default();
-    cfg.idle.blinks = false;
-    cfg.idle.saccades = false;
-    cfg.idle.sway_gain = 0.0;
-    cfg.idle.nod_gain = 0.0;
-    cfg.idle.breathing_gain = 0.0;
+    let mut cfg = Config { idle: facecast::config::IdleConfig::still(), ..Config::default() };
     cfg.smoothing.min_cutoff_hz = cfg.smoothing.live_min_cutoff_hz;
     let img = portrait::load_image(&common::root().join("assets/portraits/astronaut.png")).unwrap();
     let mut models = FaceModels::load(&cfg.portrait).unwrap();

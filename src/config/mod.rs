@@ -112,6 +112,13 @@ impl Default for IdleConfig {
     }
 }
 
+impl IdleConfig {
+    /// No idle motion: no blinks, saccades, sway, nods or breathing, so that only the audio moves the face.
+    pub fn still() -> Self {
+        Self { blinks: false, saccades: false, sway_gain: 0.0, nod_gain: 0.0, breathing_gain: 0.0, ..Self::default() }
+    }
+}
+
 /// `[audio]`: the speech before the features.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]

@@ -299,12 +299,7 @@ mod tests {
 
     /// A chain whose output is the models' parameters as they are: no idle motion, no filter.
     fn bare_chain(main: &ModelSource, noisy: Option<&ModelSource>) -> Result<HopChain, PipelineError> {
-        let mut cfg = Config::default();
-        cfg.idle.blinks = false;
-        cfg.idle.saccades = false;
-        cfg.idle.sway_gain = 0.0;
-        cfg.idle.nod_gain = 0.0;
-        cfg.idle.breathing_gain = 0.0;
+        let mut cfg = Config { idle: crate::config::IdleConfig::still(), ..Config::default() };
         cfg.smoothing.enabled = false;
         let chain = HopChain::new(MotionModel::load(main, 1).unwrap(), &cfg);
         match noisy {
