@@ -205,7 +205,7 @@ impl HopChain {
         }
         // Hops wait for the first window (N_FFT) and the lookahead.
         let capacity = main + N_FFT.div_ceil(HOP_SAMPLES) + 1;
-        self.noise = Some(NoiseBlend { model, mix: VecDeque::with_capacity(capacity), frames: 0 });
+        self.noise = Some(NoiseBlend { model, mix: VecDeque::with_capacity(capacity) });
         Ok(self)
     }
 
@@ -242,10 +242,10 @@ impl HopChain {
         let mut params = self.model.step(frame)?;
         if let Some(n) = self.noise.as_mut() {
             let noisy = n.model.step(frame)?;
-            // Output `frames - lookahead` is for the hop that many back; before the first, the front.
-            let mix =
-                if n.frames >= self.model.lookahead_frames() { n.mix.pop_front() } else { n.mix.front().copied() };
-            n.frames += 1;
+            // This output is for the frame `lookahead` before this one, and so that hop's mix; before the
+            // first such, the front.
+            let speaks_for_a_hop = self.mel.frames_out() > self.model.lookahead_frames();
+            let mix = if speaks_for_a_hop { n.mix.pop_front() } else { n.mix.front().copied() };
             let mix = mix.unwrap_or(0.0).clamp(0.0, 1.0);
             if mix >= 1.0 {
                 params = noisy;
@@ -276,7 +276,6 @@ impl HopChain {
         if let Some(n) = self.noise.as_mut() {
             n.model.reset();
             n.mix.clear();
-            n.frames = 0;
         }
         self.smoother.reset();
     }
@@ -287,8 +286,6 @@ struct NoiseBlend {
     model: MotionModel,
     /// Front: the mix of the oldest hop not yet given out.
     mix: VecDeque<f32>,
-    /// Mel frames the models have heard since the start (or the last reset).
-    frames: usize,
 }
 
 #[cfg(test)]

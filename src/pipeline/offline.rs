@@ -299,7 +299,18 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let portrait = prepare_portrait(&job.portrait, cfg)?;
     t.portrait.add(start.elapsed(), 1);
     let model = load_motion_model(cfg, false)?;
-    let noise_model = load_noise_model(cfg)?;
+    // The chain is built before the GPU, so that a noise model that does not fit fails first.
+    let motion_model_name = format!("{} ({}, {})", model.name(), model.kind(), model.provider());
+    let lookahead = model.lookahead_frames();
+    let mut chain = HopChain::new(model, cfg);
+    let motion_model_name = match load_noise_model(cfg)? {
+        Some(noisy) => {
+            let name = format!("{motion_model_name}, in noise blended with {}", noisy.name());
+            chain = chain.with_noise_model(noisy)?;
+            name
+        }
+        None => motion_model_name,
+    };
 
     let start = Instant::now();
     let ctx = GpuContext::new()?;
@@ -313,18 +324,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     // last video frames have a mel frame centred after them. A model with lookahead speaks for the frame
     // `lookahead` hops back: its first outputs are dropped and as many hops of silence more are fed, so
     // output k belongs to mel frame k.
-    let motion_model_name = format!("{} ({}, {})", model.name(), model.kind(), model.provider());
-    let lookahead = model.lookahead_frames();
     let rig = &portrait.rig;
-    let mut chain = HopChain::new(model, cfg);
-    let motion_model_name = match noise_model {
-        Some(noisy) => {
-            let name = format!("{motion_model_name}, in noise blended with {}", noisy.name());
-            chain = chain.with_noise_model(noisy)?;
-            name
-        }
-        None => motion_model_name,
-    };
     let mut to_skip = lookahead;
     let mut backward = BackwardPass::new(&cfg.smoothing);
     // Smoothed hops from index `done_base` on; those no frame will need again are dropped.
@@ -376,7 +376,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
             Ok(())
         };
     // The gate's mix of each hop of `pcm`, from its first (the mix of the hop fed last for the padding).
-    let (mut hop_mix, mut mix_used, mut last_mix): (Vec<f32>, usize, f32) = (Vec::new(), 0, 0.0);
+    let (mut hop_mix, mut last_mix): (Vec<f32>, f32) = (Vec::new(), 0.0);
     let mut raw: Vec<f32> = Vec::new();
     let mut pcm: Vec<f32> = Vec::new();
     let (mut samples_16k, mut hops_fed, mut next_frame) = (0u64, 0usize, 0u64);
@@ -386,7 +386,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
                     last: bool,
                     done: &mut VecDeque<HopOutput>,
                     t: &mut StageTimings| {
-        let (mut used, mut fed) = (0, 0);
+        let (mut used, mut fed, mut mix_used) = (0, 0, 0);
         while pcm.len() - used >= HOP_SAMPLES || (last && used < pcm.len()) {
             let n = (pcm.len() - used).min(HOP_SAMPLES);
             hop[..n].copy_from_slice(&pcm[used..used + n]);
@@ -409,7 +409,6 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         }
         pcm.drain(..used);
         hop_mix.drain(..mix_used);
-        mix_used = 0;
         Ok::<_, PipelineError>(fed)
     };
 
