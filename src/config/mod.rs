@@ -144,10 +144,11 @@ pub struct MotionConfig {
     /// The live loop's model; empty means the bundled trained live model (models/motion_live.onnx,
     /// no lookahead).
     pub live_model: Option<PathBuf>,
-    /// In noise, the offline render blends in a model trained on speech among other voices: by as much
-    /// as the noise suppression's gate (`[audio] denoise`) mixes in its denoised signal, so clean speech
-    /// is the main model's alone. Off by default (it costs correlation in steady noise; models/README.md,
-    /// "Among other voices"), and off without `[audio] denoise`.
+    /// With other people talking, the offline render blends in a model trained among other voices: by
+    /// as much noise as the noise suppression (`[audio] denoise`) leaves in the speech, hop by hop
+    /// (`Denoiser::take_hop_noise`), so that clean speech, and steady noise that RNNoise takes away, are
+    /// the main model's alone (models/README.md, "Among other voices"). On by default; off without
+    /// `[audio] denoise`.
     pub noise_blend: bool,
     /// That noisy-room model; empty means the bundled one (models/motion_noise.onnx, 200 ms lookahead,
     /// as the main model must have).
@@ -171,7 +172,7 @@ impl Default for MotionConfig {
         Self {
             model: None,
             live_model: None,
-            noise_blend: false,
+            noise_blend: true,
             noise_model: None,
             threads: 1,
             provider: crate::onnx::Provider::Cpu,

@@ -218,8 +218,8 @@ impl HopChain {
         self.step_in_noise(hop, 0.0)
     }
 
-    /// [`step`](Self::step) for a hop `noise_mix` noisy (0 clean .. 1 noisy; the denoiser's gate,
-    /// [`crate::audio::Denoiser::take_hop_mix`]): with a noise model
+    /// [`step`](Self::step) for a hop `noise_mix` noisy (0 clean .. 1 noisy; the noise the denoiser
+    /// left, [`crate::audio::Denoiser::take_hop_noise`]): with a noise model
     /// ([`with_noise_model`](Self::with_noise_model)) the parameters are the main model's blended that
     /// far toward the noise model's, each by the mix of the hop it speaks for (a model with lookahead
     /// speaks for a hop fed earlier). At 0 they are the main model's alone, to the bit.

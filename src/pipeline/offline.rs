@@ -360,43 +360,44 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     // chunks late and the rest at the end, aligned to the input.
     let mut denoiser = if cfg.audio.denoise { Some(Denoiser::new().map_err(AudioError::from)?) } else { None };
     // The resampler's output on to `pcm`, through the denoiser if there is one (with `last`, its tail
-    // too), and how noisy each hop of it is to `hop_mix` (the gate's mix; none without the denoiser).
+    // too), and how noisy each hop of it still is to `hop_noise` (`Denoiser::take_hop_noise`; none without
+    // the denoiser).
     let mut pass_on =
-        |raw: &[f32], (pcm, hop_mix): (&mut Vec<f32>, &mut Vec<f32>), last: bool| -> Result<(), AudioError> {
+        |raw: &[f32], (pcm, hop_noise): (&mut Vec<f32>, &mut Vec<f32>), last: bool| -> Result<(), AudioError> {
             match denoiser.as_mut() {
                 Some(d) => {
                     d.push(raw, pcm)?;
                     if last {
                         d.finish(pcm)?;
                     }
-                    d.take_hop_mix(hop_mix);
+                    d.take_hop_noise(hop_noise);
                 }
                 None => pcm.extend_from_slice(raw),
             }
             Ok(())
         };
-    // The gate's mix of each hop of `pcm`, from its first (the mix of the hop fed last for the padding).
-    let (mut hop_mix, mut last_mix): (Vec<f32>, f32) = (Vec::new(), 0.0);
+    // How noisy each hop of `pcm` is, from its first (that of the hop fed last for the padding).
+    let (mut hop_noise, mut last_noise): (Vec<f32>, f32) = (Vec::new(), 0.0);
     let mut raw: Vec<f32> = Vec::new();
     let mut pcm: Vec<f32> = Vec::new();
     let (mut samples_16k, mut hops_fed, mut next_frame) = (0u64, 0usize, 0u64);
     let mut hop = [0.0f32; HOP_SAMPLES];
     // Steps the chain over every whole hop in `pcm` (all of it, zero-padded, at the end); says how many.
-    let mut feed = |(pcm, hop_mix): (&mut Vec<f32>, &mut Vec<f32>),
+    let mut feed = |(pcm, hop_noise): (&mut Vec<f32>, &mut Vec<f32>),
                     last: bool,
                     done: &mut VecDeque<HopOutput>,
                     t: &mut StageTimings| {
-        let (mut used, mut fed, mut mix_used) = (0, 0, 0);
+        let (mut used, mut fed, mut noise_used) = (0, 0, 0);
         while pcm.len() - used >= HOP_SAMPLES || (last && used < pcm.len()) {
             let n = (pcm.len() - used).min(HOP_SAMPLES);
             hop[..n].copy_from_slice(&pcm[used..used + n]);
             hop[n..].fill(0.0);
             used += n;
             fed += 1;
-            if let Some(&m) = hop_mix.get(mix_used) {
-                (last_mix, mix_used) = (m, mix_used + 1);
+            if let Some(&m) = hop_noise.get(noise_used) {
+                (last_noise, noise_used) = (m, noise_used + 1);
             }
-            let stepped = chain.step_in_noise(&hop, last_mix)?;
+            let stepped = chain.step_in_noise(&hop, last_noise)?;
             t.mel.add(chain.times.mel, 1);
             let Some(h) = stepped else { continue };
             t.motion.add(chain.times.motion, 1);
@@ -408,7 +409,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
             backward.push(h, done);
         }
         pcm.drain(..used);
-        hop_mix.drain(..mix_used);
+        hop_noise.drain(..noise_used);
         Ok::<_, PipelineError>(fed)
     };
 
@@ -429,9 +430,9 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         raw.clear();
         r.push(chunk, &mut raw)?;
         samples_16k += raw.len() as u64;
-        pass_on(&raw, (&mut pcm, &mut hop_mix), false)?;
+        pass_on(&raw, (&mut pcm, &mut hop_noise), false)?;
         t.resample.add(s.elapsed(), 0);
-        hops_fed += feed((&mut pcm, &mut hop_mix), false, &mut done, &mut t)?;
+        hops_fed += feed((&mut pcm, &mut hop_noise), false, &mut done, &mut t)?;
         // A frame is drawn once both hops around its time are final, and while it lies inside the audio
         // decoded so far (the frame count is only known at the end).
         let known_frames = (clock::secs_from_samples(samples_16k as usize) * f64::from(job.frame.fps())).floor();
@@ -461,16 +462,16 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
         raw.clear();
         r.finish(&mut raw)?;
         samples_16k += raw.len() as u64;
-        pass_on(&raw, (&mut pcm, &mut hop_mix), true)?;
+        pass_on(&raw, (&mut pcm, &mut hop_noise), true)?;
     }
     t.resample.add(s.elapsed(), 1);
     // The rest of the audio, then silence up to one window and the model's lookahead past its end.
     let padded_len = samples_16k as usize + N_FFT + lookahead * HOP_SAMPLES;
-    hops_fed += feed((&mut pcm, &mut hop_mix), true, &mut done, &mut t)?;
+    hops_fed += feed((&mut pcm, &mut hop_noise), true, &mut done, &mut t)?;
     let total_hops = padded_len.div_ceil(HOP_SAMPLES);
     while hops_fed < total_hops {
         pcm.resize(HOP_SAMPLES, 0.0);
-        hops_fed += feed((&mut pcm, &mut hop_mix), false, &mut done, &mut t)?;
+        hops_fed += feed((&mut pcm, &mut hop_noise), false, &mut done, &mut t)?;
     }
     let s = Instant::now();
     backward.finish(&mut done);
