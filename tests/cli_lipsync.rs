@@ -276,9 +276,7 @@ fn render_shows_the_closures_and_openings_of_real_speech() {
     // fine-tune: 50, 34, 0.820. Before the lips met as the jaw shuts (`[motion] lips_meet_jaw = 0`): 35, 34,
     // 0.804, all the model's lip_close then gave on these voices; the filter before the parameter-domain
     // one kept 28 closures (0.785).
-    assert!(s.closed >= 56, "closures {} of {}", s.closed, s.bilabials);
-    assert!(s.opened >= 33, "open vowels {} of {}", s.opened, s.open_vowels);
-    assert!(s.corr >= 0.80, "correlation {:.3}", s.corr);
+    assert_at_least(&s, (56, 33, 0.80), "clean");
 }
 
 #[test]
@@ -289,10 +287,23 @@ fn render_in_four_more_languages_holds_its_figures() {
         let s = score(&frames, &fixture, f64::MAX, Some(language));
         eprintln!("render {language}: {s:?}");
         assert_eq!((s.bilabials, s.open_vowels), phones, "{language}: the fixture changed");
-        assert!(s.closed >= closed, "{language}: closures {} of {}", s.closed, s.bilabials);
-        assert!(s.opened >= opened, "{language}: open vowels {} of {}", s.opened, s.open_vowels);
-        assert!(s.corr >= corr, "{language}: correlation {:.3}", s.corr);
+        assert_at_least(&s, (closed, opened, corr), language);
     }
+}
+
+/// `facecast render` of `audio` with the config `toml` (written in scratch folder `tag`), scored against
+/// the English fixture.
+fn render_english_with(audio: &Path, tag: &str, toml: &str) -> Score {
+    let cfg = common::scratch(&format!("cli_lipsync_config_{tag}")).join("config.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    score(&render_audio(audio, tag, &["--config", cfg.to_str().unwrap()]), &fixture("real_clips"), f64::MAX, None)
+}
+
+/// Holds `s` to at least `closed` closures, `opened` open vowels and correlation `corr`.
+fn assert_at_least(s: &Score, (closed, opened, corr): (usize, usize, f64), what: &str) {
+    assert!(s.closed >= closed, "{what}: closures {} of {}", s.closed, s.bilabials);
+    assert!(s.opened >= opened, "{what}: open vowels {} of {}", s.opened, s.open_vowels);
+    assert!(s.corr >= corr, "{what}: correlation {:.3}", s.corr);
 }
 
 /// In steady room noise the render still shows the closures: the English clips with pink noise at 10 dB
@@ -301,16 +312,11 @@ fn render_in_four_more_languages_holds_its_figures() {
 #[test]
 fn render_in_pink_noise_keeps_the_closures() {
     let noisy = with_pink_noise("real_clips");
-    let fixture = fixture("real_clips");
-    let s = score(&render_audio(&noisy, "pink", &[]), &fixture, f64::MAX, None);
+    let s = score(&render_audio(&noisy, "pink", &[]), &fixture("real_clips"), f64::MAX, None);
     eprintln!("render, pink noise: {s:?}");
-    let cfg = common::scratch("cli_lipsync_pink_config").join("no-denoise.toml");
-    std::fs::write(&cfg, "[audio]\ndenoise = false\n").unwrap();
-    let raw = score(&render_audio(&noisy, "pink_raw", &["--config", cfg.to_str().unwrap()]), &fixture, f64::MAX, None);
+    let raw = render_english_with(&noisy, "pink_raw", "[audio]\ndenoise = false\n");
     eprintln!("render, pink noise, no denoise: {raw:?}");
-    assert!(s.closed >= PINK_FIGURES.0, "closures {} of {}", s.closed, s.bilabials);
-    assert!(s.opened >= PINK_FIGURES.1, "open vowels {} of {}", s.opened, s.open_vowels);
-    assert!(s.corr >= PINK_FIGURES.2, "correlation {:.3}", s.corr);
+    assert_at_least(&s, PINK_FIGURES, "pink noise");
     assert!(raw.closed >= PINK_RAW_FIGURES.0 && raw.opened >= PINK_RAW_FIGURES.1, "without noise suppression: {raw:?}");
 }
 
@@ -321,18 +327,11 @@ fn render_in_pink_noise_keeps_the_closures() {
 #[test]
 fn render_among_other_voices_keeps_the_closures() {
     let noisy = with_babble("real_clips");
-    let fixture = fixture("real_clips");
-    let s = score(&render_audio(&noisy, "babble", &[]), &fixture, f64::MAX, None);
+    let s = score(&render_audio(&noisy, "babble", &[]), &fixture("real_clips"), f64::MAX, None);
     eprintln!("render, babble: {s:?}");
-    let cfg = common::scratch("cli_lipsync_babble_config").join("no-blend.toml");
-    std::fs::write(&cfg, "[motion]\nnoise_blend = false\n").unwrap();
-    let alone =
-        score(&render_audio(&noisy, "babble_alone", &["--config", cfg.to_str().unwrap()]), &fixture, f64::MAX, None);
+    let alone = render_english_with(&noisy, "babble_alone", "[motion]\nnoise_blend = false\n");
     eprintln!("render, babble, the clean model alone: {alone:?}");
-    let (closed, opened, corr) = BABBLE_FIGURES;
-    assert!(s.closed >= closed, "closures {} of {}", s.closed, s.bilabials);
-    assert!(s.opened >= opened, "open vowels {} of {}", s.opened, s.open_vowels);
-    assert!(s.corr >= corr, "correlation {:.3}", s.corr);
+    assert_at_least(&s, BABBLE_FIGURES, "babble");
     assert!(s.closed > alone.closed, "the noisy-room model added no closure: {s:?} against {alone:?}");
 }
 
