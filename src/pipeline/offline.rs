@@ -305,7 +305,7 @@ pub fn render_offline(job: &RenderJob) -> Result<RenderSummary, PipelineError> {
     let mut chain = HopChain::new(model, cfg);
     let motion_model_name = match load_noise_model(cfg)? {
         Some(noisy) => {
-            let name = format!("{motion_model_name}, in noise blended with {}", noisy.name());
+            let name = format!("{motion_model_name}, among other voices blended with {}", noisy.name());
             chain = chain.with_noise_model(noisy)?;
             name
         }
