@@ -23,6 +23,6 @@ pub const DEFAULT_SPEECH_WAV: &[u8] = include_bytes!("../assets/speech/goforward
 pub const MOTION_LIVE_ONNX: &[u8] = include_bytes!("../models/motion_live.onnx");
 /// The trained audio-to-motion model for offline render (200 ms lookahead), built by training/train.sh.
 pub const MOTION_QUALITY_ONNX: &[u8] = include_bytes!("../models/motion_quality.onnx");
-/// The offline render's model for speech among other voices and in noise (200 ms lookahead), blended in
-/// where the speech is noisy; built by training/train.sh.
+/// The offline render's model for speech among other voices (200 ms lookahead), blended in where the
+/// denoiser leaves noise; built by training/train.sh.
 pub const MOTION_NOISE_ONNX: &[u8] = include_bytes!("../models/motion_noise.onnx");

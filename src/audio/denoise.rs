@@ -244,15 +244,17 @@ impl Gate {
         // The two meters take the same samples, so they end their blocks together.
         self.denoised.push(wet);
         if self.input.push(dry) {
-            let target = self.input.ratio_db().map_or(0.0, |r| ramp(r, DRY_ABOVE_DB, WET_BELOW_DB));
-            self.wet += (target - self.wet) * MIX_STEP;
-            // How far RNNoise lowered the noise floor (a window of silence has no noise to measure).
-            let left = match (self.input.ratio_db(), self.input.quietest(), self.denoised.quietest()) {
-                (Some(_), Some(before), Some(after)) => {
-                    ramp(10.0 * (before / after).log10(), GONE_ABOVE_DB, LEFT_BELOW_DB)
-                }
-                _ => 0.0,
+            let (quietest, loudest) = self.input.extremes();
+            // A window of silence has nothing to denoise and no noise to measure.
+            let (target, left) = if loudest < SILENCE {
+                (0.0, 0.0)
+            } else {
+                let ratio_db = 10.0 * (loudest / quietest).log10();
+                // How far RNNoise lowered the noise floor.
+                let drop_db = 10.0 * (quietest / self.denoised.extremes().0).log10();
+                (ramp(ratio_db, DRY_ABOVE_DB, WET_BELOW_DB), ramp(drop_db, GONE_ABOVE_DB, LEFT_BELOW_DB))
             };
+            self.wet += (target - self.wet) * MIX_STEP;
             self.left += (left - self.left) * MIX_STEP;
         }
         self.wet * wet + (1.0 - self.wet) * dry
@@ -299,16 +301,9 @@ impl Meter {
         true
     }
 
-    /// The quietest block's power; `None` before the first block.
-    fn quietest(&self) -> Option<f32> {
-        self.powers.iter().copied().reduce(f32::min)
-    }
-
-    /// The loudest block's power over the quietest's, dB; `None` before the first block and where the
-    /// window holds silence (nothing to measure).
-    fn ratio_db(&self) -> Option<f32> {
-        let (lo, hi) = self.powers.iter().fold((f32::MAX, 0.0f32), |(lo, hi), &p| (lo.min(p), hi.max(p)));
-        (hi >= SILENCE).then(|| 10.0 * (hi / lo).log10())
+    /// The quietest and the loudest block's power in the window (`f32::MAX` and 0 before the first).
+    fn extremes(&self) -> (f32, f32) {
+        self.powers.iter().fold((f32::MAX, 0.0f32), |(lo, hi), &p| (lo.min(p), hi.max(p)))
     }
 
     /// Whether the next sample starts a block.

@@ -62,8 +62,8 @@ pub fn quality_model() -> ModelSource {
     ModelSource::Bundled { name: "motion_quality.onnx", bytes: crate::assets::MOTION_QUALITY_ONNX }
 }
 
-/// The bundled model for noisy speech in the offline render (200 ms lookahead), blended in by how noisy
-/// the speech is (`[motion] noise_blend`; training/, models/README.md).
+/// The bundled model for speech among other voices in the offline render (200 ms lookahead), blended in
+/// by the noise the denoiser leaves (`[motion] noise_blend`; training/, models/README.md).
 pub fn noise_model() -> ModelSource {
     ModelSource::Bundled { name: "motion_noise.onnx", bytes: crate::assets::MOTION_NOISE_ONNX }
 }

@@ -265,7 +265,7 @@ fn load_motion_model(cfg: &Config, live: bool) -> Result<MotionModel, PipelineEr
 }
 
 /// The offline render's noisy-room model, where the config blends one in (`[motion] noise_blend`, with
-/// `[audio] denoise`, whose gate says how noisy each hop is).
+/// `[audio] denoise`, which says how much noise it left in each hop).
 fn load_noise_model(cfg: &Config) -> Result<Option<MotionModel>, PipelineError> {
     if !(cfg.motion.noise_blend && cfg.audio.denoise) {
         return Ok(None);
